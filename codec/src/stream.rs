@@ -223,25 +223,27 @@ pub fn read_block<'s, const L: usize, const W: usize>(
         .checked_add(payload_len)
         .and_then(|n| n.checked_add(BLOCK_TRAILER_LEN))
         .ok_or(Error::Truncated)?;
+    // For a known kind the payload length follows from the frame count; checking that
+    // first tells a damaged block header from a stream that was cut short.
+    let known = BlockKind::from_code(kind).ok();
+    if known.is_some() {
+        let expected = model
+            .packed_len(frames as usize)
+            .ok_or(Error::Invalid("block frame count"))?;
+        if expected != payload_len || frames == 0 {
+            return Err(Error::LengthMismatch {
+                what: "block payload (damaged block header)",
+                expected,
+                found: payload_len,
+            });
+        }
+    }
     let whole = bytes.get(..end).ok_or(Error::Truncated)?;
     let crc_at = end - BLOCK_TRAILER_LEN;
     if CRC32.checksum(&whole[..crc_at]) != u32_at(whole, crc_at)? {
         return Err(Error::CrcMismatch { block: Some(index) });
     }
-    let kind = BlockKind::from_code(kind)?;
-    if frames == 0 {
-        return Err(Error::Invalid("empty block"));
-    }
-    let expected = model
-        .packed_len(frames as usize)
-        .ok_or(Error::Invalid("block frame count"))?;
-    if expected != payload_len {
-        return Err(Error::LengthMismatch {
-            what: "block payload",
-            expected,
-            found: payload_len,
-        });
-    }
+    let kind = known.ok_or(Error::UnknownBlockKind(kind))?;
     let payload = &whole[BLOCK_HEADER_LEN..crc_at];
     Ok((
         Block {
