@@ -248,7 +248,8 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         for ((m, s), ws) in requant.zip(layer.weight_scales.iter()) {
             let actual = libm::ldexp(f64::from(m), -i32::from(s));
             let expected = f64::from(layer.input_scale) * f64::from(ws) / f64::from(pre_scale);
-            if !(libm::fabs(actual - expected) <= 1e-4 * expected) {
+            let close = libm::fabs(actual - expected) <= 1e-4 * expected;
+            if !close {
                 return Err(Error::Invalid(
                     "requantization does not match the layer scales",
                 ));
