@@ -54,7 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         raw / (stream.len() + blob.len()) as f64,
         raw as u64
     );
-    println!("{:>6} {:>12} {:>12} {:>12}", "column", "max |err|", "RMSE", "max/range");
+    println!(
+        "{:>6} {:>12} {:>12} {:>12}",
+        "column", "max |err|", "RMSE", "max/range"
+    );
     let errors = column_errors(&table.values, &decoded, columns);
     for (c, e) in errors.iter().enumerate() {
         println!(
@@ -64,7 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             100.0 * e.max_relative_to_range()
         );
     }
-    let worst = errors.iter().map(|e| e.max_relative_to_range()).fold(0.0, f64::max);
+    let worst = errors
+        .iter()
+        .map(|e| e.max_relative_to_range())
+        .fold(0.0, f64::max);
     println!("worst column: max error {:.2}% of its range", 100.0 * worst);
     Ok(())
 }

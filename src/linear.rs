@@ -21,7 +21,10 @@ pub fn fit_pca(values: &[f32], columns: usize, latent: usize, code_bits: u8) -> 
             *s += (f64::from(v) - m).powi(2) / rows as f64;
         }
     }
-    let scale: Vec<f64> = var.iter().map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 }).collect();
+    let scale: Vec<f64> = var
+        .iter()
+        .map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 })
+        .collect();
     let z = DMatrix::from_fn(rows, columns, |r, c| {
         (f64::from(values[r * columns + c]) - mean[c]) / scale[c]
     });
@@ -56,7 +59,10 @@ pub fn fit_pca(values: &[f32], columns: usize, latent: usize, code_bits: u8) -> 
         offset: mean.iter().map(|&m| m as f32).collect(),
         scale: scale.iter().map(|&s| s as f32).collect(),
         input_range: 0.0,
-        layers: vec![layer(columns, latent, encoder), layer(latent, columns, decoder)],
+        layers: vec![
+            layer(columns, latent, encoder),
+            layer(latent, columns, decoder),
+        ],
     };
     model.calibrate(values);
     model

@@ -32,7 +32,10 @@ pub fn column_errors(original: &[f32], reconstructed: &[f32], columns: usize) ->
         .map(|c| {
             let (mut max_abs, mut sq, mut lo, mut hi) = (0f64, 0f64, f64::MAX, f64::MIN);
             for r in 0..rows {
-                let (a, b) = (f64::from(original[r * columns + c]), f64::from(reconstructed[r * columns + c]));
+                let (a, b) = (
+                    f64::from(original[r * columns + c]),
+                    f64::from(reconstructed[r * columns + c]),
+                );
                 max_abs = max_abs.max((a - b).abs());
                 sq += (a - b) * (a - b);
                 lo = lo.min(a);

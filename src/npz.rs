@@ -43,7 +43,12 @@ pub fn read_npz(path: &Path, key: &str) -> Result<Table, String> {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
             array.into_vec().map_err(|e| e.to_string())?
         }
-        other => return Err(format!("{}: '{key}' has unsupported dtype {other:?}", path.display())),
+        other => {
+            return Err(format!(
+                "{}: '{key}' has unsupported dtype {other:?}",
+                path.display()
+            ))
+        }
     };
     Ok(Table { values, shape })
 }

@@ -124,6 +124,9 @@ fn golden_decoded_values_are_finite_and_saturate_in_range() {
     let offsets = model.head().output_offset;
     for (i, v) in decoded.iter().enumerate() {
         let (g, o) = (gains.get(i % 48).unwrap(), offsets.get(i % 48).unwrap());
-        assert!((v - o).abs() <= 32767.0 * g.abs() * 1.0001, "value {i} out of range");
+        assert!(
+            (v - o).abs() <= 32767.0 * g.abs() * 1.0001,
+            "value {i} out of range"
+        );
     }
 }

@@ -33,7 +33,9 @@ fn full_rank_linear_model_round_trips_hzz_within_bounds() {
     let table = hzz();
     let (rows, columns) = (table.rows(), table.columns());
     assert_eq!((rows, columns), (2421, 31));
-    let blob = fit_pca(&table.values, columns, columns, 16).quantize().unwrap();
+    let blob = fit_pca(&table.values, columns, columns, 16)
+        .quantize()
+        .unwrap();
     let model = HostModel::from_bytes(&blob).unwrap();
     let (decoded, len) = round_trip(&model, &table.values, columns);
     assert_eq!(decoded.len(), table.values.len());
@@ -42,7 +44,10 @@ fn full_rank_linear_model_round_trips_hzz_within_bounds() {
     assert!((3.9..4.0).contains(&ratio), "ratio {ratio}");
     // With every component kept, the error is the int8 weight quantization (1/254 of each
     // channel's largest weight) plus 16-bit activations: stated bounds, per column.
-    for (c, e) in column_errors(&table.values, &decoded, columns).iter().enumerate() {
+    for (c, e) in column_errors(&table.values, &decoded, columns)
+        .iter()
+        .enumerate()
+    {
         assert!(e.max_relative_to_range() < 0.04, "column {c}: {e:?}");
         assert!(e.rmse < 0.005 * e.range, "column {c}: {e:?}");
     }
@@ -67,7 +72,10 @@ fn integer_path_tracks_the_reference_on_hzz() {
     // Latent codes of 12 bits: the codec's own (activation and code) quantization costs at
     // most 0.5% of any column's range next to the float network.
     let truth = column_errors(&table.values, &reference, columns);
-    for (c, e) in column_errors(&reference, &decoded, columns).iter().enumerate() {
+    for (c, e) in column_errors(&reference, &decoded, columns)
+        .iter()
+        .enumerate()
+    {
         assert!(e.max_abs <= 0.005 * truth[c].range, "column {c}: {e:?}");
     }
 }
