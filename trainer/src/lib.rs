@@ -1,0 +1,7 @@
+//! The `baler` command line's library: data files, training, and the commands. Every encode
+//! and decode goes through `baler-codec`, the same code the firmware runs.
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod data;
+pub mod train;

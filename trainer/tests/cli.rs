@@ -1,0 +1,229 @@
+//! The `baler` binary end to end: compress, decompress, info, and its errors.
+
+use baler_codec::quantize::{FloatActivation, FloatModel};
+use baler_codec::{DType, HostModel};
+use baler_trainer::data::{self, Dataset};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn baler(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baler"))
+        .args(args)
+        .output()
+        .expect("run baler")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baler-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A random 10-column model and 1000 rows of data it was calibrated on, as files.
+fn setup(dir: &Path, seed: u64) -> (PathBuf, PathBuf, Vec<f32>) {
+    let acts = [FloatActivation::LeakyRelu(0.01)];
+    let (float, values) = FloatModel::random(seed, &[10, 16, 4], 12, &acts, 1000);
+    let model = dir.join(format!("model{seed}.blob"));
+    std::fs::write(&model, float.quantize().unwrap()).unwrap();
+    let input = dir.join("data.csv");
+    let dataset = Dataset {
+        values: values.clone(),
+        shape: vec![1000, 10],
+        dtype: DType::F64,
+        names: (0..10).map(|i| format!("feature_{i}")).collect(),
+    };
+    data::write(&input, &dataset).unwrap();
+    (model, input, values)
+}
+
+#[test]
+fn compress_decompress_round_trip_matches_the_codec() {
+    let dir = temp_dir("roundtrip");
+    let (model, input, values) = setup(&dir, 1);
+    let stream = dir.join("data.baler");
+    let output = dir.join("out.npz");
+    let run = baler(&[
+        "compress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&stream),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = baler(&[
+        "decompress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&stream),
+        "--output",
+        s(&output),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let back = data::read(&output).unwrap();
+    assert_eq!(back.shape, vec![1000, 10]);
+    assert_eq!(back.dtype, DType::F64);
+    assert_eq!(back.names[3], "feature_3");
+    // Bit for bit what the codec gives frame by frame (CSV text holds f32 exactly).
+    let blob = std::fs::read(&model).unwrap();
+    let codec = HostModel::from_bytes(&blob).unwrap();
+    let (mut codes, mut out) = (vec![0i16; 4], vec![0f32; 10]);
+    for (frame, got) in values.chunks_exact(10).zip(back.values.chunks_exact(10)) {
+        codec.encode_frame(frame, &mut codes).unwrap();
+        codec.decode_frame(&codes, &mut out).unwrap();
+        assert_eq!(out, got);
+    }
+    let info = baler(&["info", s(&stream), "--model", s(&model), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["frames"], 1000);
+    assert_eq!(json["original_bytes"], 80000);
+    assert!(json["ratio_with_model"].as_f64().unwrap() < json["ratio"].as_f64().unwrap());
+    let info = baler(&["info", s(&model), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["latent"], 4);
+    assert_eq!(json["code_bits"], 12);
+}
+
+#[test]
+fn bad_inputs_fail_with_one_line_and_leave_no_output() {
+    let dir = temp_dir("errors");
+    let (model, input, _) = setup(&dir, 2);
+    let (other, _, _) = setup(&dir, 3);
+    let stream = dir.join("data.baler");
+    assert!(baler(&[
+        "compress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&stream)
+    ])
+    .status
+    .success());
+    let mut corrupted = std::fs::read(&stream).unwrap();
+    let last = corrupted.len() - 10;
+    corrupted[last] ^= 0x20;
+    let bad_stream = dir.join("bad.baler");
+    std::fs::write(&bad_stream, corrupted).unwrap();
+    let missing = dir.join("missing.npz");
+    let out = dir.join("out.npz");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "decompress",
+                "--model",
+                s(&other),
+                "--input",
+                s(&stream),
+                "--output",
+                s(&out),
+            ],
+            "not by this model",
+        ),
+        (
+            vec![
+                "decompress",
+                "--model",
+                s(&model),
+                "--input",
+                s(&bad_stream),
+                "--output",
+                s(&out),
+            ],
+            "CRC mismatch",
+        ),
+        (
+            vec![
+                "compress",
+                "--model",
+                s(&model),
+                "--input",
+                s(&missing),
+                "--output",
+                s(&out),
+            ],
+            "No such file",
+        ),
+        (
+            vec![
+                "compress",
+                "--model",
+                s(&input),
+                "--input",
+                s(&input),
+                "--output",
+                s(&out),
+            ],
+            "not a baler model",
+        ),
+        (
+            vec![
+                "decompress",
+                "--model",
+                s(&model),
+                "--input",
+                s(&input),
+                "--output",
+                s(&out),
+            ],
+            "not a baler model or stream",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = baler(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} left an output file");
+    }
+    // No temporary files are left behind either.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn golden_stream_decodes_through_the_cli_bit_for_bit() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+    let dir = temp_dir("golden");
+    let out = dir.join("decoded.npy");
+    let run = baler(&[
+        "decompress",
+        "--model",
+        s(&golden.join("edge_model.blob")),
+        "--input",
+        s(&golden.join("stream.baler")),
+        "--output",
+        s(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let back = data::read(&out).unwrap();
+    assert_eq!(back.shape, vec![16, 48]);
+    assert_eq!(back.dtype, DType::F32);
+    let expected: Vec<u8> = back.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(expected, std::fs::read(golden.join("decoded.f32")).unwrap());
+}
