@@ -1,11 +1,13 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
 use crate::data::{self, AtomicFile, Dataset};
+use crate::tiles::{parse_tile, Tiling};
 use crate::train::{self, Device, TrainConfig};
 use baler_codec::stream::{block_len, decode_block, encode_block, read_block, STREAM_HEADER_LEN};
 use baler_codec::{Decoder, HostModel, StreamHeader};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -52,6 +54,22 @@ pub struct TrainArgs {
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// For [frames, h, w] fields: train on tiles of HxW (e.g. 10x10) so one small model
+    /// serves any frame size.
+    #[arg(long)]
+    pub tile: Option<String>,
+}
+
+/// The tiling a model implies for `data`: a rank-3 field whose model frame is a 2-D tile
+/// smaller than the field's frame.
+fn tiling_for(shape: &[usize], frame_shape: &[usize]) -> Option<Tiling> {
+    match (shape, frame_shape) {
+        ([_, h, w], [th, tw]) if (*th, *tw) != (*h, *w) => Some(Tiling {
+            frame: (*h, *w),
+            tile: (*th, *tw),
+        }),
+        _ => None,
+    }
 }
 
 fn read_model(path: &Path) -> Result<Vec<u8>, String> {
@@ -90,7 +108,36 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
             column_name(&data, column)
         ));
     }
-    let n = data.row_len();
+    let (values, n, shape, names) = match (&args.tile, data.shape.as_slice()) {
+        (Some(tile), [_, h, w]) => {
+            let tile = parse_tile(tile)?;
+            let tiling = Tiling {
+                frame: (*h, *w),
+                tile,
+            };
+            let shape = vec![tile.0 as u32, tile.1 as u32];
+            (
+                Cow::Owned(tiling.split(&data.values)),
+                tiling.tile_len(),
+                shape,
+                Vec::new(),
+            )
+        }
+        (Some(_), other) => {
+            return Err(format!(
+                "--tile needs [frames, h, w] data, not shape {other:?}"
+            ));
+        }
+        (None, dims) => {
+            let shape = dims[1..].iter().map(|&d| d as u32).collect();
+            (
+                Cow::Borrowed(&data.values[..]),
+                data.row_len(),
+                shape,
+                data.names.clone(),
+            )
+        }
+    };
     let latent = args
         .latent
         .unwrap_or_else(|| (n as f64 / args.compression_ratio).ceil().max(1.0) as usize);
@@ -106,9 +153,8 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         device,
         progress: true,
     };
-    let shape: Vec<u32> = data.shape[1..].iter().map(|&d| d as u32).collect();
     let started = Instant::now();
-    let outcome = train::train(&data.values, n, shape, data.names.clone(), &config)?;
+    let outcome = train::train(&values, n, shape, names, &config)?;
     let blob = outcome
         .model
         .quantize()
@@ -120,7 +166,7 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
     let mut codes = vec![0i16; model.latent_len()];
     let mut out = vec![0f32; n];
     for &row in &outcome.validation {
-        let frame = &data.values[row * n..(row + 1) * n];
+        let frame = &values[row * n..(row + 1) * n];
         let z: Vec<f32> = frame
             .iter()
             .zip(outcome.model.offset.iter().zip(&outcome.model.scale))
@@ -183,11 +229,17 @@ pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), St
     let model = load(model_path, &blob)?;
     let data = data::read(input)?;
     let n = model.input_len();
-    if data.row_len() != n {
+    let frame_shape: Vec<usize> = model.frame_shape().map(|d| d as usize).collect();
+    let tiling = tiling_for(&data.shape, &frame_shape);
+    let values = match tiling {
+        Some(t) => Cow::Owned(t.split(&data.values)),
+        None => Cow::Borrowed(&data.values[..]),
+    };
+    let frame_len = tiling.map_or(data.row_len(), |t| t.tile_len());
+    if frame_len != n {
         return Err(format!(
-            "{}: rows of {} values, but the model {} expects {n}",
+            "{}: frames of {frame_len} values, but the model {} expects {n}",
             input.display(),
-            data.row_len(),
             model_path.display()
         ));
     }
@@ -201,9 +253,9 @@ pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), St
     let shape: Vec<u64> = data.shape.iter().map(|&d| d as u64).collect();
     let mut header = StreamHeader::new(&model, data.dtype, &shape)
         .map_err(|e| format!("{}: {e}", input.display()))?;
-    header.frame_count = data.rows() as u64;
+    header.frame_count = (values.len() / n) as u64;
     let started = Instant::now();
-    let chunks: Vec<&[f32]> = data.values.chunks(FRAMES_PER_BLOCK * n).collect();
+    let chunks: Vec<&[f32]> = values.chunks(FRAMES_PER_BLOCK * n).collect();
     let bar = progress(chunks.len() as u64, "compress");
     let blocks: Result<Vec<Vec<u8>>, String> = chunks
         .par_iter()
@@ -292,6 +344,10 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
     })?;
     bar.finish_and_clear();
     let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
+    let frame_shape: Vec<usize> = model.frame_shape().map(|d| d as usize).collect();
+    if let Some(tiling) = tiling_for(&shape, &frame_shape) {
+        values = tiling.join(&values);
+    }
     if shape.iter().product::<usize>() != values.len() {
         return Err(format!(
             "{}: header shape {shape:?} does not match {} decoded values",
@@ -299,7 +355,11 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
             values.len()
         ));
     }
-    let names: Vec<String> = model.names().map(str::to_string).collect();
+    let names: Vec<String> = if shape.len() == 2 {
+        model.names().map(str::to_string).collect()
+    } else {
+        Vec::new()
+    };
     let dataset = Dataset {
         values,
         shape,

@@ -4,4 +4,5 @@
 
 pub mod commands;
 pub mod data;
+pub mod tiles;
 pub mod train;

@@ -157,3 +157,90 @@ fn train_compress_decompress_hzz() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not by this model"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_compress_decompress_cfd_frames_in_tiles() {
+    let cfd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/CFD_animation.npz");
+    if !cfd.exists() {
+        eprintln!(
+            "SKIPPED: {} is absent (the CFD frames stay outside the repository)",
+            cfd.display()
+        );
+        return;
+    }
+    let dir: PathBuf = std::env::temp_dir().join(format!("baler-e2e-cfd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (model, stream, out) = (
+        dir.join("cfd.blob"),
+        dir.join("cfd.baler"),
+        dir.join("out.npz"),
+    );
+    ok(baler(&[
+        "train",
+        "--input",
+        s(&cfd),
+        "--output",
+        s(&model),
+        "--tile",
+        "10x10",
+        "--hidden",
+        "32",
+        "--latent",
+        "8",
+        "--code-bits",
+        "8",
+        "--epochs",
+        "40",
+        "--lr",
+        "3e-3",
+        "--seed",
+        "3",
+    ]));
+    ok(baler(&[
+        "compress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&cfd),
+        "--output",
+        s(&stream),
+    ]));
+    ok(baler(&[
+        "decompress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&stream),
+        "--output",
+        s(&out),
+    ]));
+    let original = data::read(&cfd).unwrap();
+    let back = data::read(&out).unwrap();
+    assert_eq!(back.shape, vec![60, 50, 50]);
+    assert_eq!(back.dtype, DType::F64);
+    assert!(back.names.is_empty());
+    // 8 codes of 8 bits per 10x10 tile: ratio near 100 without the model.
+    let ratio = 1_200_000.0 / std::fs::metadata(&stream).unwrap().len() as f64;
+    assert!(ratio > 90.0, "ratio {ratio}");
+    let lo = original.values.iter().copied().fold(f32::MAX, f32::min);
+    let hi = original.values.iter().copied().fold(f32::MIN, f32::max);
+    let range = f64::from(hi - lo);
+    let (mut max_abs, mut sq) = (0f64, 0f64);
+    for (a, b) in original.values.iter().zip(&back.values) {
+        let e = f64::from(a - b).abs();
+        max_abs = max_abs.max(e);
+        sq += e * e;
+    }
+    let rmse = (sq / original.values.len() as f64).sqrt();
+    eprintln!(
+        "CFD: ratio {ratio:.1}, RMSE {:.3}% of range, max {:.2}% of range",
+        100.0 * rmse / range,
+        100.0 * max_abs / range
+    );
+    assert!(rmse < 0.03 * range, "RMSE {rmse} vs range {range}");
+    assert!(
+        max_abs < 0.25 * range,
+        "max error {max_abs} vs range {range}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
