@@ -5,7 +5,7 @@
 //! `cargo run --release --example quickstart [-- LATENT CODE_BITS [FILE.npz]]`
 
 use baler_codec::{DType, Decoder, Encoder, HostModel, StreamHeader};
-use baler_rs::{linear::fit_pca, metrics::column_errors, npz::read_npz};
+use baler_rs::{data, linear::fit_pca, metrics::column_errors};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,8 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/hzz.npz"),
         PathBuf::from,
     );
-    let table = read_npz(&path, "data")?;
-    let (rows, columns) = (table.rows(), table.columns());
+    let table = data::read(&path)?;
+    let (rows, columns) = (table.rows(), table.row_len());
     println!("{}: {rows} rows x {columns} columns", path.display());
 
     let float = fit_pca(&table.values, columns, latent, bits);

@@ -2,12 +2,12 @@
 //! benchmarks (`benches/`) and the quick-start example that cover the whole chain. The
 //! product lives in `codec/` (and, later, `trainer/` and `firmware-example/`).
 //!
-//! The small helpers here (reading `.npz`, fitting a linear autoencoder, error metrics) serve
-//! the example and tests until the `baler` trainer takes over.
+//! The closed-form linear autoencoder here is the baseline the quick-start example and the
+//! real-data codec tests use; data files and metrics come from `baler-trainer`.
 #![forbid(unsafe_code)]
 
 pub use baler_codec as codec;
 
 pub mod linear;
-pub mod metrics;
-pub mod npz;
+
+pub use baler_trainer::{data, metrics};

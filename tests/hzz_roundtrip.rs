@@ -2,12 +2,12 @@
 //! a linear autoencoder through the stream format, with stated error bounds.
 
 use baler_codec::{DType, Decoder, Encoder, HostModel, StreamHeader};
-use baler_rs::{linear::fit_pca, metrics::column_errors, npz::read_npz};
+use baler_rs::{data, linear::fit_pca, metrics::column_errors};
 use std::path::PathBuf;
 
-fn hzz() -> baler_rs::npz::Table {
+fn hzz() -> baler_rs::data::Dataset {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/hzz.npz");
-    read_npz(&path, "data").expect("examples/data/hzz.npz ships with the repository")
+    data::read(&path).expect("examples/data/hzz.npz ships with the repository")
 }
 
 fn round_trip(model: &HostModel<'_>, values: &[f32], columns: usize) -> (Vec<f32>, usize) {
@@ -31,7 +31,7 @@ fn round_trip(model: &HostModel<'_>, values: &[f32], columns: usize) -> (Vec<f32
 #[test]
 fn full_rank_linear_model_round_trips_hzz_within_bounds() {
     let table = hzz();
-    let (rows, columns) = (table.rows(), table.columns());
+    let (rows, columns) = (table.rows(), table.row_len());
     assert_eq!((rows, columns), (2421, 31));
     let blob = fit_pca(&table.values, columns, columns, 16)
         .quantize()
@@ -56,7 +56,7 @@ fn full_rank_linear_model_round_trips_hzz_within_bounds() {
 #[test]
 fn integer_path_tracks_the_reference_on_hzz() {
     let table = hzz();
-    let columns = table.columns();
+    let columns = table.row_len();
     let blob = fit_pca(&table.values, columns, 12, 12).quantize().unwrap();
     let model = HostModel::from_bytes(&blob).unwrap();
     let (decoded, _) = round_trip(&model, &table.values, columns);

@@ -12,6 +12,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+/// `println!` that ignores a closed stdout (e.g. `baler info x | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Frames per stream block: the unit of parallel work and of damage containment.
 const FRAMES_PER_BLOCK: usize = 4096;
 
@@ -199,14 +206,14 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", history_path.display()))?;
     file.commit()?;
     let count = count.max(1) as f64;
-    println!(
+    say!(
         "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {:.5}, quantized {:.5}",
         outcome.history.len(),
         started.elapsed().as_secs_f64(),
         float_sq / count,
         quant_sq / count
     );
-    println!(
+    say!(
         "model {:016x}: {} bytes -> {}; loss history -> {}",
         model.id(),
         blob.len(),
@@ -282,7 +289,7 @@ pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), St
     file.commit()?;
     let raw = data.values.len() * dtype_size(data.dtype);
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "{} -> {}: {raw} -> {total} bytes, ratio {:.2} ({:.2} with the {}-byte model), {:.1} MB/s",
         input.display(),
         output.display(),
@@ -367,7 +374,7 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
         names,
     };
     data::write(output, &dataset)?;
-    println!(
+    say!(
         "{} -> {}: {} frames of {n}",
         input.display(),
         output.display(),
@@ -448,11 +455,90 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
         _ => return Err(format!("{}: not a baler model or stream", file.display())),
     };
     if json {
-        println!("{report:#}");
+        say!("{report:#}");
     } else if let Some(map) = report.as_object() {
         for (key, value) in map {
-            println!("{key:>16}: {value}");
+            say!("{key:>16}: {value}");
         }
+    }
+    Ok(())
+}
+
+/// `baler evaluate`.
+pub fn evaluate(original: &Path, reconstructed: &Path, json: bool) -> Result<(), String> {
+    let a = data::read(original)?;
+    let b = data::read(reconstructed)?;
+    if a.shape != b.shape {
+        return Err(format!(
+            "shapes differ: {} is {:?}, {} is {:?}",
+            original.display(),
+            a.shape,
+            reconstructed.display(),
+            b.shape
+        ));
+    }
+    // Tables are judged per column; fields of rank 3 or more as one whole.
+    let (columns, names): (usize, Vec<String>) = if a.shape.len() == 2 {
+        let n = a.row_len();
+        let names = (0..n)
+            .map(|c| {
+                a.names
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column_{c}"))
+            })
+            .collect();
+        (n, names)
+    } else {
+        (1, vec!["field".to_string()])
+    };
+    let errors = crate::metrics::column_errors(&a.values, &b.values, columns);
+    let worst = errors.iter().zip(&names).max_by(|x, y| {
+        x.0.max_relative_to_range()
+            .total_cmp(&y.0.max_relative_to_range())
+    });
+    if json {
+        let columns: Vec<serde_json::Value> = errors
+            .iter()
+            .zip(&names)
+            .map(|(e, name)| {
+                serde_json::json!({
+                    "name": name, "max_abs": e.max_abs, "rmse": e.rmse, "range": e.range,
+                    "max_relative_to_range": e.max_relative_to_range(),
+                    "mean_relative": e.mean_relative,
+                })
+            })
+            .collect();
+        say!("{:#}", serde_json::json!({ "columns": columns }));
+        return Ok(());
+    }
+    if let Some((e, name)) = worst {
+        say!(
+            "{} values in {} column(s); worst max error {:.4} ({:.3}% of the range of {name})",
+            a.values.len(),
+            errors.len(),
+            e.max_abs,
+            100.0 * e.max_relative_to_range()
+        );
+    }
+    say!(
+        "{:>16} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "column",
+        "max |err|",
+        "RMSE",
+        "range",
+        "max/range",
+        "mean rel"
+    );
+    for (e, name) in errors.iter().zip(&names) {
+        say!(
+            "{name:>16} {:>12.5} {:>12.5} {:>12.5} {:>9.3}% {:>9.3}%",
+            e.max_abs,
+            e.rmse,
+            e.range,
+            100.0 * e.max_relative_to_range(),
+            100.0 * e.mean_relative
+        );
     }
     Ok(())
 }

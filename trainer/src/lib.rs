@@ -4,5 +4,6 @@
 
 pub mod commands;
 pub mod data;
+pub mod metrics;
 pub mod tiles;
 pub mod train;

@@ -41,6 +41,18 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Compare a reconstruction with the original: per-column (or whole-field) errors.
+    Evaluate {
+        /// Original data file.
+        #[arg(long)]
+        original: PathBuf,
+        /// Reconstructed data file (from `baler decompress`).
+        #[arg(long)]
+        reconstructed: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Describe a model blob or a compressed stream.
     Info {
         /// A model blob or a .baler stream.
@@ -68,6 +80,11 @@ fn main() -> ExitCode {
             input,
             output,
         } => commands::decompress(&model, &input, &output),
+        Command::Evaluate {
+            original,
+            reconstructed,
+            json,
+        } => commands::evaluate(&original, &reconstructed, json),
         Command::Info { file, model, json } => commands::info(&file, model.as_deref(), json),
     };
     match result {

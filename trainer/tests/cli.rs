@@ -227,3 +227,45 @@ fn golden_stream_decodes_through_the_cli_bit_for_bit() {
     let expected: Vec<u8> = back.values.iter().flat_map(|v| v.to_le_bytes()).collect();
     assert_eq!(expected, std::fs::read(golden.join("decoded.f32")).unwrap());
 }
+
+#[test]
+fn evaluate_reports_known_errors() {
+    let dir = temp_dir("evaluate");
+    let a = Dataset {
+        values: vec![0.0, 10.0, 1.0, 20.0, 2.0, 30.0],
+        shape: vec![3, 2],
+        dtype: DType::F64,
+        names: vec!["x".into(), "y".into()],
+    };
+    let mut b = a.clone();
+    b.values[3] += 5.0; // column y, row 1: error 5 of a range of 20
+    let (pa, pb) = (dir.join("a.npz"), dir.join("b.npy"));
+    data::write(&pa, &a).unwrap();
+    data::write(&pb, &b).unwrap();
+    let run = baler(&[
+        "evaluate",
+        "--original",
+        s(&pa),
+        "--reconstructed",
+        s(&pb),
+        "--json",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let y = &json["columns"][1];
+    assert_eq!(y["name"], "y");
+    assert_eq!(y["max_abs"], 5.0);
+    assert_eq!(y["max_relative_to_range"], 0.25);
+    assert_eq!(json["columns"][0]["max_abs"], 0.0);
+    let text = baler(&["evaluate", "--original", s(&pa), "--reconstructed", s(&pb)]);
+    let first = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(first.contains("25.000% of the range of y"), "{first}");
+}
