@@ -20,7 +20,7 @@ macro_rules! say {
 }
 
 /// Frames per stream block: the unit of parallel work and of damage containment.
-const FRAMES_PER_BLOCK: usize = 4096;
+const FRAMES_PER_BLOCK: usize = 1024;
 
 /// Arguments of `baler train`.
 #[derive(clap::Args, Debug)]
@@ -314,6 +314,7 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
     let blob = read_model(model_path)?;
     let model = load(model_path, &blob)?;
     let stream = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let started = Instant::now();
     let at = |e: baler_codec::Error| format!("{}: {e}", input.display());
     let decoder = Decoder::new(&model, &stream).map_err(at)?;
     let header = *decoder.header();
@@ -373,12 +374,13 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
         dtype: header.dtype,
         names,
     };
+    let raw = dataset.values.len() * dtype_size(dataset.dtype);
     data::write(output, &dataset)?;
     say!(
-        "{} -> {}: {} frames of {n}",
+        "{} -> {}: {frames} frames of {n}, {raw} bytes, {:.1} MB/s",
         input.display(),
         output.display(),
-        frames
+        raw as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6
     );
     Ok(())
 }
