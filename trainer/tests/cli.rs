@@ -122,6 +122,19 @@ fn bad_inputs_fail_with_one_line_and_leave_no_output() {
     let bad_stream = dir.join("bad.baler");
     std::fs::write(&bad_stream, corrupted).unwrap();
     let missing = dir.join("missing.npz");
+    // A NaN in row 2 of column 'feature_5', and a table one column short for the model.
+    let nan_csv = dir.join("nan.csv");
+    let mut with_nan = data::read(&input).unwrap();
+    with_nan.values[2 * 10 + 5] = f32::NAN;
+    data::write(&nan_csv, &with_nan).unwrap();
+    let narrow_csv = dir.join("narrow.csv");
+    let narrow = Dataset {
+        values: with_nan.values[..90].to_vec(),
+        shape: vec![10, 9],
+        dtype: DType::F64,
+        names: Vec::new(),
+    };
+    data::write(&narrow_csv, &narrow).unwrap();
     let out = dir.join("out.npz");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
