@@ -13,34 +13,28 @@ struct Cli {
     command: Command,
 }
 
+/// The model, the input and the output of compress and decompress.
+#[derive(clap::Args)]
+struct Files {
+    /// Model blob written by `baler train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Input file.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output file, written atomically.
+    #[arg(long)]
+    output: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train an autoencoder on DATA and write the quantized model blob.
     Train(commands::TrainArgs),
-    /// Compress DATA with MODEL into a .baler stream.
-    Compress {
-        /// Model blob written by `baler train`.
-        #[arg(long)]
-        model: PathBuf,
-        /// Data file (.npz, .npy or .csv).
-        #[arg(long)]
-        input: PathBuf,
-        /// Output stream.
-        #[arg(long)]
-        output: PathBuf,
-    },
-    /// Decompress a .baler stream with the MODEL that wrote it.
-    Decompress {
-        /// Model blob that compressed the stream.
-        #[arg(long)]
-        model: PathBuf,
-        /// Compressed stream.
-        #[arg(long)]
-        input: PathBuf,
-        /// Output data file (.npz, .npy or .csv).
-        #[arg(long)]
-        output: PathBuf,
-    },
+    /// Compress DATA (.npz, .npy, .csv) with MODEL into a .baler stream.
+    Compress(Files),
+    /// Decompress a .baler stream with the MODEL that wrote it into DATA (.npz, .npy, .csv).
+    Decompress(Files),
     /// Compare a reconstruction with the original: per-column (or whole-field) errors.
     Evaluate {
         /// Original data file.
@@ -70,16 +64,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train(&args),
-        Command::Compress {
-            model,
-            input,
-            output,
-        } => commands::compress(&model, &input, &output),
-        Command::Decompress {
-            model,
-            input,
-            output,
-        } => commands::decompress(&model, &input, &output),
+        Command::Compress(f) => commands::compress(&f.model, &f.input, &f.output),
+        Command::Decompress(f) => commands::decompress(&f.model, &f.input, &f.output),
         Command::Evaluate {
             original,
             reconstructed,

@@ -4,25 +4,9 @@ use baler_codec::quantize::{FloatActivation, FloatModel};
 use baler_codec::{DType, HostModel};
 use baler_trainer::data::{self, Dataset};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn baler(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baler"))
-        .args(args)
-        .output()
-        .expect("run baler")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("baler-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{baler, round_trip, s, temp_dir};
 
 /// A random 10-column model and 1000 rows of data it was calibrated on, as files.
 fn setup(dir: &Path, seed: u64) -> (PathBuf, PathBuf, Vec<f32>) {
@@ -45,36 +29,7 @@ fn setup(dir: &Path, seed: u64) -> (PathBuf, PathBuf, Vec<f32>) {
 fn compress_decompress_round_trip_matches_the_codec() {
     let dir = temp_dir("roundtrip");
     let (model, input, values) = setup(&dir, 1);
-    let stream = dir.join("data.baler");
-    let output = dir.join("out.npz");
-    let run = baler(&[
-        "compress",
-        "--model",
-        s(&model),
-        "--input",
-        s(&input),
-        "--output",
-        s(&stream),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let run = baler(&[
-        "decompress",
-        "--model",
-        s(&model),
-        "--input",
-        s(&stream),
-        "--output",
-        s(&output),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (stream, output) = round_trip(&model, &input, &dir, "npz");
     let back = data::read(&output).unwrap();
     assert_eq!(back.shape, vec![1000, 10]);
     assert_eq!(back.dtype, DType::F64);
