@@ -19,6 +19,10 @@ macro_rules! say {
     }};
 }
 
+/// Quantization-aware fine-tuning starts when the quantized validation error exceeds the float
+/// one by this factor.
+const QAT_TRIGGER: f64 = 1.25;
+
 /// Frames per stream block: the unit of parallel work and of damage containment.
 const FRAMES_PER_BLOCK: usize = 1024;
 
@@ -61,6 +65,10 @@ pub struct TrainArgs {
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Epochs of quantization-aware fine-tuning, run when the quantized model's validation
+    /// error exceeds 1.25x the float model's (0: never).
+    #[arg(long, default_value_t = 20)]
+    pub qat_epochs: usize,
     /// For [frames, h, w] fields: train on tiles of HxW (e.g. 10x10) so one small model
     /// serves any frame size.
     #[arg(long)]
@@ -161,38 +169,26 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         progress: true,
     };
     let started = Instant::now();
-    let outcome = train::train(&values, n, shape, names, &config)?;
+    let mut outcome = train::train(&values, n, shape, names, &config)?;
+    let float_mse = float_validation_mse(&values, n, &outcome);
+    let mut quant_mse =
+        train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
+    say!("validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}");
+    if args.qat_epochs > 0 && quant_mse > QAT_TRIGGER * float_mse {
+        say!(
+            "quantized error exceeds {QAT_TRIGGER}x the float error: quantization-aware fine-tuning ({} epochs)",
+            args.qat_epochs
+        );
+        outcome = train::fine_tune_quantized(&values, n, &outcome, &config, args.qat_epochs)?;
+        quant_mse =
+            train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
+        say!("after fine-tuning: quantized {quant_mse:.5}");
+    }
     let blob = outcome
         .model
         .quantize()
         .map_err(|e| format!("quantization: {e}"))?;
     let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
-    // Float vs quantized error on the validation rows.
-    let (mut float_sq, mut quant_sq, mut count) = (0f64, 0f64, 0usize);
-    let mut ranges = vec![(0f32, 0f32); outcome.model.layers.len()];
-    let mut codes = vec![0i16; model.latent_len()];
-    let mut out = vec![0f32; n];
-    for &row in &outcome.validation {
-        let frame = &values[row * n..(row + 1) * n];
-        let z: Vec<f32> = frame
-            .iter()
-            .zip(outcome.model.offset.iter().zip(&outcome.model.scale))
-            .map(|(x, (o, s))| (x - o) / s)
-            .collect();
-        let recon = outcome.model.forward_normalized(&z, &mut ranges);
-        model
-            .encode_frame(frame, &mut codes)
-            .map_err(|e| e.to_string())?;
-        model
-            .decode_frame(&codes, &mut out)
-            .map_err(|e| e.to_string())?;
-        for i in 0..n {
-            let s = outcome.model.scale[i];
-            float_sq += f64::from((recon[i] - z[i]).powi(2));
-            quant_sq += f64::from(((out[i] - frame[i]) / s).powi(2));
-            count += 1;
-        }
-    }
     let mut file = AtomicFile::create(&args.output)?;
     file.writer()
         .write_all(&blob)
@@ -205,13 +201,10 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         .write_all(history.as_bytes())
         .map_err(|e| format!("{}: {e}", history_path.display()))?;
     file.commit()?;
-    let count = count.max(1) as f64;
     say!(
-        "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {:.5}, quantized {:.5}",
+        "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}",
         outcome.history.len(),
         started.elapsed().as_secs_f64(),
-        float_sq / count,
-        quant_sq / count
     );
     say!(
         "model {:016x}: {} bytes -> {}; loss history -> {}",
@@ -221,6 +214,28 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         history_path.display()
     );
     Ok(())
+}
+
+/// Validation MSE of the float model, in normalized units.
+fn float_validation_mse(values: &[f32], n: usize, outcome: &train::TrainOutcome) -> f64 {
+    let model = &outcome.model;
+    let mut ranges = vec![(0f32, 0f32); model.layers.len()];
+    let (mut sq, mut count) = (0f64, 0usize);
+    for &row in &outcome.validation {
+        let z: Vec<f32> = values[row * n..(row + 1) * n]
+            .iter()
+            .zip(model.offset.iter().zip(&model.scale))
+            .map(|(x, (o, s))| (x - o) / s)
+            .collect();
+        let recon = model.forward_normalized(&z, &mut ranges);
+        sq += recon
+            .iter()
+            .zip(&z)
+            .map(|(a, b)| f64::from((a - b).powi(2)))
+            .sum::<f64>();
+        count += n;
+    }
+    sq / count.max(1) as f64
 }
 
 fn column_name(data: &Dataset, column: usize) -> String {

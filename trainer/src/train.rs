@@ -5,7 +5,9 @@ use dfdx::losses::mse_loss;
 use dfdx::optim::AdamConfig;
 use dfdx::shapes::{Axes2, Axis, HasShape, Shape};
 use dfdx::tensor::{Gradients, Tape, Tensor, Trace};
-use dfdx::tensor_ops::{leakyrelu, Backward, BroadcastTo, PermuteTo, TryMatMul};
+use dfdx::tensor_ops::{
+    leakyrelu, relu, sigmoid, tanh, Backward, BroadcastTo, PermuteTo, TryMatMul,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where to train.
@@ -460,6 +462,381 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
     })
 }
 
+/// Frames per parallel chunk when measuring the codec's error.
+const CODEC_CHUNK: usize = 256;
+
+/// Mean squared error, in normalized units `((x_hat - x) / scale)^2`, of the frames
+/// `validation` (indices into `frames`, `frame_len` values each) after a round trip through
+/// the real integer codec: `model` (calibrated) is quantized into a blob, loaded with
+/// [`baler_codec::HostModel`], and every frame is encoded and decoded.
+pub fn quantized_validation_mse(
+    frames: &[f32],
+    frame_len: usize,
+    model: &FloatModel,
+    validation: &[usize],
+) -> Result<f64, String> {
+    use rayon::prelude::*;
+    if frame_len == 0 || frames.len() % frame_len != 0 {
+        return Err(format!(
+            "{} values do not form whole frames of {frame_len}",
+            frames.len()
+        ));
+    }
+    if model.scale.len() != frame_len {
+        return Err(format!(
+            "the model expects frames of {} values, not {frame_len}",
+            model.scale.len()
+        ));
+    }
+    if validation.is_empty() {
+        return Err("no validation frames".into());
+    }
+    let count = frames.len() / frame_len;
+    if let Some(&bad) = validation.iter().find(|&&r| r >= count) {
+        return Err(format!(
+            "validation frame {bad} out of range ({count} frames)"
+        ));
+    }
+    let blob = model
+        .quantize()
+        .map_err(|e| format!("cannot quantize the model: {e:?}"))?;
+    let host = baler_codec::HostModel::from_bytes(&blob)
+        .map_err(|e| format!("cannot load the quantized model: {e:?}"))?;
+    let latent = host.latent_len();
+    let sum = validation
+        .par_chunks(CODEC_CHUNK)
+        .map(|chunk| -> Result<f64, String> {
+            let mut codes = vec![0i16; latent];
+            let mut out = vec![0f32; frame_len];
+            let mut sum = 0f64;
+            for &r in chunk {
+                let frame = &frames[r * frame_len..(r + 1) * frame_len];
+                host.encode_frame(frame, &mut codes)
+                    .map_err(|e| format!("encoding frame {r} failed: {e:?}"))?;
+                host.decode_frame(&codes, &mut out)
+                    .map_err(|e| format!("decoding frame {r} failed: {e:?}"))?;
+                for ((&y, &x), &s) in out.iter().zip(frame).zip(&model.scale) {
+                    let d = (f64::from(y) - f64::from(x)) / f64::from(s);
+                    sum += d * d;
+                }
+            }
+            Ok(sum)
+        })
+        .try_reduce(|| 0.0, |a, b| Ok(a + b))?;
+    Ok(sum / (validation.len() * frame_len) as f64)
+}
+
+/// Fine-tunes a trained model for the integer codec (quantization-aware training).
+///
+/// Starting from `outcome.model`, the weights are trained for `epochs` epochs with Adam at a
+/// tenth of `config.lr` (batch size, seed and device from `config`) on the frames not listed in
+/// `outcome.validation` (all frames when every frame is a validation frame), with fake
+/// quantization in the forward pass and straight-through gradients: every weight row is
+/// rounded to symmetric int8 (`scale = max|row| / 127`) and the latent output to `code_bits`-bit
+/// codes at the scale the codec would use (`out_range / (2^(code_bits-1) - 1)`, with
+/// `out_range` from the latest calibration). After each epoch the model is calibrated on the
+/// training frames, quantized, and its error measured through the real codec with
+/// [`quantized_validation_mse`]; the best candidate, the unchanged input model included, is
+/// returned. `history` gains one entry per epoch (train: fake-quantized training loss,
+/// validation: codec error).
+pub fn fine_tune_quantized(
+    frames: &[f32],
+    frame_len: usize,
+    outcome: &TrainOutcome,
+    config: &TrainConfig,
+    epochs: usize,
+) -> Result<TrainOutcome, String> {
+    validate(frames, frame_len, config)?;
+    let model = &outcome.model;
+    if model.offset.len() != frame_len || model.scale.len() != frame_len {
+        return Err(format!(
+            "the model expects frames of {} values, not {frame_len}",
+            model.offset.len()
+        ));
+    }
+    if model.encoder_layers == 0 || model.encoder_layers >= model.layers.len() {
+        return Err("the model needs encoder and decoder layers".into());
+    }
+    if !(1..=16).contains(&model.code_bits) {
+        return Err("code bits must be in 1..=16".into());
+    }
+    match config.device {
+        Device::Cpu => {
+            let dev = dfdx::tensor::Cpu::seed_from_u64(config.seed);
+            fine_tune_on(&dev, frames, frame_len, outcome, config, epochs)
+        }
+        Device::Cuda => fine_tune_cuda(frames, frame_len, outcome, config, epochs),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn fine_tune_cuda(
+    frames: &[f32],
+    frame_len: usize,
+    outcome: &TrainOutcome,
+    config: &TrainConfig,
+    epochs: usize,
+) -> Result<TrainOutcome, String> {
+    let dev = dfdx::tensor::Cuda::try_seed_from_u64(config.seed)
+        .map_err(|e| format!("cannot open the CUDA device: {e:?}"))?;
+    fine_tune_on(&dev, frames, frame_len, outcome, config, epochs)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn fine_tune_cuda(
+    _frames: &[f32],
+    _frame_len: usize,
+    _outcome: &TrainOutcome,
+    _config: &TrainConfig,
+    _epochs: usize,
+) -> Result<TrainOutcome, String> {
+    Err("this baler was built without CUDA support; rebuild with --features cuda".into())
+}
+
+/// A dense layer of any float activation, for quantization-aware fine-tuning.
+struct QatLayer<D: dfdx::tensor_ops::Device<f32>> {
+    weight: Tensor<(usize, usize), f32, D>,
+    bias: Tensor<(usize,), f32, D>,
+    activation: FloatActivation,
+}
+
+/// Applies a float activation to a tensor.
+fn activate<D, T>(
+    y: Tensor<(usize, usize), f32, D, T>,
+    activation: FloatActivation,
+) -> Tensor<(usize, usize), f32, D, T>
+where
+    D: dfdx::tensor_ops::Device<f32>,
+    T: Tape<f32, D>,
+{
+    match activation {
+        FloatActivation::Identity => y,
+        FloatActivation::Relu => relu(y),
+        FloatActivation::LeakyRelu(s) => leakyrelu(y, s),
+        FloatActivation::Tanh => tanh(y),
+        FloatActivation::Sigmoid => sigmoid(y),
+    }
+}
+
+/// Runs `layers` with the weights `w + delta` (`delta` untraced: straight-through estimator).
+fn forward_fake_quant<D, T>(
+    layers: &[QatLayer<D>],
+    deltas: &[Tensor<(usize, usize), f32, D>],
+    x: Tensor<(usize, usize), f32, D, T>,
+) -> Tensor<(usize, usize), f32, D, T>
+where
+    D: dfdx::tensor_ops::Device<f32>,
+    T: Tape<f32, D>,
+{
+    let mut a = x;
+    for (layer, delta) in layers.iter().zip(deltas) {
+        let w =
+            (layer.weight.retaped::<T>() + delta.clone()).permute::<(usize, usize), Axes2<1, 0>>();
+        let y = a.matmul(w);
+        let shape = *y.shape();
+        let y = y + layer
+            .bias
+            .retaped::<T>()
+            .broadcast_like::<_, Axis<0>>(&shape);
+        a = activate(y, layer.activation);
+    }
+    a
+}
+
+/// `q(w) - w` for per-output-channel symmetric int8 rounding of a row-major `(rows, inputs)`
+/// weight matrix, as the codec quantizes weights.
+fn weight_quant_delta(weights: &[f32], inputs: usize) -> Vec<f32> {
+    let mut delta = Vec::with_capacity(weights.len());
+    for row in weights.chunks(inputs.max(1)) {
+        let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
+        if max > 0.0 && max.is_finite() {
+            let s = max / 127.0;
+            delta.extend(
+                row.iter()
+                    .map(|&w| (w / s).round().clamp(-127.0, 127.0) * s - w),
+            );
+        } else {
+            delta.extend(row.iter().map(|_| 0.0));
+        }
+    }
+    delta
+}
+
+/// Scale of one latent code step for a latent range and code width, as the codec computes it.
+fn latent_step(range: f32, code_bits: u8) -> f32 {
+    let levels = ((1i32 << (code_bits.clamp(1, 16) - 1)) - 1).max(1) as f32;
+    let range = if range.is_finite() && range > 0.0 {
+        range
+    } else {
+        1.0
+    };
+    range.max(1e-12) / levels
+}
+
+fn fine_tune_on<D: dfdx::tensor_ops::Device<f32>>(
+    dev: &D,
+    frames: &[f32],
+    n: usize,
+    outcome: &TrainOutcome,
+    config: &TrainConfig,
+    epochs: usize,
+) -> Result<TrainOutcome, String> {
+    let base = &outcome.model;
+    let count = frames.len() / n;
+    let val_rows = outcome.validation.clone();
+    if val_rows.iter().any(|&r| r >= count) {
+        return Err("validation indices do not match the frames".into());
+    }
+    let mut held = vec![false; count];
+    for &r in &val_rows {
+        held[r] = true;
+    }
+    let mut train_rows: Vec<usize> = (0..count).filter(|&r| !held[r]).collect();
+    if train_rows.is_empty() {
+        train_rows = (0..count).collect();
+    }
+    let z: Vec<f32> = frames
+        .chunks_exact(n)
+        .flat_map(|f| {
+            f.iter()
+                .zip(base.offset.iter().zip(&base.scale))
+                .map(|(x, (o, s))| (x - o) / s)
+        })
+        .collect();
+    let calibration: Vec<f32> = train_rows
+        .iter()
+        .flat_map(|&r| frames[r * n..(r + 1) * n].iter().copied())
+        .collect();
+
+    let mut layers: Vec<QatLayer<D>> = base
+        .layers
+        .iter()
+        .map(|l| QatLayer {
+            weight: dev.tensor_from_vec(l.weights.clone(), (l.outputs, l.inputs)),
+            bias: dev.tensor_from_vec(l.bias.clone(), (l.outputs,)),
+            activation: l.activation,
+        })
+        .collect();
+    let encoder_layers = base.encoder_layers;
+    let code_bits = base.code_bits;
+    let code_lo = -((1i32 << (code_bits - 1)) as f32);
+    let code_hi = ((1i32 << (code_bits - 1)) - 1) as f32;
+
+    let adam = AdamConfig {
+        lr: config.lr * 0.1,
+        ..Default::default()
+    };
+    let mut moment1: Gradients<f32, D> = Gradients::leaky();
+    let mut moment2: Gradients<f32, D> = Gradients::leaky();
+    let mut step: i32 = 0;
+    let mut rng = SplitMix64(config.seed ^ 0x7161_742d_6261_6c65);
+
+    let bar = if config.progress {
+        let bar = ProgressBar::new(epochs as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:30} fine-tune {pos}/{len} {msg} [{elapsed_precise}]")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut best_model = base.clone();
+    let mut best_loss = quantized_validation_mse(frames, n, base, &val_rows)?;
+    let mut latent_range = base.layers[encoder_layers - 1].out_range;
+    let mut history = outcome.history.clone();
+    let first_epoch = history.last().map_or(0, |h| h.epoch);
+    let mut epoch_rows = train_rows.clone();
+
+    for epoch in 1..=epochs {
+        shuffle(&mut rng, &mut epoch_rows);
+        let s_lat = latent_step(latent_range, code_bits);
+        let mut train_sum = 0f64;
+        for batch in epoch_rows.chunks(config.batch_size) {
+            let deltas: Vec<Tensor<(usize, usize), f32, D>> = layers
+                .iter()
+                .map(|l| {
+                    let shape = *l.weight.shape();
+                    dev.tensor_from_vec(weight_quant_delta(&l.weight.as_vec(), shape.1), shape)
+                })
+                .collect();
+            let x = batch_tensor(dev, &z, batch, n);
+            let h = forward_fake_quant(
+                &layers[..encoder_layers],
+                &deltas[..encoder_layers],
+                x.clone().leaky_traced(),
+            );
+            let latent_delta: Vec<f32> = h
+                .as_vec()
+                .into_iter()
+                .map(|v| (v / s_lat).round().clamp(code_lo, code_hi) * s_lat - v)
+                .collect();
+            let shape = *h.shape();
+            let h = h + dev.tensor_from_vec(latent_delta, shape);
+            let y = forward_fake_quant(&layers[encoder_layers..], &deltas[encoder_layers..], h);
+            let loss = mse_loss(y, x);
+            train_sum += f64::from(loss.as_vec()[0]) * batch.len() as f64;
+            let mut grads = loss.backward();
+            step = step.saturating_add(1);
+            for layer in layers.iter_mut() {
+                adam_step(
+                    &adam,
+                    step,
+                    &mut layer.weight,
+                    &mut grads,
+                    &mut moment1,
+                    &mut moment2,
+                )?;
+                adam_step(
+                    &adam,
+                    step,
+                    &mut layer.bias,
+                    &mut grads,
+                    &mut moment1,
+                    &mut moment2,
+                )?;
+            }
+        }
+        let train_loss = train_sum / epoch_rows.len().max(1) as f64;
+
+        let mut candidate = base.clone();
+        for (float, layer) in candidate.layers.iter_mut().zip(&layers) {
+            float.weights = layer.weight.as_vec();
+            float.bias = layer.bias.as_vec();
+        }
+        candidate.calibrate(&calibration);
+        latent_range = candidate.layers[encoder_layers - 1].out_range;
+        let val_loss = if train_loss.is_finite() {
+            quantized_validation_mse(frames, n, &candidate, &val_rows).unwrap_or(f64::INFINITY)
+        } else {
+            f64::INFINITY
+        };
+        history.push(EpochLoss {
+            epoch: first_epoch + epoch,
+            train: train_loss,
+            validation: val_loss,
+            lr: adam.lr,
+        });
+        bar.set_position(epoch as u64);
+        bar.set_message(format!("train {train_loss:.5} quantized val {val_loss:.5}"));
+        if !train_loss.is_finite() {
+            break;
+        }
+        if val_loss < best_loss {
+            best_loss = val_loss;
+            best_model = candidate;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(TrainOutcome {
+        model: best_model,
+        history,
+        validation: val_rows,
+    })
+}
+
 /// One Adam update of `param` with its gradient from `grads`.
 fn adam_step<S: Shape, D: dfdx::tensor_ops::Device<f32>>(
     cfg: &AdamConfig,
@@ -548,5 +925,73 @@ mod tests {
             };
             assert!(train(&frames, 3, vec![3], Vec::new(), &cuda).is_err());
         }
+    }
+
+    #[test]
+    fn fine_tune_quantized_does_not_worsen_the_codec_error() {
+        let mut rng = SplitMix64(11);
+        let mixing: Vec<[f32; 2]> = (0..8)
+            .map(|_| [rng.symmetric() * 3.0, rng.symmetric() * 3.0])
+            .collect();
+        let mut frames = Vec::new();
+        for _ in 0..512 {
+            let (a, b) = (rng.symmetric(), rng.symmetric());
+            for (k, m) in mixing.iter().enumerate() {
+                frames.push(m[0] * a + m[1] * b + k as f32 + rng.symmetric() * 1e-3);
+            }
+        }
+        let config = TrainConfig {
+            hidden: vec![16],
+            latent: 2,
+            epochs: 40,
+            batch_size: 32,
+            lr: 1e-2,
+            validation_fraction: 0.2,
+            seed: 5,
+            code_bits: 3,
+            device: Device::Cpu,
+            progress: false,
+        };
+        let start = std::time::Instant::now();
+        let outcome = train(&frames, 8, vec![8], Vec::new(), &config).unwrap();
+        let trained = start.elapsed();
+        let float_mse = outcome
+            .history
+            .iter()
+            .map(|h| h.validation)
+            .fold(f64::INFINITY, f64::min);
+        let before =
+            quantized_validation_mse(&frames, 8, &outcome.model, &outcome.validation).unwrap();
+        let start = std::time::Instant::now();
+        let tuned = fine_tune_quantized(&frames, 8, &outcome, &config, 20).unwrap();
+        let tuned_time = start.elapsed();
+        let after = quantized_validation_mse(&frames, 8, &tuned.model, &tuned.validation).unwrap();
+        eprintln!(
+            "float val MSE {float_mse:.5}; quantized val MSE before {before:.5}, after {after:.5}; \
+             train {trained:?}, fine-tune {tuned_time:?}"
+        );
+        assert!(after <= before, "quantized MSE {after} > {before}");
+        assert_eq!(tuned.validation, outcome.validation);
+        assert_eq!(tuned.history.len(), outcome.history.len() + 20);
+        let last = outcome.history.last().unwrap().epoch;
+        assert_eq!(tuned.history[outcome.history.len()].epoch, last + 1);
+        let best = tuned.history[outcome.history.len()..]
+            .iter()
+            .map(|h| h.validation)
+            .fold(before, f64::min);
+        assert!(
+            (after - best).abs() <= 1e-12 * best.max(1.0),
+            "{after} vs {best}"
+        );
+        tuned.model.quantize().unwrap();
+
+        // Deterministic for a seed.
+        let again = fine_tune_quantized(&frames, 8, &outcome, &config, 20).unwrap();
+        assert_eq!(again.model, tuned.model);
+
+        // Bad inputs are errors.
+        assert!(quantized_validation_mse(&frames, 8, &outcome.model, &[]).is_err());
+        assert!(quantized_validation_mse(&frames, 8, &outcome.model, &[512]).is_err());
+        assert!(fine_tune_quantized(&frames, 4, &outcome, &config, 1).is_err());
     }
 }
