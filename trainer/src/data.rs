@@ -7,6 +7,7 @@ use npyz::{NpyFile, TypeChar, WriterBuilder};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// A data array with its shape, element type and column names.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,87 +77,199 @@ fn at(path: &Path) -> impl Fn(String) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
-/// Reads a data file.
-pub fn read(path: &Path) -> Result<Dataset, String> {
-    let format = Format::of(path)?;
-    let file = File::open(path).map_err(|e| at(path)(e.to_string()))?;
-    let reader = BufReader::new(file);
-    let data = match format {
-        Format::Npy => read_npy_array(reader).map_err(at(path))?,
-        Format::Npz => read_npz(reader).map_err(at(path))?,
-        Format::Csv => read_csv(reader).map_err(at(path))?,
-    };
-    if data.shape.len() < 2 {
-        return Err(at(path)(format!(
-            "expected a 2-D table or 3-D frames, found shape {:?}",
-            data.shape
-        )));
-    }
-    if data.rows() == 0 || data.row_len() == 0 {
-        return Err(at(path)(format!("no data (shape {:?})", data.shape)));
-    }
-    if !data.names.is_empty() && data.names.len() != data.row_len() {
-        return Err(at(path)(format!(
-            "{} names for {} columns",
-            data.names.len(),
-            data.row_len()
-        )));
-    }
-    Ok(data)
+/// Shape, element type and names of a data file, known before its values are read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Shape (for CSV, the row count is known only at the end and reads as 0 here).
+    pub shape: Vec<usize>,
+    /// Element type in the file.
+    pub dtype: DType,
+    /// Column names (empty when the file has none).
+    pub names: Vec<String>,
 }
 
-fn read_npy_array<R: Read>(reader: R) -> Result<Dataset, String> {
+impl Header {
+    /// Values per row (product of all dimensions but the first).
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+}
+
+type Chunk = Result<Vec<f32>, String>;
+
+/// Reads a data file in chunks of whole rows on a background thread, so memory stays bounded
+/// whatever the file's size.
+pub struct RowSource {
+    /// Shape, element type and names.
+    pub header: Header,
+    chunks: Receiver<Chunk>,
+    rows_read: usize,
+}
+
+impl RowSource {
+    /// Opens `path`; chunks hold up to `rows_per_chunk` rows.
+    pub fn open(path: &Path, rows_per_chunk: usize) -> Result<RowSource, String> {
+        let format = Format::of(path)?;
+        let file = File::open(path).map_err(|e| at(path)(e.to_string()))?;
+        let (header_tx, header_rx) = sync_channel::<Result<Header, String>>(1);
+        let (tx, chunks) = sync_channel::<Chunk>(2);
+        let rows = rows_per_chunk.max(1);
+        std::thread::spawn(move || {
+            let reader = BufReader::new(file);
+            let result = match format {
+                Format::Npy => stream_npy(reader, Vec::new(), rows, &header_tx, &tx),
+                Format::Npz => stream_npz(reader, rows, &header_tx, &tx),
+                Format::Csv => stream_csv(reader, rows, &header_tx, &tx),
+            };
+            if let Err(e) = result {
+                // Whichever side is waiting gets the error.
+                let _ = header_tx.try_send(Err(e.clone()));
+                let _ = tx.send(Err(e));
+            }
+        });
+        let header = header_rx
+            .recv()
+            .map_err(|_| at(path)("reader stopped".into()))?
+            .map_err(at(path))?;
+        if header.shape.len() < 2 {
+            return Err(at(path)(format!(
+                "expected a 2-D table or 3-D frames, found shape {:?}",
+                header.shape
+            )));
+        }
+        if header.row_len() == 0 {
+            return Err(at(path)(format!("no data (shape {:?})", header.shape)));
+        }
+        if !header.names.is_empty() && header.names.len() != header.row_len() {
+            return Err(at(path)(format!(
+                "{} names for {} columns",
+                header.names.len(),
+                header.row_len()
+            )));
+        }
+        Ok(RowSource {
+            header,
+            chunks,
+            rows_read: 0,
+        })
+    }
+
+    /// The next chunk of whole rows, or `None` at the end.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, String> {
+        match self.chunks.recv() {
+            Ok(Ok(values)) => {
+                self.rows_read += values.len() / self.header.row_len().max(1);
+                Ok(Some(values))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Rows delivered so far.
+    pub fn rows_read(&self) -> usize {
+        self.rows_read
+    }
+}
+
+/// Sends the values of `iter` in chunks of `chunk_len`.
+fn send_chunks(
+    iter: impl Iterator<Item = Result<f32, String>>,
+    chunk_len: usize,
+    tx: &SyncSender<Chunk>,
+) -> Result<(), String> {
+    let mut chunk = Vec::with_capacity(chunk_len);
+    for v in iter {
+        chunk.push(v?);
+        if chunk.len() == chunk_len {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_len));
+            if tx.send(Ok(full)).is_err() {
+                return Ok(()); // the consumer stopped
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(Ok(chunk));
+    }
+    Ok(())
+}
+
+fn stream_npy<R: Read>(
+    reader: R,
+    names: Vec<String>,
+    rows: usize,
+    header_tx: &SyncSender<Result<Header, String>>,
+    tx: &SyncSender<Chunk>,
+) -> Result<(), String> {
     let npy = NpyFile::new(reader).map_err(|e| format!("not a .npy array: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let dtype = npy.dtype();
     let npyz::DType::Plain(ts) = &dtype else {
         return Err(format!("unsupported element type {}", dtype.descr()));
     };
-    let e = |e: std::io::Error| e.to_string();
-    let (values, dtype) = match (ts.type_char(), ts.size_field()) {
-        (TypeChar::Float, 8) => {
-            let v: Vec<f64> = npy.into_vec().map_err(e)?;
-            (v.into_iter().map(|x| x as f32).collect(), DType::F64)
-        }
-        (TypeChar::Float, 4) => (npy.into_vec::<f32>().map_err(e)?, DType::F32),
-        (TypeChar::Int, 2) => {
-            let v: Vec<i16> = npy.into_vec().map_err(e)?;
-            (v.into_iter().map(f32::from).collect(), DType::I16)
-        }
-        (TypeChar::Int, 4) => {
-            let v: Vec<i32> = npy.into_vec().map_err(e)?;
-            (v.into_iter().map(|x| x as f32).collect(), DType::I32)
-        }
+    let kind = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Float, 8) => DType::F64,
+        (TypeChar::Float, 4) => DType::F32,
+        (TypeChar::Int, 2) => DType::I16,
+        (TypeChar::Int, 4) => DType::I32,
         _ => return Err(format!("unsupported element type {}", dtype.descr())),
     };
-    Ok(Dataset {
-        values,
+    let header = Header {
         shape,
-        dtype,
-        names: Vec::new(),
-    })
+        dtype: kind,
+        names,
+    };
+    let chunk_len = header.row_len().max(1) * rows;
+    let _ = header_tx.send(Ok(header));
+    let e = |e: std::io::Error| e.to_string();
+    match kind {
+        DType::F64 => {
+            let it = npy.data::<f64>().map_err(|e| e.to_string())?;
+            send_chunks(it.map(|v| v.map(|x| x as f32).map_err(e)), chunk_len, tx)
+        }
+        DType::F32 => {
+            let it = npy.data::<f32>().map_err(|e| e.to_string())?;
+            send_chunks(it.map(|v| v.map_err(e)), chunk_len, tx)
+        }
+        DType::I16 => {
+            let it = npy.data::<i16>().map_err(|e| e.to_string())?;
+            send_chunks(it.map(|v| v.map(f32::from).map_err(e)), chunk_len, tx)
+        }
+        _ => {
+            let it = npy.data::<i32>().map_err(|e| e.to_string())?;
+            send_chunks(it.map(|v| v.map(|x| x as f32).map_err(e)), chunk_len, tx)
+        }
+    }
 }
 
-fn read_npz<R: Read + std::io::Seek>(reader: R) -> Result<Dataset, String> {
+fn stream_npz<R: Read + std::io::Seek>(
+    reader: R,
+    rows: usize,
+    header_tx: &SyncSender<Result<Header, String>>,
+    tx: &SyncSender<Chunk>,
+) -> Result<(), String> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| format!("not an .npz archive: {e}"))?;
-    let mut data = {
-        let entry = zip
-            .by_name("data.npy")
-            .map_err(|_| "no array named 'data' (Baler's layout: keys 'data' and 'names')")?;
-        read_npy_array(entry)?
-    };
+    let mut names = Vec::new();
     if let Ok(entry) = zip.by_name("names.npy") {
         let npy = NpyFile::new(entry).map_err(|e| format!("'names': {e}"))?;
         if npy.shape().iter().product::<u64>() > 0 {
-            data.names = npy
+            names = npy
                 .into_vec::<String>()
                 .map_err(|e| format!("'names' must be strings: {e}"))?;
         }
     }
-    Ok(data)
+    let entry = zip
+        .by_name("data.npy")
+        .map_err(|_| "no array named 'data' (Baler's layout: keys 'data' and 'names')")?;
+    stream_npy(entry, names, rows, header_tx, tx)
 }
 
-fn read_csv<R: Read>(reader: R) -> Result<Dataset, String> {
+fn stream_csv<R: Read>(
+    reader: R,
+    rows: usize,
+    header_tx: &SyncSender<Result<Header, String>>,
+    tx: &SyncSender<Chunk>,
+) -> Result<(), String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(reader);
@@ -166,25 +279,213 @@ fn read_csv<R: Read>(reader: R) -> Result<Dataset, String> {
         .iter()
         .map(|s| s.trim().to_string())
         .collect();
+    let n = names.len();
+    let _ = header_tx.send(Ok(Header {
+        shape: vec![0, n],
+        dtype: DType::F64,
+        names,
+    }));
+    let values = csv.into_records().enumerate().flat_map(|(r, record)| {
+        let fields: Vec<Result<f32, String>> = match record {
+            Err(e) => vec![Err(e.to_string())],
+            Ok(rec) if rec.len() != n => vec![Err(format!(
+                "row {} has {} fields, the header {n}",
+                r + 1,
+                rec.len()
+            ))],
+            Ok(rec) => rec
+                .iter()
+                .enumerate()
+                .map(|(c, f)| {
+                    f.trim()
+                        .parse::<f32>()
+                        .map_err(|_| format!("row {} column {c}: '{f}' is not a number", r + 1))
+                })
+                .collect(),
+        };
+        fields
+    });
+    send_chunks(values, n.max(1) * rows, tx)
+}
+
+/// Reads a whole data file.
+pub fn read(path: &Path) -> Result<Dataset, String> {
+    let mut source = RowSource::open(path, 65536)?;
     let mut values = Vec::new();
-    let mut rows = 0;
-    for (r, record) in csv.records().enumerate() {
-        let record = record.map_err(|e| e.to_string())?;
-        for (c, field) in record.iter().enumerate() {
-            let v: f32 = field
-                .trim()
-                .parse()
-                .map_err(|_| format!("row {} column {c}: '{field}' is not a number", r + 1))?;
-            values.push(v);
-        }
-        rows += 1;
+    while let Some(chunk) = source.next_chunk()? {
+        values.extend_from_slice(&chunk);
+    }
+    let mut shape = source.header.shape.clone();
+    shape[0] = source.rows_read();
+    if shape[0] == 0 {
+        return Err(at(path)(format!("no data (shape {shape:?})")));
     }
     Ok(Dataset {
         values,
-        shape: vec![rows, names.len()],
-        dtype: DType::F64,
-        names,
+        shape,
+        dtype: source.header.dtype,
+        names: source.header.names,
     })
+}
+
+enum Message {
+    Values(Vec<f32>),
+    End,
+}
+
+/// Writes a data file from chunks of rows on a background thread, atomically: the file appears
+/// under its name only after [`RowSink::finish`] succeeds.
+pub struct RowSink {
+    tx: SyncSender<Message>,
+    done: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl RowSink {
+    /// Starts writing `path` for data described by `header` (its full shape must be known).
+    pub fn create(path: &Path, header: &Header) -> Result<RowSink, String> {
+        let format = Format::of(path)?;
+        let mut file = AtomicFile::create(path)?;
+        let (tx, rx) = sync_channel::<Message>(2);
+        let header = header.clone();
+        let path = path.to_path_buf();
+        let done = std::thread::spawn(move || {
+            let e = |e: std::io::Error| format!("{}: {e}", path.display());
+            let complete = match format {
+                Format::Npy => write_npy(file.writer(), &header, &rx).map_err(e)?,
+                Format::Csv => write_csv(file.writer(), &header, &rx).map_err(e)?,
+                Format::Npz => {
+                    let z = |e: zip::result::ZipError| format!("{}: {e}", path.display());
+                    let mut zip = zip::ZipWriter::new(file.writer());
+                    let options = zip::write::SimpleFileOptions::default()
+                        .compression_method(zip::CompressionMethod::Stored)
+                        .large_file(true);
+                    zip.start_file("data.npy", options).map_err(z)?;
+                    let complete = write_npy(&mut zip, &header, &rx).map_err(e)?;
+                    zip.start_file("names.npy", options).map_err(z)?;
+                    write_names(&mut zip, &header.names).map_err(e)?;
+                    zip.finish().map_err(z)?;
+                    complete
+                }
+            };
+            if !complete {
+                return Err(format!("{}: writing was abandoned", path.display()));
+            }
+            file.commit()
+        });
+        Ok(RowSink { tx, done })
+    }
+
+    /// Appends rows.
+    pub fn push(&self, values: Vec<f32>) -> Result<(), String> {
+        self.tx
+            .send(Message::Values(values))
+            .map_err(|_| "the output writer stopped".to_string())
+    }
+
+    /// Completes the file and renames it into place.
+    pub fn finish(self) -> Result<(), String> {
+        let _ = self.tx.send(Message::End);
+        drop(self.tx);
+        self.done
+            .join()
+            .map_err(|_| "the output writer failed".to_string())?
+    }
+}
+
+/// Receives values until `End` (true) or a dropped sender (false), passing them to `each`.
+fn drain(
+    rx: &Receiver<Message>,
+    mut each: impl FnMut(Vec<f32>) -> std::io::Result<()>,
+) -> std::io::Result<bool> {
+    loop {
+        match rx.recv() {
+            Ok(Message::Values(v)) => each(v)?,
+            Ok(Message::End) => return Ok(true),
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
+fn write_typed<T: npyz::AutoSerialize, W: Write>(
+    out: W,
+    shape: &[u64],
+    rx: &Receiver<Message>,
+    convert: impl Fn(f32) -> T,
+) -> std::io::Result<bool> {
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(out)
+        .begin_nd()?;
+    let complete = drain(rx, |values| w.extend(values.into_iter().map(&convert)))?;
+    if complete {
+        w.finish()?;
+    }
+    Ok(complete)
+}
+
+fn write_npy<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::io::Result<bool> {
+    let shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
+    match header.dtype {
+        DType::F32 => write_typed(out, &shape, rx, |x| x),
+        DType::I16 => write_typed(out, &shape, rx, |x| {
+            x.round().clamp(-32768.0, 32767.0) as i16
+        }),
+        DType::I32 => write_typed(out, &shape, rx, |x| x.round() as i32),
+        _ => write_typed(out, &shape, rx, f64::from),
+    }
+}
+
+fn write_names<W: Write>(out: W, names: &[String]) -> std::io::Result<()> {
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let type_str: npyz::TypeStr = format!("<U{width}")
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let mut w = npyz::WriteOptions::<str>::new()
+        .dtype(npyz::DType::Plain(type_str))
+        .shape(&[names.len() as u64])
+        .writer(out)
+        .begin_nd()?;
+    for name in names {
+        w.push(name.as_str())?;
+    }
+    w.finish()
+}
+
+fn write_csv<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::io::Result<bool> {
+    let mut csv = csv::Writer::from_writer(out);
+    let n = header.row_len().max(1);
+    let names: Vec<String> = if header.names.is_empty() {
+        (0..n).map(|i| format!("column_{i}")).collect()
+    } else {
+        header.names.clone()
+    };
+    csv.write_record(&names)?;
+    let complete = drain(rx, |values| {
+        for row in values.chunks_exact(n) {
+            csv.write_record(row.iter().map(|v| v.to_string()))?;
+        }
+        Ok(())
+    })?;
+    csv.flush()?;
+    Ok(complete)
+}
+
+/// Writes a whole data file in the format of its extension, atomically.
+pub fn write(path: &Path, data: &Dataset) -> Result<(), String> {
+    let header = Header {
+        shape: data.shape.clone(),
+        dtype: data.dtype,
+        names: data.names.clone(),
+    };
+    let sink = RowSink::create(path, &header)?;
+    sink.push(data.values.clone())?;
+    sink.finish()
 }
 
 /// A file written next to its final path and renamed into place only when complete, so a
@@ -234,92 +535,4 @@ impl Drop for AtomicFile {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
-}
-
-fn write_typed<T: npyz::AutoSerialize, W: Write>(
-    out: W,
-    shape: &[u64],
-    values: impl IntoIterator<Item = T>,
-) -> std::io::Result<()> {
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(out)
-        .begin_nd()?;
-    w.extend(values)?;
-    w.finish()
-}
-
-fn write_npy_array<W: Write>(out: W, data: &Dataset) -> std::io::Result<()> {
-    let shape: Vec<u64> = data.shape.iter().map(|&d| d as u64).collect();
-    let v = data.values.iter().copied();
-    match data.dtype {
-        DType::F32 => write_typed(out, &shape, v),
-        DType::I16 => write_typed(
-            out,
-            &shape,
-            v.map(|x| x.round().clamp(-32768.0, 32767.0) as i16),
-        ),
-        DType::I32 => write_typed(out, &shape, v.map(|x| x.round() as i32)),
-        _ => write_typed(out, &shape, v.map(f64::from)),
-    }
-}
-
-fn write_names<W: Write>(out: W, names: &[String]) -> std::io::Result<()> {
-    let width = names
-        .iter()
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let type_str: npyz::TypeStr = format!("<U{width}")
-        .parse()
-        .map_err(std::io::Error::other)?;
-    let mut w = npyz::WriteOptions::<str>::new()
-        .dtype(npyz::DType::Plain(type_str))
-        .shape(&[names.len() as u64])
-        .writer(out)
-        .begin_nd()?;
-    for name in names {
-        w.push(name.as_str())?;
-    }
-    w.finish()
-}
-
-/// Writes a data file in the format of its extension, atomically.
-pub fn write(path: &Path, data: &Dataset) -> Result<(), String> {
-    let format = Format::of(path)?;
-    let mut file = AtomicFile::create(path)?;
-    let e = |e: std::io::Error| format!("{}: {e}", path.display());
-    match format {
-        Format::Npy => write_npy_array(file.writer(), data).map_err(e)?,
-        Format::Csv => write_csv(file.writer(), data).map_err(e)?,
-        Format::Npz => {
-            let z = |e: zip::result::ZipError| format!("{}: {e}", path.display());
-            let mut zip = zip::ZipWriter::new(file.writer());
-            let options = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored);
-            zip.start_file("data.npy", options).map_err(z)?;
-            write_npy_array(&mut zip, data).map_err(e)?;
-            zip.start_file("names.npy", options).map_err(z)?;
-            write_names(&mut zip, &data.names).map_err(e)?;
-            zip.finish().map_err(z)?;
-        }
-    }
-    file.commit()
-}
-
-fn write_csv<W: Write>(out: W, data: &Dataset) -> std::io::Result<()> {
-    let mut csv = csv::Writer::from_writer(out);
-    let n = data.row_len();
-    let names: Vec<String> = if data.names.is_empty() {
-        (0..n).map(|i| format!("column_{i}")).collect()
-    } else {
-        data.names.clone()
-    };
-    csv.write_record(&names)?;
-    for row in data.values.chunks_exact(n.max(1)) {
-        csv.write_record(row.iter().map(|v| v.to_string()))?;
-    }
-    csv.flush()
 }
