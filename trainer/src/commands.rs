@@ -1,14 +1,18 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
-use crate::data::{self, AtomicFile, Dataset};
+use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, Tiling};
 use crate::train::{self, Device, TrainConfig};
-use baler_codec::stream::{block_len, decode_block, encode_block, read_block, STREAM_HEADER_LEN};
+use baler_codec::stream::{
+    block_len, decode_block, encode_block, read_block, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
+    STREAM_HEADER_LEN,
+};
 use baler_codec::{Decoder, HostModel, StreamHeader};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -18,6 +22,10 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
+
+/// Blocks read, encoded or decoded per batch: bounds memory at about
+/// `BATCH_BLOCKS x FRAMES_PER_BLOCK` frames.
+const BATCH_BLOCKS: usize = 16;
 
 /// Quantization-aware fine-tuning starts when the quantized validation error exceeds the float
 /// one by this factor.
@@ -95,10 +103,10 @@ fn load<'a>(path: &Path, blob: &'a [u8]) -> Result<HostModel<'a>, String> {
     HostModel::from_bytes(blob).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn progress(len: u64, what: &str) -> ProgressBar {
+fn progress(len: u64, what: &str, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{what} [{{bar:30}}] {{pos}}/{{len}} blocks {{elapsed}}"
+        "{what} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}}"
     )) {
         bar.set_style(style);
     }
@@ -120,7 +128,7 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         return Err(format!(
             "{}: NaN or infinity at row {row}, column {}",
             args.input.display(),
-            column_name(&data, column)
+            column_name(&data.names, column)
         ));
     }
     let (values, n, shape, names) = match (&args.tile, data.shape.as_slice()) {
@@ -238,26 +246,24 @@ fn float_validation_mse(values: &[f32], n: usize, outcome: &train::TrainOutcome)
     sq / count.max(1) as f64
 }
 
-fn column_name(data: &Dataset, column: usize) -> String {
-    match data.names.get(column) {
+fn column_name(names: &[String], column: usize) -> String {
+    match names.get(column) {
         Some(name) => format!("{column} ('{name}')"),
         None => column.to_string(),
     }
 }
 
-/// `baler compress`.
+/// `baler compress`: reads the input in chunks of whole rows, encodes each chunk's blocks in
+/// parallel, and writes them as they come, so memory stays bounded for any input size.
 pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), String> {
     let blob = read_model(model_path)?;
     let model = load(model_path, &blob)?;
-    let data = data::read(input)?;
     let n = model.input_len();
+    let mut source = RowSource::open(input, FRAMES_PER_BLOCK * BATCH_BLOCKS * n)?;
+    let meta = source.header.clone();
     let frame_shape: Vec<usize> = model.frame_shape().map(|d| d as usize).collect();
-    let tiling = tiling_for(&data.shape, &frame_shape);
-    let values = match tiling {
-        Some(t) => Cow::Owned(t.split(&data.values)),
-        None => Cow::Borrowed(&data.values[..]),
-    };
-    let frame_len = tiling.map_or(data.row_len(), |t| t.tile_len());
+    let tiling = tiling_for(&meta.shape, &frame_shape);
+    let frame_len = tiling.map_or(meta.row_len(), |t| t.tile_len());
     if frame_len != n {
         return Err(format!(
             "{}: frames of {frame_len} values, but the model {} expects {n}",
@@ -265,44 +271,61 @@ pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), St
             model_path.display()
         ));
     }
-    if let Some((row, column)) = data.first_non_finite() {
-        return Err(format!(
-            "{}: NaN or infinity at row {row}, column {}",
-            input.display(),
-            column_name(&data, column)
-        ));
-    }
-    let shape: Vec<u64> = data.shape.iter().map(|&d| d as u64).collect();
-    let mut header = StreamHeader::new(&model, data.dtype, &shape)
-        .map_err(|e| format!("{}: {e}", input.display()))?;
-    header.frame_count = (values.len() / n) as u64;
+    let row_len = meta.row_len();
     let started = Instant::now();
-    let chunks: Vec<&[f32]> = values.chunks(FRAMES_PER_BLOCK * n).collect();
-    let bar = progress(chunks.len() as u64, "compress");
-    let blocks: Result<Vec<Vec<u8>>, String> = chunks
-        .par_iter()
-        .map(|chunk| {
-            let mut out = vec![0u8; block_len(&model, chunk.len() / n).unwrap_or(0)];
-            let len = encode_block(&model, chunk, &mut out).map_err(|e| e.to_string())?;
-            out.truncate(len);
-            bar.inc(1);
-            Ok(out)
-        })
-        .collect();
-    let blocks = blocks?;
-    bar.finish_and_clear();
-    let mut head = [0u8; STREAM_HEADER_LEN];
-    header.write(&mut head).map_err(|e| e.to_string())?;
+    let bar = progress(meta.shape[0] as u64, "compress", "rows");
     let mut file = AtomicFile::create(output)?;
     let err = |e: std::io::Error| format!("{}: {e}", output.display());
-    file.writer().write_all(&head).map_err(err)?;
-    let mut total = head.len();
-    for block in &blocks {
-        file.writer().write_all(block).map_err(err)?;
-        total += block.len();
+    // The header is rewritten at the end, when the row count is known (CSV).
+    file.writer()
+        .write_all(&[0u8; STREAM_HEADER_LEN])
+        .map_err(err)?;
+    let (mut rows, mut frames, mut total) = (0usize, 0u64, STREAM_HEADER_LEN);
+    while let Some(chunk) = source.next_chunk()? {
+        if let Some(i) = chunk.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "{}: NaN or infinity at row {}, column {}",
+                input.display(),
+                rows + i / row_len,
+                column_name(&meta.names, i % row_len)
+            ));
+        }
+        let values = match tiling {
+            Some(t) => Cow::Owned(t.split(&chunk)),
+            None => Cow::Borrowed(&chunk[..]),
+        };
+        let blocks: Result<Vec<Vec<u8>>, String> = values
+            .par_chunks(FRAMES_PER_BLOCK * n)
+            .map(|part| {
+                let mut out = vec![0u8; block_len(&model, part.len() / n).unwrap_or(0)];
+                let len = encode_block(&model, part, &mut out).map_err(|e| e.to_string())?;
+                out.truncate(len);
+                Ok(out)
+            })
+            .collect();
+        for block in blocks? {
+            file.writer().write_all(&block).map_err(err)?;
+            total += block.len();
+        }
+        frames += (values.len() / n) as u64;
+        rows += chunk.len() / row_len;
+        bar.set_position(rows as u64);
     }
+    bar.finish_and_clear();
+    if rows == 0 {
+        return Err(format!("{}: no data rows", input.display()));
+    }
+    let mut shape: Vec<u64> = meta.shape.iter().map(|&d| d as u64).collect();
+    shape[0] = rows as u64;
+    let mut header = StreamHeader::new(&model, meta.dtype, &shape)
+        .map_err(|e| format!("{}: {e}", input.display()))?;
+    header.frame_count = frames;
+    let mut head = [0u8; STREAM_HEADER_LEN];
+    header.write(&mut head).map_err(|e| e.to_string())?;
+    file.writer().seek(SeekFrom::Start(0)).map_err(err)?;
+    file.writer().write_all(&head).map_err(err)?;
     file.commit()?;
-    let raw = data.values.len() * dtype_size(data.dtype);
+    let raw = rows * row_len * dtype_size(meta.dtype);
     let seconds = started.elapsed().as_secs_f64();
     say!(
         "{} -> {}: {raw} -> {total} bytes, ratio {:.2} ({:.2} with the {}-byte model), {:.1} MB/s",
@@ -324,73 +347,140 @@ fn dtype_size(dtype: baler_codec::DType) -> usize {
     }
 }
 
-/// `baler decompress`.
+/// Reads the next raw block (header, payload, CRC) from `reader`; `None` at a clean end. The
+/// block header is checked against the model before its payload is read, so a damaged length
+/// cannot make us allocate or read garbage.
+fn next_raw_block<R: Read>(
+    reader: &mut R,
+    model: &HostModel<'_>,
+    index: u32,
+) -> Result<Option<Vec<u8>>, baler_codec::Error> {
+    let mut head = [0u8; BLOCK_HEADER_LEN];
+    let mut filled = 0;
+    while filled < head.len() {
+        match reader.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(baler_codec::Error::Truncated),
+        }
+    }
+    if filled == 0 {
+        return Ok(None);
+    }
+    // With only the header, a consistent block reads as truncated; anything else is damage.
+    match read_block(model, &head[..filled], index) {
+        Err(baler_codec::Error::Truncated) if filled == head.len() => {}
+        Err(e) => return Err(e),
+        Ok(_) => return Err(baler_codec::Error::Truncated),
+    }
+    let kind_known = head[0] == 1;
+    let payload = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
+    if !kind_known {
+        return Err(baler_codec::Error::UnknownBlockKind(head[0]));
+    }
+    let mut block = head.to_vec();
+    block.resize(BLOCK_HEADER_LEN + payload + BLOCK_TRAILER_LEN, 0);
+    reader
+        .read_exact(&mut block[BLOCK_HEADER_LEN..])
+        .map_err(|_| baler_codec::Error::Truncated)?;
+    Ok(Some(block))
+}
+
+/// `baler decompress`: reads blocks in batches, decodes each batch in parallel and writes the
+/// rows as they come, so memory stays bounded for any stream size.
 pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), String> {
     let blob = read_model(model_path)?;
     let model = load(model_path, &blob)?;
-    let stream = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
-    let started = Instant::now();
     let at = |e: baler_codec::Error| format!("{}: {e}", input.display());
-    let decoder = Decoder::new(&model, &stream).map_err(at)?;
-    let header = *decoder.header();
+    let file = File::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut head = Vec::with_capacity(STREAM_HEADER_LEN);
+    (&mut reader)
+        .take(STREAM_HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("{}: {e}", input.display()))?;
+    let header = *Decoder::new(&model, &head).map_err(at)?.header();
+    let started = Instant::now();
     let n = model.output_len();
-    // Walk the blocks (CRC-checked), then decode them in parallel.
-    let mut blocks = Vec::new();
-    let (mut at_byte, mut frames) = (STREAM_HEADER_LEN, 0u64);
-    while at_byte < stream.len() {
-        let (block, len) =
-            read_block(&model, &stream[at_byte..], blocks.len() as u32).map_err(at)?;
-        frames += u64::from(block.frames);
-        blocks.push(block);
-        at_byte += len;
-    }
-    if frames != header.frame_count {
-        return Err(at(baler_codec::Error::FrameCountMismatch {
-            header: header.frame_count,
-            blocks: frames,
-        }));
-    }
-    let total = usize::try_from(frames).map_err(|_| "stream too large".to_string())? * n;
-    let mut values = vec![0f32; total];
-    let bar = progress(blocks.len() as u64, "decompress");
-    let mut slices = Vec::with_capacity(blocks.len());
-    let mut rest = values.as_mut_slice();
-    for block in &blocks {
-        let (head, tail) = rest.split_at_mut(block.frames as usize * n);
-        slices.push((block, head));
-        rest = tail;
-    }
-    slices.into_par_iter().try_for_each(|(block, out)| {
-        decode_block(&model, block, out).map_err(at)?;
-        bar.inc(1);
-        Ok::<(), String>(())
-    })?;
-    bar.finish_and_clear();
     let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
     let frame_shape: Vec<usize> = model.frame_shape().map(|d| d as usize).collect();
-    if let Some(tiling) = tiling_for(&shape, &frame_shape) {
-        values = tiling.join(&values);
-    }
-    if shape.iter().product::<usize>() != values.len() {
-        return Err(format!(
-            "{}: header shape {shape:?} does not match {} decoded values",
-            input.display(),
-            values.len()
-        ));
-    }
+    let tiling = tiling_for(&shape, &frame_shape);
     let names: Vec<String> = if shape.len() == 2 {
         model.names().map(str::to_string).collect()
     } else {
         Vec::new()
     };
-    let dataset = Dataset {
-        values,
-        shape,
-        dtype: header.dtype,
-        names,
-    };
-    let raw = dataset.values.len() * dtype_size(dataset.dtype);
-    data::write(output, &dataset)?;
+    let expected_values = shape.iter().product::<usize>();
+    let per_frame = tiling.map_or(n, |t| {
+        let (gy, gx) = t.grid();
+        gy * gx * t.tile_len()
+    });
+    let sink = RowSink::create(
+        output,
+        &Header {
+            shape: shape.clone(),
+            dtype: header.dtype,
+            names,
+        },
+    )?;
+    let bar = progress(header.frame_count, "decompress", "frames");
+    let (mut frames, mut index, mut written) = (0u64, 0u32, 0usize);
+    let mut pending: Vec<f32> = Vec::new();
+    loop {
+        let mut batch = Vec::with_capacity(BATCH_BLOCKS);
+        while batch.len() < BATCH_BLOCKS {
+            match next_raw_block(&mut reader, &model, index + batch.len() as u32).map_err(at)? {
+                Some(block) => batch.push(block),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let decoded: Result<Vec<Vec<f32>>, String> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let (block, _) = read_block(&model, bytes, index + i as u32).map_err(at)?;
+                let mut out = vec![0f32; block.frames as usize * n];
+                decode_block(&model, &block, &mut out).map_err(at)?;
+                Ok(out)
+            })
+            .collect();
+        index += batch.len() as u32;
+        for values in decoded? {
+            frames += (values.len() / n) as u64;
+            if frames > header.frame_count {
+                return Err(at(baler_codec::Error::FrameCountMismatch {
+                    header: header.frame_count,
+                    blocks: frames,
+                }));
+            }
+            pending.extend_from_slice(&values);
+            let whole = pending.len() / per_frame * per_frame;
+            let rows: Vec<f32> = match tiling {
+                Some(t) => t.join(&pending[..whole]),
+                None => pending[..whole].to_vec(),
+            };
+            pending.drain(..whole);
+            written += rows.len();
+            sink.push(rows)?;
+        }
+        bar.set_position(frames);
+    }
+    bar.finish_and_clear();
+    if frames < header.frame_count {
+        return Err(at(baler_codec::Error::Truncated));
+    }
+    if written != expected_values || !pending.is_empty() {
+        return Err(format!(
+            "{}: header shape {shape:?} does not match {written} decoded values",
+            input.display()
+        ));
+    }
+    sink.finish()?;
+    let raw = written * dtype_size(header.dtype);
     say!(
         "{} -> {}: {frames} frames of {n}, {raw} bytes, {:.1} MB/s",
         input.display(),

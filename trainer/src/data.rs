@@ -107,13 +107,13 @@ pub struct RowSource {
 }
 
 impl RowSource {
-    /// Opens `path`; chunks hold up to `rows_per_chunk` rows.
-    pub fn open(path: &Path, rows_per_chunk: usize) -> Result<RowSource, String> {
+    /// Opens `path`; chunks hold whole rows, about `values_per_chunk` values (at least a row).
+    pub fn open(path: &Path, values_per_chunk: usize) -> Result<RowSource, String> {
         let format = Format::of(path)?;
         let file = File::open(path).map_err(|e| at(path)(e.to_string()))?;
         let (header_tx, header_rx) = sync_channel::<Result<Header, String>>(1);
         let (tx, chunks) = sync_channel::<Chunk>(2);
-        let rows = rows_per_chunk.max(1);
+        let rows = values_per_chunk.max(1);
         std::thread::spawn(move || {
             let reader = BufReader::new(file);
             let result = match format {
@@ -219,7 +219,8 @@ fn stream_npy<R: Read>(
         dtype: kind,
         names,
     };
-    let chunk_len = header.row_len().max(1) * rows;
+    let row_len = header.row_len().max(1);
+    let chunk_len = (rows / row_len).max(1) * row_len;
     let _ = header_tx.send(Ok(header));
     let e = |e: std::io::Error| e.to_string();
     match kind {
@@ -305,12 +306,12 @@ fn stream_csv<R: Read>(
         };
         fields
     });
-    send_chunks(values, n.max(1) * rows, tx)
+    send_chunks(values, (rows / n.max(1)).max(1) * n.max(1), tx)
 }
 
 /// Reads a whole data file.
 pub fn read(path: &Path) -> Result<Dataset, String> {
-    let mut source = RowSource::open(path, 65536)?;
+    let mut source = RowSource::open(path, 1 << 20)?;
     let mut values = Vec::new();
     while let Some(chunk) = source.next_chunk()? {
         values.extend_from_slice(&chunk);
@@ -336,8 +337,8 @@ enum Message {
 /// Writes a data file from chunks of rows on a background thread, atomically: the file appears
 /// under its name only after [`RowSink::finish`] succeeds.
 pub struct RowSink {
-    tx: SyncSender<Message>,
-    done: std::thread::JoinHandle<Result<(), String>>,
+    tx: Option<SyncSender<Message>>,
+    done: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 impl RowSink {
@@ -372,23 +373,41 @@ impl RowSink {
             }
             file.commit()
         });
-        Ok(RowSink { tx, done })
+        Ok(RowSink {
+            tx: Some(tx),
+            done: Some(done),
+        })
     }
 
     /// Appends rows.
     pub fn push(&self, values: Vec<f32>) -> Result<(), String> {
-        self.tx
-            .send(Message::Values(values))
-            .map_err(|_| "the output writer stopped".to_string())
+        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Values(values)));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => Err("the output writer stopped".to_string()),
+        }
     }
 
     /// Completes the file and renames it into place.
-    pub fn finish(self) -> Result<(), String> {
-        let _ = self.tx.send(Message::End);
-        drop(self.tx);
-        self.done
-            .join()
-            .map_err(|_| "the output writer failed".to_string())?
+    pub fn finish(mut self) -> Result<(), String> {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Message::End);
+        }
+        match self.done.take().map(|h| h.join()) {
+            Some(Ok(result)) => result,
+            _ => Err("the output writer failed".to_string()),
+        }
+    }
+}
+
+impl Drop for RowSink {
+    /// An unfinished sink abandons its file: the writer sees the channel close, and joining it
+    /// here makes sure its temporary file is gone before the process exits.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(done) = self.done.take() {
+            let _ = done.join();
+        }
     }
 }
 

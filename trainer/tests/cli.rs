@@ -237,3 +237,35 @@ fn evaluate_reports_known_errors() {
         .to_string();
     assert!(first.contains("25.000% of the range of y"), "{first}");
 }
+
+#[test]
+fn inputs_larger_than_one_chunk_stream_through_bit_exact() {
+    // 40,000 rows of 10: three read chunks and 40 blocks, written as they come.
+    let dir = temp_dir("chunks");
+    let acts = [FloatActivation::Relu];
+    let (float, values) = FloatModel::random(9, &[10, 6, 3], 10, &acts, 40_000);
+    let model = dir.join("model.blob");
+    std::fs::write(&model, float.quantize().unwrap()).unwrap();
+    let input = dir.join("big.csv");
+    let dataset = Dataset {
+        values: values.clone(),
+        shape: vec![40_000, 10],
+        dtype: DType::F32,
+        names: Vec::new(),
+    };
+    data::write(&input, &dataset).unwrap();
+    let (stream, out) = round_trip(&model, &input, &dir, "npy");
+    let header = baler_codec::StreamHeader::read(&std::fs::read(&stream).unwrap()).unwrap();
+    assert_eq!(header.frame_count, 40_000);
+    assert_eq!(header.shape(), &[40_000, 10]);
+    let back = data::read(&out).unwrap();
+    assert_eq!(back.shape, vec![40_000, 10]);
+    let blob = std::fs::read(&model).unwrap();
+    let codec = HostModel::from_bytes(&blob).unwrap();
+    let (mut codes, mut frame) = (vec![0i16; 3], vec![0f32; 10]);
+    for (row, got) in values.chunks_exact(10).zip(back.values.chunks_exact(10)) {
+        codec.encode_frame(row, &mut codes).unwrap();
+        codec.decode_frame(&codes, &mut frame).unwrap();
+        assert_eq!(frame, got);
+    }
+}
