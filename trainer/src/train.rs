@@ -368,23 +368,9 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
             train_sum += f64::from(loss.as_vec()[0]) * batch.len() as f64;
             let mut grads = loss.backward();
             step = step.saturating_add(1);
+            let mut state = (&mut grads, &mut moment1, &mut moment2);
             for layer in layers.iter_mut() {
-                adam_step(
-                    &adam,
-                    step,
-                    &mut layer.weight,
-                    &mut grads,
-                    &mut moment1,
-                    &mut moment2,
-                )?;
-                adam_step(
-                    &adam,
-                    step,
-                    &mut layer.bias,
-                    &mut grads,
-                    &mut moment1,
-                    &mut moment2,
-                )?;
+                adam_layer(&adam, step, &mut layer.weight, &mut layer.bias, &mut state)?;
             }
         }
         let train_loss = train_sum / epoch_rows.len().max(1) as f64;
@@ -780,23 +766,9 @@ fn fine_tune_on<D: dfdx::tensor_ops::Device<f32>>(
             train_sum += f64::from(loss.as_vec()[0]) * batch.len() as f64;
             let mut grads = loss.backward();
             step = step.saturating_add(1);
+            let mut state = (&mut grads, &mut moment1, &mut moment2);
             for layer in layers.iter_mut() {
-                adam_step(
-                    &adam,
-                    step,
-                    &mut layer.weight,
-                    &mut grads,
-                    &mut moment1,
-                    &mut moment2,
-                )?;
-                adam_step(
-                    &adam,
-                    step,
-                    &mut layer.bias,
-                    &mut grads,
-                    &mut moment1,
-                    &mut moment2,
-                )?;
+                adam_layer(&adam, step, &mut layer.weight, &mut layer.bias, &mut state)?;
             }
         }
         let train_loss = train_sum / epoch_rows.len().max(1) as f64;
@@ -838,6 +810,25 @@ fn fine_tune_on<D: dfdx::tensor_ops::Device<f32>>(
 }
 
 /// One Adam update of `param` with its gradient from `grads`.
+/// Gradients, first and second moments of one Adam step.
+type AdamState<'a, D> = (
+    &'a mut Gradients<f32, D>,
+    &'a mut Gradients<f32, D>,
+    &'a mut Gradients<f32, D>,
+);
+
+/// One Adam update of a layer's weight and bias.
+fn adam_layer<S1: Shape, S2: Shape, D: dfdx::tensor_ops::Device<f32>>(
+    cfg: &AdamConfig,
+    step: i32,
+    weight: &mut Tensor<S1, f32, D>,
+    bias: &mut Tensor<S2, f32, D>,
+    state: &mut AdamState<'_, D>,
+) -> Result<(), String> {
+    adam_step(cfg, step, weight, state.0, state.1, state.2)?;
+    adam_step(cfg, step, bias, state.0, state.1, state.2)
+}
+
 fn adam_step<S: Shape, D: dfdx::tensor_ops::Device<f32>>(
     cfg: &AdamConfig,
     step: i32,
