@@ -37,10 +37,17 @@ static PRODUCER: Mutex<RefCell<(usize, usize)>> = Mutex::new(RefCell::new((0, 0)
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
+/// Stops the core for good (after QEMU's exit request, or on hardware where there is none).
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
 fn fail(what: &str, error: baler_codec::Error) -> ! {
     hprintln!("ERROR {}: {}", what, error);
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    halt()
 }
 
 #[entry]
@@ -62,7 +69,7 @@ fn main() -> ! {
 
     let mut core = match cortex_m::Peripherals::take() {
         Some(p) => p,
-        None => loop {},
+        None => halt(),
     };
     core.SYST.set_clock_source(SystClkSource::Core);
     core.SYST.set_reload(20_000);
@@ -127,7 +134,7 @@ fn main() -> ! {
     }
     hprintln!("DECODED {} frames CRC32 {:08x}", decoded, digest.finalize());
     debug::exit(debug::EXIT_SUCCESS);
-    loop {}
+    halt()
 }
 
 /// The producer: each tick "reads the ADC" (the next test frame) into the queue.
@@ -157,5 +164,5 @@ fn SysTick() {
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     hprintln!("HARDFAULT at pc {:#010x}", frame.pc());
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    halt()
 }
