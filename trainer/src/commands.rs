@@ -649,3 +649,61 @@ pub fn evaluate(original: &Path, reconstructed: &Path, json: bool) -> Result<(),
     }
     Ok(())
 }
+
+/// `baler export`: the model blob as Rust or C source.
+pub fn export(model_path: &Path, format: &str, output: &Path) -> Result<(), String> {
+    let blob = read_model(model_path)?;
+    let model = load(model_path, &blob)?;
+    let bytes: Vec<String> = blob
+        .chunks(16)
+        .map(|row| {
+            row.iter()
+                .map(|b| format!("0x{b:02x},"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let body = bytes.join("\n    ");
+    let id = model.id();
+    let len = blob.len();
+    let description = format!(
+        "{} -> {} codes of {} bits, {} layers",
+        model.input_len(),
+        model.latent_len(),
+        model.code_bits(),
+        model.layers().len()
+    );
+    let source = match format {
+        "rust" => format!(
+            "//! baler model {id:016x} ({description}), written by `baler export`.\n\
+             \n\
+             /// The model id (CRC-64/XZ of the blob body).\n\
+             pub const BALER_MODEL_ID: u64 = 0x{id:016x};\n\
+             /// Length of the model blob in bytes.\n\
+             pub const BALER_MODEL_LEN: usize = {len};\n\
+             /// The model blob; load it with `baler_codec::Model::from_bytes(&BALER_MODEL)`.\n\
+             pub static BALER_MODEL: [u8; BALER_MODEL_LEN] = [\n    {body}\n];\n"
+        ),
+        "c" => format!(
+            "/* baler model {id:016x} ({description}), written by `baler export`. */\n\
+             #ifndef BALER_MODEL_H\n#define BALER_MODEL_H\n\
+             #include <stddef.h>\n#include <stdint.h>\n\n\
+             #define BALER_MODEL_ID UINT64_C(0x{id:016x})\n\
+             #define BALER_MODEL_LEN ((size_t){len})\n\n\
+             static const uint8_t baler_model[{len}] = {{\n    {body}\n}};\n\n\
+             #endif /* BALER_MODEL_H */\n"
+        ),
+        other => return Err(format!("unknown export format '{other}' (rust or c)")),
+    };
+    let mut file = AtomicFile::create(output)?;
+    file.writer()
+        .write_all(source.as_bytes())
+        .map_err(|e| format!("{}: {e}", output.display()))?;
+    file.commit()?;
+    say!(
+        "{} -> {}: {len} bytes, model {id:016x}",
+        model_path.display(),
+        output.display()
+    );
+    Ok(())
+}

@@ -47,6 +47,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a model blob as Rust or C source (a byte array, its length and the model id) for
+    /// firmware that does not use `include_bytes!`.
+    Export {
+        /// Model blob.
+        #[arg(long)]
+        model: PathBuf,
+        /// rust or c.
+        #[arg(long)]
+        format: String,
+        /// Output source file.
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Describe a model blob or a compressed stream.
     Info {
         /// A model blob or a .baler stream.
@@ -71,6 +84,11 @@ fn main() -> ExitCode {
             reconstructed,
             json,
         } => commands::evaluate(&original, &reconstructed, json),
+        Command::Export {
+            model,
+            format,
+            output,
+        } => commands::export(&model, &format, &output),
         Command::Info { file, model, json } => commands::info(&file, model.as_deref(), json),
     };
     match result {

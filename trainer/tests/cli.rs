@@ -269,3 +269,50 @@ fn inputs_larger_than_one_chunk_stream_through_bit_exact() {
         assert_eq!(frame, got);
     }
 }
+
+#[test]
+fn export_writes_the_blob_as_rust_and_c_source() {
+    let dir = temp_dir("export");
+    let blob_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/edge_model.blob");
+    let blob = std::fs::read(&blob_path).unwrap();
+    for (format, file) in [("rust", "model.rs"), ("c", "model.h")] {
+        let out = dir.join(file);
+        let run = baler(&[
+            "export",
+            "--model",
+            s(&blob_path),
+            "--format",
+            format,
+            "--output",
+            s(&out),
+        ]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let source = std::fs::read_to_string(&out).unwrap();
+        let array = &source[source
+            .find("] = ")
+            .or_else(|| source.find("] = {"))
+            .unwrap()..];
+        let bytes: Vec<u8> = array
+            .split(|c: char| c == ',' || c.is_whitespace() || c == '[' || c == '{')
+            .filter_map(|t| t.strip_prefix("0x"))
+            .map(|h| u8::from_str_radix(h, 16).unwrap())
+            .collect();
+        assert_eq!(bytes, blob, "{format}");
+        assert!(source.contains("c2ed14f13e623689"), "{format}: model id");
+        assert!(source.contains(&blob.len().to_string()), "{format}: length");
+    }
+    let bad = baler(&[
+        "export",
+        "--model",
+        s(&blob_path),
+        "--format",
+        "go",
+        "--output",
+        s(&dir.join("x")),
+    ]);
+    assert!(!bad.status.success());
+}
