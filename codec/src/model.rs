@@ -245,10 +245,11 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             _ => layer.output_scale,
         };
         let requant = layer.multiplier.iter().zip(layer.shift.iter());
+        // f32 is ample for a 1e-4 tolerance and keeps soft-float f64 out of FPU-less builds.
         for ((m, s), ws) in requant.zip(layer.weight_scales.iter()) {
-            let actual = libm::ldexp(f64::from(m), -i32::from(s));
-            let expected = f64::from(layer.input_scale) * f64::from(ws) / f64::from(pre_scale);
-            let close = libm::fabs(actual - expected) <= 1e-4 * expected;
+            let actual = libm::ldexpf(m as f32, -i32::from(s));
+            let expected = layer.input_scale * ws / pre_scale;
+            let close = libm::fabsf(actual - expected) <= 1e-4 * expected;
             if !close {
                 return Err(Error::Invalid(
                     "requantization does not match the layer scales",

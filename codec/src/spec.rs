@@ -135,7 +135,8 @@ pub struct ModelSpec<'a> {
     pub layers: &'a [LayerSpec<'a>],
 }
 
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
+/// Table-free: the id is computed once per load, and a table would cost 2 KiB of flash.
+const CRC64: crc::Crc<u64, crc::NoTable> = crc::Crc::<u64, crc::NoTable>::new(&crc::CRC_64_XZ);
 
 /// The model id: CRC-64/XZ of the blob body (everything after the 16-byte header).
 pub fn model_id(body: &[u8]) -> u64 {
