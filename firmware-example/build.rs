@@ -1,5 +1,6 @@
 //! Puts `memory.x` on the linker path and picks the model and test frames:
-//! `BALER_MODEL` and `BALER_FRAMES` (paths) override the golden vectors.
+//! `BALER_MODEL` and `BALER_FRAMES` (paths) override the defaults in `model/` (a model trained
+//! by `baler train` on the collider events, and their first 32 rows as f32).
 use std::path::PathBuf;
 
 fn main() {

@@ -1,116 +1,149 @@
 //! The firmware example on an emulated Cortex-M4F (QEMU mps2-an386): its stream must equal
-//! the host codec's golden stream byte for byte, and its decoded values must have the golden
-//! checksum. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target; `.ci/run` installs
-//! both and sets `BALER_REQUIRE_QEMU=1` so that the test fails rather than skips there.
+//! what the host codec writes for the same model and frames, byte for byte, and its decoded
+//! values must have the host's checksum. Run for the default model (trained on the collider
+//! events) and for the golden vectors. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf`
+//! target; `.ci/run` installs both and sets `BALER_REQUIRE_QEMU=1` so that the test fails
+//! rather than skips there.
 
+use baler_codec::{DType, Decoder, Encoder, HostModel, StreamHeader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// Frames per block in the firmware.
+const FRAMES_PER_BLOCK: u32 = 5;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn available(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn skip_or_fail(why: &str) {
-    if std::env::var_os("BALER_REQUIRE_QEMU").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-}
-
-/// Runs a command with a timeout, returning its stdout.
-fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (bool, String) {
-    let out = tempfile_path("qemu-out");
-    let file = std::fs::File::create(&out).unwrap();
-    let mut child = cmd
-        .stdout(file)
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    (status.is_some_and(|s| s.success()), text)
-}
-
-fn tempfile_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("baler-{name}-{}", std::process::id()))
-}
-
-fn build_firmware(dir: &Path) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release"])
-        .current_dir(dir)
-        .env_remove("RUSTFLAGS")
-        .status()
-        .unwrap();
-    assert!(status.success(), "firmware build failed");
-    dir.join("target/thumbv7em-none-eabihf/release/baler-firmware-example")
-}
-
-#[test]
-fn firmware_stream_is_bit_exact_with_the_host() {
-    if !available("qemu-system-arm", "--version") {
-        return skip_or_fail("qemu-system-arm is not installed (Debian: qemu-system-arm)");
+fn prerequisites() -> Result<(), String> {
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        return Err("qemu-system-arm is not installed (Debian: qemu-system-arm)".into());
     }
     let targets = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
     if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("thumbv7em-none-eabihf"))
     {
-        return skip_or_fail("rustup target thumbv7em-none-eabihf is not installed");
+        return Err("rustup target thumbv7em-none-eabihf is not installed".into());
     }
-    let elf = build_firmware(&root().join("firmware-example"));
-    let (ok, out) = run_with_timeout(
-        Command::new("qemu-system-arm")
-            .args([
-                "-machine",
-                "mps2-an386",
-                "-cpu",
-                "cortex-m4",
-                "-nographic",
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-kernel",
-            ])
-            .arg(&elf),
-        Duration::from_secs(120),
-    );
-    assert!(ok, "firmware failed or timed out:\n{out}");
-    let line = |tag: &str| -> String {
-        out.lines()
-            .find_map(|l| l.strip_prefix(tag))
-            .unwrap_or_else(|| panic!("no {tag} line in:\n{out}"))
-            .trim()
-            .to_string()
+    Ok(())
+}
+
+/// Builds the firmware for `model` and `frames` and runs it in QEMU; returns its stdout.
+fn run_firmware(model: &Path, frames: &Path) -> String {
+    let dir = root().join("firmware-example");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release"])
+        .current_dir(&dir)
+        .env_remove("RUSTFLAGS")
+        .env("BALER_MODEL", model)
+        .env("BALER_FRAMES", frames)
+        .status()
+        .unwrap();
+    assert!(status.success(), "firmware build failed");
+    let elf = dir.join("target/thumbv7em-none-eabihf/release/baler-firmware-example");
+    let log = std::env::temp_dir().join(format!("baler-qemu-{}", std::process::id()));
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(&elf)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the firmware did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     };
-    let golden = root().join("tests/golden");
-    let stream = std::fs::read(golden.join("stream.baler")).unwrap();
-    let hex: String = stream.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(
-        line("STREAM "),
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "the firmware failed:\n{out}");
+    out
+}
+
+/// What the host codec writes and decodes for the same model and frames.
+fn host(model: &[u8], frames: &[u8]) -> (String, String, u64) {
+    let model = HostModel::from_bytes(model).unwrap();
+    let n = model.input_len();
+    let values: Vec<f32> = frames
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let count = values.len() / n;
+    let header = StreamHeader::new(&model, DType::F32, &[count as u64, n as u64]).unwrap();
+    let mut stream = vec![0u8; 1 << 16];
+    let mut encoder = Encoder::new(&model, header, FRAMES_PER_BLOCK, &mut stream).unwrap();
+    for frame in values.chunks_exact(n) {
+        encoder.push_frame(frame).unwrap();
+    }
+    let len = encoder.finish().unwrap();
+    stream.truncate(len);
+    let mut decoder = Decoder::new(&model, &stream).unwrap();
+    let crc32 = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut crc = crc32.digest();
+    let mut out = vec![0f32; n];
+    while decoder.next_frame(&mut out).unwrap() {
+        out.iter().for_each(|v| crc.update(&v.to_le_bytes()));
+    }
+    let hex = stream.iter().map(|b| format!("{b:02x}")).collect();
+    (
         hex,
+        format!("{count} frames CRC32 {:08x}", crc.finalize()),
+        model.id(),
+    )
+}
+
+fn line(out: &str, tag: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(tag))
+        .unwrap_or_else(|| panic!("no {tag} line in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+fn check(model: &Path, frames: &Path) -> String {
+    let out = run_firmware(model, frames);
+    let (stream, decoded, id) = host(
+        &std::fs::read(model).unwrap(),
+        &std::fs::read(frames).unwrap(),
+    );
+    assert_eq!(
+        line(&out, "STREAM "),
+        stream,
         "the firmware's stream differs from the host's"
     );
-    let decoded = std::fs::read(golden.join("decoded.f32")).unwrap();
-    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&decoded);
-    assert_eq!(line("DECODED "), format!("16 frames CRC32 {crc:08x}"));
-    let id = std::fs::read_to_string(golden.join("model_id.txt")).unwrap();
-    assert!(line("MODEL ").starts_with(id.trim()));
+    assert_eq!(line(&out, "DECODED "), decoded, "decoded values differ");
+    assert!(line(&out, "MODEL ").starts_with(&format!("{id:016x}")));
+    stream
+}
+
+#[test]
+fn firmware_streams_are_bit_exact_with_the_host() {
+    if let Err(why) = prerequisites() {
+        if std::env::var_os("BALER_REQUIRE_QEMU").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    // The default model, trained by `baler train` on the collider events.
+    let fw = root().join("firmware-example/model");
+    check(&fw.join("hzz_edge.blob"), &fw.join("hzz_frames.f32"));
+    // The golden vectors: the same bytes as the checked-in host stream.
+    let golden = root().join("tests/golden");
+    let stream = check(&golden.join("edge_model.blob"), &golden.join("frames.f32"));
+    let expected: String = std::fs::read(golden.join("stream.baler"))
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(stream, expected);
 }

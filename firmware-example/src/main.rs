@@ -23,7 +23,7 @@ static FRAMES: &[u8] = include_bytes!(env!("BALER_FRAMES"));
 
 /// Largest frame this firmware buffers.
 const MAX_FRAME: usize = 64;
-/// Frames per stream block (matches the golden stream).
+/// Frames per stream block (the host test and the golden stream use the same).
 const FRAMES_PER_BLOCK: u32 = 5;
 /// Room for the whole encoded stream.
 const STREAM_CAPACITY: usize = 2048;
