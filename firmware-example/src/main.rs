@@ -16,6 +16,8 @@ use cortex_m_semihosting::{debug, hprint, hprintln};
 use heapless::spsc::Queue;
 use panic_semihosting as _;
 
+mod stack;
+
 /// The model blob, in flash; the codec reads it in place.
 static MODEL: &[u8] = include_bytes!(env!("BALER_MODEL"));
 /// Test frames (little-endian f32), in flash: the stand-in for the ADC.
@@ -52,6 +54,7 @@ fn fail(what: &str, error: baler_codec::Error) -> ! {
 
 #[entry]
 fn main() -> ! {
+    stack::paint();
     let model = match EdgeModel::from_bytes(MODEL) {
         Ok(m) => m,
         Err(e) => fail("model", e),
@@ -133,6 +136,7 @@ fn main() -> ! {
         }
     }
     hprintln!("DECODED {} frames CRC32 {:08x}", decoded, digest.finalize());
+    hprintln!("STACK peak {} bytes", stack::peak());
     debug::exit(debug::EXIT_SUCCESS);
     halt()
 }
