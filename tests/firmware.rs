@@ -1,7 +1,7 @@
 //! The firmware example on an emulated Cortex-M4F (QEMU mps2-an386): its stream must equal
 //! what the host codec writes for the same model and frames, byte for byte, and its decoded
 //! values must have the host's checksum. Run for the default model (trained on the collider
-//! events) and for the golden vectors. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf`
+//! events) on a Cortex-M4F and with the Cortex-M0 instruction set, and for the golden vectors. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf`
 //! target; `.ci/run` installs both and sets `BALER_REQUIRE_QEMU=1` so that the test fails
 //! rather than skips there.
 
@@ -32,11 +32,32 @@ fn prerequisites() -> Result<(), String> {
     Ok(())
 }
 
+/// A target and the QEMU machine that runs it.
+struct Board {
+    target: &'static str,
+    machine: &'static str,
+    cpu: &'static str,
+}
+
+/// Cortex-M4F (thumbv7em, hardware f32).
+const M4F: Board = Board {
+    target: "thumbv7em-none-eabihf",
+    machine: "mps2-an386",
+    cpu: "cortex-m4",
+};
+
+/// The Cortex-M0 instruction set (thumbv6m, soft-float), run on AN385's Cortex-M3 core.
+const M0: Board = Board {
+    target: "thumbv6m-none-eabi",
+    machine: "mps2-an385",
+    cpu: "cortex-m3",
+};
+
 /// Builds the firmware for `model` and `frames` and runs it in QEMU; returns its stdout.
-fn run_firmware(model: &Path, frames: &Path) -> String {
+fn run_firmware(board: &Board, model: &Path, frames: &Path) -> String {
     let dir = root().join("firmware-example");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--release"])
+        .args(["build", "--release", "--target", board.target])
         .current_dir(&dir)
         .env_remove("RUSTFLAGS")
         .env("BALER_MODEL", model)
@@ -44,10 +65,13 @@ fn run_firmware(model: &Path, frames: &Path) -> String {
         .status()
         .unwrap();
     assert!(status.success(), "firmware build failed");
-    let elf = dir.join("target/thumbv7em-none-eabihf/release/baler-firmware-example");
+    let elf = dir.join(format!(
+        "target/{}/release/baler-firmware-example",
+        board.target
+    ));
     let log = std::env::temp_dir().join(format!("baler-qemu-{}", std::process::id()));
     let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic"])
+        .args(["-machine", board.machine, "-cpu", board.cpu, "-nographic"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(&elf)
         .stdout(std::fs::File::create(&log).unwrap())
@@ -109,8 +133,8 @@ fn line(out: &str, tag: &str) -> String {
         .to_string()
 }
 
-fn check(model: &Path, frames: &Path) -> String {
-    let out = run_firmware(model, frames);
+fn check(board: &Board, model: &Path, frames: &Path) -> String {
+    let out = run_firmware(board, model, frames);
     let (stream, decoded, id) = host(
         &std::fs::read(model).unwrap(),
         &std::fs::read(frames).unwrap(),
@@ -136,10 +160,17 @@ fn firmware_streams_are_bit_exact_with_the_host() {
     }
     // The default model, trained by `baler train` on the collider events.
     let fw = root().join("firmware-example/model");
-    check(&fw.join("hzz_edge.blob"), &fw.join("hzz_frames.f32"));
+    let (model, frames) = (fw.join("hzz_edge.blob"), fw.join("hzz_frames.f32"));
+    let m4f = check(&M4F, &model, &frames);
+    // Without an FPU the edge steps run in software float: still the same bits.
+    assert_eq!(check(&M0, &model, &frames), m4f);
     // The golden vectors: the same bytes as the checked-in host stream.
     let golden = root().join("tests/golden");
-    let stream = check(&golden.join("edge_model.blob"), &golden.join("frames.f32"));
+    let stream = check(
+        &M4F,
+        &golden.join("edge_model.blob"),
+        &golden.join("frames.f32"),
+    );
     let expected: String = std::fs::read(golden.join("stream.baler"))
         .unwrap()
         .iter()

@@ -137,8 +137,59 @@ fn main() -> ! {
     }
     hprintln!("DECODED {} frames CRC32 {:08x}", decoded, digest.finalize());
     hprintln!("STACK peak {} bytes", stack::peak());
+    measure(&model, &mut core.SYST);
     debug::exit(debug::EXIT_SUCCESS);
     halt()
+}
+
+/// SysTick ticks spent in `work`, with SysTick as a free-running down-counter.
+fn ticks(syst: &mut cortex_m::peripheral::SYST, mut work: impl FnMut()) -> u32 {
+    syst.disable_interrupt();
+    syst.set_reload(0x00FF_FFFF);
+    syst.clear_current();
+    syst.enable_counter();
+    let start = cortex_m::peripheral::SYST::get_current();
+    work();
+    let end = cortex_m::peripheral::SYST::get_current();
+    syst.disable_counter();
+    start.wrapping_sub(end) & 0x00FF_FFFF
+}
+
+/// Times encoding and decoding a batch of frames against a delay loop of known length. Under
+/// QEMU with `-icount shift=0` time advances per instruction, so the ratio gives instructions
+/// per frame (the DWT cycle counter reads 0 in QEMU). The host computes the figures.
+fn measure(model: &EdgeModel<'_>, syst: &mut cortex_m::peripheral::SYST) {
+    const REPS: usize = 64;
+    const DELAY: u32 = 200_000;
+    let n = model.input_len();
+    let latent = model.latent_len();
+    let mut codes = [0i16; MAX_FRAME];
+    let mut frame = [0f32; MAX_FRAME];
+    let mut out = [0f32; MAX_FRAME];
+    for (v, b) in frame.iter_mut().zip(FRAMES.chunks_exact(4)).take(n) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    let encode = ticks(syst, || {
+        for _ in 0..REPS {
+            let _ = model.encode_frame(&frame[..n], &mut codes[..latent]);
+        }
+    });
+    let decode = ticks(syst, || {
+        for _ in 0..REPS {
+            let _ = model.decode_frame(&codes[..latent], &mut out[..n]);
+        }
+    });
+    let delay = ticks(syst, || cortex_m::asm::delay(DELAY));
+    hprintln!(
+        "BENCH reps {} encode_ticks {} decode_ticks {} delay_instructions {} delay_ticks {} encoder_macs {} decoder_macs {}",
+        REPS,
+        encode,
+        decode,
+        2 * DELAY + 2,
+        delay,
+        model.encoder_macs(),
+        model.decoder_macs()
+    );
 }
 
 /// The producer: each tick "reads the ADC" (the next test frame) into the queue.
