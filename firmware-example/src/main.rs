@@ -19,9 +19,9 @@ use panic_semihosting as _;
 mod stack;
 
 /// The model blob, in flash; the codec reads it in place.
-static MODEL: &[u8] = include_bytes!(env!("BALER_MODEL"));
+static MODEL: &[u8] = include_bytes!(env!("FIRMWARE_MODEL_PATH"));
 /// Test frames (little-endian f32), in flash: the stand-in for the ADC.
-static FRAMES: &[u8] = include_bytes!(env!("BALER_FRAMES"));
+static FRAMES: &[u8] = include_bytes!(env!("FIRMWARE_FRAMES_PATH"));
 
 /// Largest frame this firmware buffers.
 const MAX_FRAME: usize = 64;
