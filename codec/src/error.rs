@@ -12,6 +12,8 @@ pub enum Capacity {
     Width,
     /// The number of dimensions of a shape.
     Rank,
+    /// The adaptive coding contexts an error-bounded stream needs.
+    Contexts,
 }
 
 /// Everything that can go wrong in the codec. Every input (model blob, stream, frame) is

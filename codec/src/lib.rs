@@ -24,13 +24,16 @@
 extern crate alloc;
 
 pub mod bits;
+pub mod bounded;
 mod error;
 mod infer;
+pub mod intcode;
 pub mod le;
 mod model;
 pub mod quant;
 #[cfg(feature = "alloc")]
 pub mod quantize;
+pub mod range;
 mod reference;
 pub mod spec;
 pub mod stream;

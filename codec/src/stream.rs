@@ -15,6 +15,9 @@ pub const STREAM_HEADER_LEN: usize = 68;
 pub const BLOCK_HEADER_LEN: usize = 9;
 /// Bytes after a block's payload: its CRC32.
 pub const BLOCK_TRAILER_LEN: usize = 4;
+/// Header flag: the stream is error-bounded (a [`BlockKind::BoundParams`] block, then
+/// [`BlockKind::Residuals`] blocks).
+pub const FLAG_ERROR_BOUNDED: u16 = 1;
 /// Largest rank of the data shape a stream records.
 pub const MAX_DATA_RANK: usize = 4;
 
@@ -35,7 +38,7 @@ pub enum DType {
 }
 
 impl DType {
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             DType::F32 => 1,
             DType::F64 => 2,
@@ -44,7 +47,7 @@ impl DType {
         }
     }
 
-    fn from_code(code: u8) -> Result<Self> {
+    pub(crate) fn from_code(code: u8) -> Result<Self> {
         match code {
             1 => Ok(DType::F32),
             2 => Ok(DType::F64),
@@ -61,18 +64,26 @@ impl DType {
 pub enum BlockKind {
     /// Fixed-rate latent codes, bit-packed, frame after frame.
     LatentCodes,
+    /// The parameters of an error-bounded stream (see [`crate::bounded`]); frame count 0.
+    BoundParams,
+    /// Range-coded latent codes and quantized residuals of an error-bounded stream.
+    Residuals,
 }
 
 impl BlockKind {
     fn code(self) -> u8 {
         match self {
             BlockKind::LatentCodes => 1,
+            BlockKind::BoundParams => 2,
+            BlockKind::Residuals => 3,
         }
     }
 
     fn from_code(code: u8) -> Result<Self> {
         match code {
             1 => Ok(BlockKind::LatentCodes),
+            2 => Ok(BlockKind::BoundParams),
+            3 => Ok(BlockKind::Residuals),
             other => Err(Error::UnknownBlockKind(other)),
         }
     }
@@ -81,8 +92,10 @@ impl BlockKind {
 /// The stream header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamHeader {
-    /// Id of the model that encoded the stream.
+    /// Id of the model that encoded the stream (0: no model, an error-bounded model-free stream).
     pub model_id: u64,
+    /// Flags: [`FLAG_ERROR_BOUNDED`] or 0.
+    pub flags: u16,
     /// Total number of frames in the blocks.
     pub frame_count: u64,
     /// Values per frame (the model's input width).
@@ -121,6 +134,7 @@ impl StreamHeader {
         dims[..shape.len()].copy_from_slice(shape);
         Ok(StreamHeader {
             model_id: model.id(),
+            flags: 0,
             frame_count: 0,
             frame_len: u32::try_from(model.input_len()).map_err(|_| Error::Invalid("frame"))?,
             dtype,
@@ -143,7 +157,7 @@ impl StreamHeader {
             })?;
         h[0..4].copy_from_slice(&STREAM_MAGIC);
         h[4..6].copy_from_slice(&STREAM_VERSION.to_le_bytes());
-        h[6..8].copy_from_slice(&0u16.to_le_bytes());
+        h[6..8].copy_from_slice(&self.flags.to_le_bytes());
         h[8..16].copy_from_slice(&self.model_id.to_le_bytes());
         h[16..24].copy_from_slice(&self.frame_count.to_le_bytes());
         h[24..28].copy_from_slice(&self.frame_len.to_le_bytes());
@@ -172,7 +186,8 @@ impl StreamHeader {
         if CRC32.checksum(&h[..64]) != u32_at(h, 64)? {
             return Err(Error::CrcMismatch { block: None });
         }
-        if h[6..8] != [0, 0] || h[30..32] != [0, 0] {
+        let flags = u16::from_le_bytes([h[6], h[7]]);
+        if flags & !FLAG_ERROR_BOUNDED != 0 || h[30..32] != [0, 0] {
             return Err(Error::Invalid("stream header reserved bytes"));
         }
         let rank = h[29];
@@ -188,6 +203,7 @@ impl StreamHeader {
         }
         Ok(StreamHeader {
             model_id: u64_at(h, 8)?,
+            flags,
             frame_count: u64_at(h, 16)?,
             frame_len: u32_at(h, 24)?,
             dtype: DType::from_code(h[28])?,
@@ -219,14 +235,10 @@ pub fn read_block<'s, const L: usize, const W: usize>(
     let kind = *bytes.first().ok_or(Error::Truncated)?;
     let frames = u32_at(bytes, 1)?;
     let payload_len = u32_at(bytes, 5)? as usize;
-    let end = BLOCK_HEADER_LEN
-        .checked_add(payload_len)
-        .and_then(|n| n.checked_add(BLOCK_TRAILER_LEN))
-        .ok_or(Error::Truncated)?;
     // For a known kind the payload length follows from the frame count; checking that
     // first tells a damaged block header from a stream that was cut short.
     let known = BlockKind::from_code(kind).ok();
-    if known.is_some() {
+    if known == Some(BlockKind::LatentCodes) {
         let expected = model
             .packed_len(frames as usize)
             .ok_or(Error::Invalid("block frame count"))?;
@@ -238,6 +250,20 @@ pub fn read_block<'s, const L: usize, const W: usize>(
             });
         }
     }
+    checked_block(bytes, index)
+}
+
+/// Reads the block starting at `bytes[0]` without a model (error-bounded streams, whose
+/// blocks vary in length): checks its length and CRC; returns it and the bytes it spans.
+pub fn checked_block(bytes: &[u8], index: u32) -> Result<(Block<'_>, usize)> {
+    let kind = *bytes.first().ok_or(Error::Truncated)?;
+    let frames = u32_at(bytes, 1)?;
+    let payload_len = u32_at(bytes, 5)? as usize;
+    let end = BLOCK_HEADER_LEN
+        .checked_add(payload_len)
+        .and_then(|n| n.checked_add(BLOCK_TRAILER_LEN))
+        .ok_or(Error::Truncated)?;
+    let known = BlockKind::from_code(kind).ok();
     let whole = bytes.get(..end).ok_or(Error::Truncated)?;
     let crc_at = end - BLOCK_TRAILER_LEN;
     if CRC32.checksum(&whole[..crc_at]) != u32_at(whole, crc_at)? {
@@ -266,12 +292,19 @@ pub fn block_len<const L: usize, const W: usize>(
         .checked_add(BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN)
 }
 
-fn seal_block(block: &mut [u8], frames: u32) -> Result<usize> {
+/// Fills in the header and CRC of `block` (header, payload, room for the CRC); returns its
+/// length.
+pub fn seal_block(block: &mut [u8], kind: BlockKind, frames: u32) -> Result<usize> {
+    if block.len() < BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN {
+        return Err(Error::BufferTooSmall {
+            needed: BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN,
+        });
+    }
     let payload_len = block
         .len()
         .saturating_sub(BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN);
     let len = u32::try_from(payload_len).map_err(|_| Error::Invalid("block too large"))?;
-    block[0] = BlockKind::LatentCodes.code();
+    block[0] = kind.code();
     block[1..5].copy_from_slice(&frames.to_le_bytes());
     block[5..9].copy_from_slice(&len.to_le_bytes());
     let crc_at = block.len() - BLOCK_TRAILER_LEN;
@@ -309,7 +342,7 @@ pub fn encode_block<const L: usize, const W: usize>(
         write_codes(&mut writer, codes, model.code_bits())?;
     }
     let frames = u32::try_from(count).map_err(|_| Error::Invalid("block too large"))?;
-    seal_block(block, frames)
+    seal_block(block, BlockKind::LatentCodes, frames)
 }
 
 /// Decodes every frame of `block` into `out` (`frames * frame_len` values).
@@ -325,6 +358,9 @@ pub fn decode_block<const L: usize, const W: usize>(
             expected,
             found: out.len(),
         });
+    }
+    if block.kind != BlockKind::LatentCodes {
+        return Err(Error::Invalid("not a block of latent codes"));
     }
     let mut reader = BitReader::new(block.payload);
     let mut codes = [0i16; W];
@@ -426,7 +462,7 @@ impl<'m, 'a, 'o, const L: usize, const W: usize> Encoder<'m, 'a, 'o, L, W> {
             .out
             .get_mut(self.sealed..end)
             .ok_or(Error::BufferTooSmall { needed: end })?;
-        self.sealed += seal_block(block, self.open_frames)?;
+        self.sealed += seal_block(block, BlockKind::LatentCodes, self.open_frames)?;
         self.open_frames = 0;
         self.open_bits = 0;
         Ok(())
@@ -464,6 +500,11 @@ impl<'m, 'a, 's, const L: usize, const W: usize> Decoder<'m, 'a, 's, L, W> {
     /// Opens a stream: checks its header and that `model` is the one that wrote it.
     pub fn new(model: &'m Model<'a, L, W>, data: &'s [u8]) -> Result<Self> {
         let header = StreamHeader::read(data)?;
+        if header.flags & FLAG_ERROR_BOUNDED != 0 {
+            return Err(Error::Invalid(
+                "an error-bounded stream: decode it with the bounded decoder",
+            ));
+        }
         if header.model_id != model.id() {
             return Err(Error::WrongModel {
                 expected: model.id(),

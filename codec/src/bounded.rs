@@ -1,0 +1,574 @@
+//! Error-bounded coding: every value comes back within a stated absolute bound.
+//!
+//! Each value `x` of column `c` is snapped to a grid, `k = round((x - offset_c) / step_c)`,
+//! with `step_c <= 2 bound_c`, and decodes to `offset_c + k step_c` (then to the output type).
+//! The encoder checks every value against its bound after that exact arithmetic; a value
+//! that would miss it (rounding, NaN, infinity, huge magnitudes) is escaped and stored raw,
+//! so the bound is a guarantee. Only `k - prediction` is coded, through an adaptive range
+//! coder; the prediction is integer arithmetic on grid indices, identical on every platform:
+//! - a model's decoded output snapped to the grid, or 0 without a model;
+//! - for fields, plus 3-D Lorenzo prediction (previous frame, row above, value to the left)
+//!   of what the model missed.
+//!
+//! Contexts: a table column is coded in one of four contexts picked by the magnitude of an
+//! earlier column of the same row (chosen by the encoder, e.g. an object count before the
+//! object's momenta); a field value by the local activity of its decoded neighbours.
+
+use crate::error::{Capacity, Error, Result};
+use crate::intcode::{code_raw64, code_symbol, IntModel, Symbol};
+use crate::range::BitCoder;
+use crate::stream::DType;
+
+/// Format version of the parameters block.
+pub const PARAMS_VERSION: u8 = 1;
+/// Bytes of the parameters block before the per-column entries.
+pub const PARAMS_HEAD_LEN: usize = 20;
+/// Bytes of one column's entry in the parameters block.
+pub const COLUMN_ENTRY_LEN: usize = 32;
+/// Contexts per table column.
+pub const TABLE_CLASSES: usize = 4;
+/// Contexts of a field.
+pub const FIELD_CLASSES: usize = 12;
+/// Largest grid index magnitude; values beyond are escaped.
+pub const MAX_GRID_INDEX: i64 = 1 << 40;
+const NO_CONTEXT: u32 = u32::MAX;
+
+/// How the values of a row relate to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Rows of independent columns (events x variables), one grid per column.
+    Table,
+    /// Rows are 2-D frames of `height x width` values sharing one grid.
+    Field {
+        /// Rows of a frame.
+        height: u32,
+        /// Values per frame row.
+        width: u32,
+    },
+}
+
+/// What the coded residuals are relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Predictor {
+    /// No model: the prediction is 0 (plus Lorenzo for fields).
+    None,
+    /// The model's reconstruction from range-coded latent codes.
+    Model,
+}
+
+/// The grid and bound of one column (or of the whole field).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnGrid {
+    /// Grid origin: values equal to it come back exactly.
+    pub offset: f64,
+    /// Grid step, at most twice the bound (or larger when the data lies on a coarser grid).
+    pub step: f64,
+    /// The guaranteed bound on |original - decoded|.
+    pub bound: f64,
+    /// Index of an earlier column whose magnitude picks this column's context.
+    pub context: Option<u32>,
+}
+
+/// The parameters of an error-bounded stream, read in place from its parameters block.
+#[derive(Debug, Clone, Copy)]
+pub struct BoundParams<'a> {
+    /// Table or field.
+    pub layout: Layout,
+    /// With or without a model.
+    pub predictor: Predictor,
+    /// Type the decoded values are written as (values are checked against the bound in it).
+    pub dtype: DType,
+    /// Values per row.
+    pub row_len: usize,
+    entries: &'a [u8],
+}
+
+fn f64_at(b: &[u8], at: usize) -> Result<f64> {
+    let s = b.get(at..at + 8).ok_or(Error::Truncated)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    Ok(f64::from_le_bytes(a))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32> {
+    let s = b.get(at..at + 4).ok_or(Error::Truncated)?;
+    Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn grid_entries(layout: Layout, row_len: usize) -> usize {
+    match layout {
+        Layout::Table => row_len,
+        Layout::Field { .. } => 1,
+    }
+}
+
+/// Bytes of the parameters block payload for this layout and row length.
+pub fn params_len(layout: Layout, row_len: usize) -> usize {
+    PARAMS_HEAD_LEN + COLUMN_ENTRY_LEN * grid_entries(layout, row_len)
+}
+
+/// Writes the parameters block payload into `out`; returns its length. `grids` has one entry
+/// per column for tables, one for fields.
+pub fn write_params(
+    layout: Layout,
+    predictor: Predictor,
+    dtype: DType,
+    row_len: usize,
+    grids: &[ColumnGrid],
+    out: &mut [u8],
+) -> Result<usize> {
+    let needed = params_len(layout, row_len);
+    if grids.len() != grid_entries(layout, row_len) {
+        return Err(Error::LengthMismatch {
+            what: "column grids",
+            expected: grid_entries(layout, row_len),
+            found: grids.len(),
+        });
+    }
+    let out = out
+        .get_mut(..needed)
+        .ok_or(Error::BufferTooSmall { needed })?;
+    let (height, width) = match layout {
+        Layout::Table => (0, 0),
+        Layout::Field { height, width } => (height, width),
+    };
+    out[0] = PARAMS_VERSION;
+    out[1] = match layout {
+        Layout::Table => 1,
+        Layout::Field { .. } => 2,
+    };
+    out[2] = match predictor {
+        Predictor::None => 0,
+        Predictor::Model => 1,
+    };
+    out[3] = dtype.code();
+    let row = u32::try_from(row_len).map_err(|_| Error::Invalid("row length"))?;
+    out[4..8].copy_from_slice(&row.to_le_bytes());
+    out[8..12].copy_from_slice(&height.to_le_bytes());
+    out[12..16].copy_from_slice(&width.to_le_bytes());
+    out[16..20].copy_from_slice(&(grids.len() as u32).to_le_bytes());
+    for (i, g) in grids.iter().enumerate() {
+        let e = &mut out[PARAMS_HEAD_LEN + i * COLUMN_ENTRY_LEN..][..COLUMN_ENTRY_LEN];
+        e[0..8].copy_from_slice(&g.offset.to_le_bytes());
+        e[8..16].copy_from_slice(&g.step.to_le_bytes());
+        e[16..24].copy_from_slice(&g.bound.to_le_bytes());
+        e[24..28].copy_from_slice(&g.context.unwrap_or(NO_CONTEXT).to_le_bytes());
+        e[28..32].copy_from_slice(&[0; 4]);
+    }
+    // Reading back validates what was written, so a bad grid never reaches a stream.
+    BoundParams::read(out)?;
+    Ok(needed)
+}
+
+impl<'a> BoundParams<'a> {
+    /// Reads and validates a parameters block payload.
+    pub fn read(payload: &'a [u8]) -> Result<Self> {
+        let head = payload.get(..PARAMS_HEAD_LEN).ok_or(Error::Truncated)?;
+        if head[0] != PARAMS_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: u16::from(head[0]),
+            });
+        }
+        let row_len = u32_at(head, 4)? as usize;
+        let (height, width) = (u32_at(head, 8)?, u32_at(head, 12)?);
+        let layout = match head[1] {
+            1 if height == 0 && width == 0 => Layout::Table,
+            2 if (height as usize).checked_mul(width as usize) == Some(row_len) => {
+                Layout::Field { height, width }
+            }
+            _ => return Err(Error::Invalid("bounded layout")),
+        };
+        let predictor = match head[2] {
+            0 => Predictor::None,
+            1 => Predictor::Model,
+            _ => return Err(Error::Invalid("bounded predictor")),
+        };
+        let dtype = DType::from_code(head[3])?;
+        if row_len == 0 {
+            return Err(Error::Invalid("bounded row length"));
+        }
+        let entries = u32_at(head, 16)? as usize;
+        if entries != grid_entries(layout, row_len) {
+            return Err(Error::Invalid("number of column grids"));
+        }
+        let expected = params_len(layout, row_len);
+        if payload.len() != expected {
+            return Err(Error::LengthMismatch {
+                what: "parameters block",
+                expected,
+                found: payload.len(),
+            });
+        }
+        let params = BoundParams {
+            layout,
+            predictor,
+            dtype,
+            row_len,
+            entries: &payload[PARAMS_HEAD_LEN..],
+        };
+        for i in 0..entries {
+            let g = params.grid(i)?;
+            let integer_type = matches!(dtype, DType::I16 | DType::I32);
+            if !(g.offset.is_finite() && g.step.is_normal() && g.step > 0.0)
+                || !(g.bound.is_finite() && g.bound >= 0.0)
+                || (integer_type
+                    && (libm::round(g.step) != g.step || libm::round(g.offset) != g.offset))
+            {
+                return Err(Error::Invalid("column grid"));
+            }
+            if g.context.is_some_and(|c| c as usize >= i) {
+                return Err(Error::Invalid("context column must come earlier"));
+            }
+        }
+        Ok(params)
+    }
+
+    /// The grid of column `i` (of the field for `i = 0`).
+    pub fn grid(&self, i: usize) -> Result<ColumnGrid> {
+        let at = i * COLUMN_ENTRY_LEN;
+        let context = u32_at(self.entries, at + 24)?;
+        Ok(ColumnGrid {
+            offset: f64_at(self.entries, at)?,
+            step: f64_at(self.entries, at + 8)?,
+            bound: f64_at(self.entries, at + 16)?,
+            context: (context != NO_CONTEXT).then_some(context),
+        })
+    }
+
+    /// Residual contexts (before any latent contexts).
+    pub fn residual_contexts(&self) -> usize {
+        match self.layout {
+            Layout::Table => self.row_len * TABLE_CLASSES,
+            Layout::Field { .. } => FIELD_CLASSES,
+        }
+    }
+
+    /// Contexts a [`RowState`] needs, with `latent_len` latent codes per row (0 without a
+    /// model).
+    pub fn contexts(&self, latent_len: usize) -> usize {
+        self.residual_contexts() + latent_len
+    }
+}
+
+/// The value a decoder writes for `v`: `v` as the output type would store it.
+pub fn to_output(v: f64, dtype: DType) -> f64 {
+    match dtype {
+        DType::F64 => v,
+        DType::F32 => f64::from(v as f32),
+        DType::I16 => libm::round(v).clamp(f64::from(i16::MIN), f64::from(i16::MAX)),
+        DType::I32 => libm::round(v).clamp(f64::from(i32::MIN), f64::from(i32::MAX)),
+    }
+}
+
+/// The grid index nearest `v`, if it is finite and within [`MAX_GRID_INDEX`].
+fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
+    let t = (v - g.offset) / g.step;
+    (t.abs() <= MAX_GRID_INDEX as f64).then(|| libm::round(t) as i64)
+}
+
+/// The grid index of `x` if its grid value, as stored in `dtype`, is within the bound.
+fn quantize(x: f64, g: &ColumnGrid, dtype: DType) -> Option<i64> {
+    let k = grid_index(x, g)?;
+    let y = to_output(g.offset + k as f64 * g.step, dtype);
+    ((x - y).abs() <= g.bound).then_some(k)
+}
+
+fn bit_len(v: u64) -> usize {
+    (64 - v.leading_zeros()) as usize
+}
+
+/// The caller's working memory for coding rows: adaptive contexts and two rows of grid
+/// indices. Sizes are checked against the parameters, so no size is fixed here.
+#[derive(Debug)]
+pub struct RowState<'b> {
+    models: &'b mut [IntModel],
+    previous: &'b mut [i64],
+    current: &'b mut [i64],
+}
+
+impl<'b> RowState<'b> {
+    /// Working memory for `params` with `latent_len` codes per row: `models` needs
+    /// [`BoundParams::contexts`] entries, `previous` and `current` a row each. Starts a block.
+    pub fn new(
+        params: &BoundParams<'_>,
+        latent_len: usize,
+        models: &'b mut [IntModel],
+        previous: &'b mut [i64],
+        current: &'b mut [i64],
+    ) -> Result<Self> {
+        let contexts = params.contexts(latent_len);
+        if models.len() < contexts {
+            return Err(Error::CapacityExceeded {
+                what: Capacity::Contexts,
+                needed: contexts,
+                capacity: models.len(),
+            });
+        }
+        let n = params.row_len;
+        if previous.len() < n || current.len() < n {
+            return Err(Error::BufferTooSmall { needed: n });
+        }
+        let mut state = RowState {
+            models: &mut models[..contexts],
+            previous: &mut previous[..n],
+            current: &mut current[..n],
+        };
+        state.start_block();
+        Ok(state)
+    }
+
+    /// Forgets all history: blocks are coded independently.
+    pub fn start_block(&mut self) {
+        self.models.fill(IntModel::default());
+        self.previous.fill(0);
+        self.current.fill(0);
+    }
+}
+
+/// Codes one row's latent codes (the model's input to its decoder), each in its own context.
+/// The encoder passes them in; the decoder gets them back in `codes`, checked against
+/// `range` (the model's code range).
+pub fn code_latent<C: BitCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    state: &mut RowState<'_>,
+    codes: &mut [i16],
+    range: (i32, i32),
+) -> Result<()> {
+    let first = params.residual_contexts();
+    let models = state
+        .models
+        .get_mut(first..first + codes.len())
+        .ok_or(Error::Invalid("latent contexts"))?;
+    for (index, (code, model)) in codes.iter_mut().zip(models).enumerate() {
+        let value = match code_symbol(coder, model, Symbol::Value(i64::from(*code)))? {
+            Symbol::Value(v) if (i64::from(range.0)..=i64::from(range.1)).contains(&v) => v,
+            _ => return Err(Error::CodeOutOfRange { index }),
+        };
+        *code = value as i16;
+    }
+    Ok(())
+}
+
+/// Codes one row. The encoder passes `input`; both sides pass the same `base` (the model's
+/// reconstruction of the row, or `None`) and get the decoded row in `out`, exactly as the
+/// other side computes it.
+pub fn code_row<C: BitCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    state: &mut RowState<'_>,
+    input: Option<&[f64]>,
+    base: Option<&[f32]>,
+    out: &mut [f64],
+) -> Result<()> {
+    let n = params.row_len;
+    let lengths_ok = out.len() == n
+        && input.is_none_or(|x| x.len() == n)
+        && base.is_none_or(|b| b.len() == n)
+        && state.current.len() == n;
+    if !lengths_ok {
+        return Err(Error::FrameLength {
+            expected: n,
+            found: out.len(),
+        });
+    }
+    let field_grid = match params.layout {
+        Layout::Field { .. } => Some(params.grid(0)?),
+        Layout::Table => None,
+    };
+    for i in 0..n {
+        let g = match field_grid {
+            Some(g) => g,
+            None => params.grid(i)?,
+        };
+        let base_k = base
+            .and_then(|b| grid_index(f64::from(b[i]), &g))
+            .unwrap_or(0);
+        let (prediction, context) = match params.layout {
+            Layout::Table => {
+                let class = g.context.map_or(0, |j| {
+                    let k = state.current.get(j as usize).copied().unwrap_or(0);
+                    bit_len(k.unsigned_abs()).min(TABLE_CLASSES - 1)
+                });
+                (base_k, i * TABLE_CLASSES + class)
+            }
+            Layout::Field { width, .. } => {
+                let (d, activity) = lorenzo(state, i, width as usize);
+                let class = bit_len(activity).min(FIELD_CLASSES - 1);
+                (base_k.saturating_add(d), class)
+            }
+        };
+        let prediction = prediction.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
+        let wanted = match input {
+            Some(x) => match quantize(x[i], &g, params.dtype) {
+                Some(k) => Symbol::Value(k - prediction),
+                None => Symbol::Escape,
+            },
+            None => Symbol::Escape,
+        };
+        let model = state
+            .models
+            .get_mut(context)
+            .ok_or(Error::Invalid("context"))?;
+        let (k, value) = match code_symbol(coder, model, wanted)? {
+            Symbol::Value(r) => {
+                let k = prediction + r;
+                if k.abs() > MAX_GRID_INDEX {
+                    return Err(Error::Invalid("residual outside the grid"));
+                }
+                (k, to_output(g.offset + k as f64 * g.step, params.dtype))
+            }
+            Symbol::Escape => {
+                let raw = input.map_or(0, |x| x[i].to_bits());
+                let v = f64::from_bits(code_raw64(coder, raw)?);
+                (grid_index(v, &g).unwrap_or(base_k), v)
+            }
+        };
+        out[i] = value;
+        state.current[i] = match params.layout {
+            Layout::Table => k,
+            Layout::Field { .. } => k - base_k,
+        };
+    }
+    if let Layout::Field { .. } = params.layout {
+        state.previous.copy_from_slice(state.current);
+    }
+    Ok(())
+}
+
+/// 3-D Lorenzo prediction of the model's miss at `i` from decoded neighbours (left, above,
+/// previous frame), and the local activity that picks the context.
+fn lorenzo(state: &RowState<'_>, i: usize, width: usize) -> (i64, u64) {
+    let (row, col) = (i / width, i % width);
+    let cur = |r: usize, c: usize| state.current[r * width + c];
+    let prev = |r: usize, c: usize| state.previous[r * width + c];
+    let (w, n, nw) = (
+        if col > 0 { cur(row, col - 1) } else { 0 },
+        if row > 0 { cur(row - 1, col) } else { 0 },
+        if row > 0 && col > 0 {
+            cur(row - 1, col - 1)
+        } else {
+            0
+        },
+    );
+    let (p, pw, pn, pnw) = (
+        prev(row, col),
+        if col > 0 { prev(row, col - 1) } else { 0 },
+        if row > 0 { prev(row - 1, col) } else { 0 },
+        if row > 0 && col > 0 {
+            prev(row - 1, col - 1)
+        } else {
+            0
+        },
+    );
+    let d = w + n - nw + p - pw - pn + pnw;
+    let activity = (w - nw).unsigned_abs() + (n - nw).unsigned_abs() + (p - pw).unsigned_abs();
+    (d, activity)
+}
+
+/// A model as error-bounded coding sees it: latent codes per row, and the row it decodes
+/// them to. Implemented by [`crate::Model`] for tables (a row is a frame); a host can wrap a
+/// model to cover a row with tiles.
+pub trait RowModel {
+    /// Latent codes per row.
+    fn row_codes(&self) -> usize;
+    /// Smallest and largest valid code.
+    fn code_limits(&self) -> (i32, i32);
+    /// Encodes a row into its latent codes (encoder side only).
+    fn encode_row(&self, row: &[f64], codes: &mut [i16]) -> Result<()>;
+    /// The row the codes decode to (both sides; must be bit-exact everywhere).
+    fn decode_row(&self, codes: &[i16], out: &mut [f32]) -> Result<()>;
+}
+
+impl<const L: usize, const W: usize> RowModel for crate::Model<'_, L, W> {
+    fn row_codes(&self) -> usize {
+        self.latent_len()
+    }
+
+    fn code_limits(&self) -> (i32, i32) {
+        self.code_range()
+    }
+
+    fn encode_row(&self, row: &[f64], codes: &mut [i16]) -> Result<()> {
+        let mut frame = [0f32; W];
+        let frame = frame.get_mut(..row.len()).ok_or(Error::FrameLength {
+            expected: self.input_len(),
+            found: row.len(),
+        })?;
+        // The model only predicts; values it cannot take (NaN, infinities, beyond f32) are
+        // escaped by the residual coder anyway, so it sees 0 there.
+        for (f, &v) in frame.iter_mut().zip(row) {
+            let v = v as f32;
+            *f = if v.is_finite() { v } else { 0.0 };
+        }
+        self.encode_frame(frame, codes)
+    }
+
+    fn decode_row(&self, codes: &[i16], out: &mut [f32]) -> Result<()> {
+        self.decode_frame(codes, out)
+    }
+}
+
+/// Caller memory for coding a block: everything but the adaptive contexts of [`RowState`]
+/// and the latent codes and model reconstruction of one row.
+#[derive(Debug)]
+pub struct BlockBuffers<'b> {
+    /// Coding state.
+    pub state: RowState<'b>,
+    /// One row's latent codes ([`RowModel::row_codes`] long; empty without a model).
+    pub codes: &'b mut [i16],
+    /// One row's model reconstruction (a row long; may be empty without a model).
+    pub base: &'b mut [f32],
+}
+
+/// Codes `rows` rows of a block in either direction: the encoder passes `input` (rows back to
+/// back); both get the decoded rows in `out`. The model is required iff the parameters say so.
+pub fn code_block<C: BitCoder, M: RowModel>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    model: Option<&M>,
+    buffers: &mut BlockBuffers<'_>,
+    input: Option<&[f64]>,
+    out: &mut [f64],
+) -> Result<()> {
+    let n = params.row_len;
+    if out.len() % n != 0 || input.is_some_and(|x| x.len() != out.len()) {
+        return Err(Error::FrameLength {
+            expected: n,
+            found: out.len() % n,
+        });
+    }
+    let model = match (params.predictor, model) {
+        (Predictor::None, _) => None,
+        (Predictor::Model, Some(m)) => Some(m),
+        (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
+    };
+    buffers.state.start_block();
+    for (r, row_out) in out.chunks_exact_mut(n).enumerate() {
+        let row_in = input.map(|x| &x[r * n..(r + 1) * n]);
+        let base = match model {
+            Some(m) => {
+                let codes =
+                    buffers
+                        .codes
+                        .get_mut(..m.row_codes())
+                        .ok_or(Error::BufferTooSmall {
+                            needed: m.row_codes(),
+                        })?;
+                if let Some(row) = row_in {
+                    m.encode_row(row, codes)?;
+                }
+                code_latent(coder, params, &mut buffers.state, codes, m.code_limits())?;
+                let base = buffers
+                    .base
+                    .get_mut(..n)
+                    .ok_or(Error::BufferTooSmall { needed: n })?;
+                m.decode_row(codes, base)?;
+                Some(&*base)
+            }
+            None => None,
+        };
+        code_row(coder, params, &mut buffers.state, row_in, base, row_out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Error-bounded coding: every decoded value within its bound, for any input, and damaged
+//! payloads rejected without panics.
+
+use baler_codec::bounded::{
+    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
+    RowState,
+};
+use baler_codec::intcode::IntModel;
+use baler_codec::quantize::{FloatActivation, FloatModel};
+use baler_codec::range::{RangeDecoder, RangeEncoder};
+use baler_codec::{DType, Error, HostModel};
+use proptest::prelude::*;
+
+/// Writes the parameters for `layout` with one bound for every column.
+fn params_bytes(
+    layout: Layout,
+    predictor: Predictor,
+    dtype: DType,
+    grids: &[ColumnGrid],
+    n: usize,
+) -> Vec<u8> {
+    let mut bytes = vec![0u8; params_len(layout, n)];
+    write_params(layout, predictor, dtype, n, grids, &mut bytes).unwrap();
+    bytes
+}
+
+/// Encodes and decodes `values` as one block; returns the payload and the decoded values.
+fn round_trip(
+    params: &BoundParams<'_>,
+    model: Option<&HostModel<'_>>,
+    values: &[f64],
+) -> (Vec<u8>, Vec<f64>) {
+    let n = params.row_len;
+    let latent = model.map_or(0, |m| m.latent_len());
+    let mut models = vec![IntModel::default(); params.contexts(latent)];
+    let (mut prev, mut cur) = (vec![0i64; n], vec![0i64; n]);
+    let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; n]);
+    let mut buffers = BlockBuffers {
+        state: RowState::new(params, latent, &mut models, &mut prev, &mut cur).unwrap(),
+        codes: &mut codes,
+        base: &mut base,
+    };
+    let mut payload = vec![0u8; values.len() * 80 + 64];
+    let mut encoded = vec![0f64; values.len()];
+    let mut enc = RangeEncoder::new(&mut payload);
+    code_block(
+        &mut enc,
+        params,
+        model,
+        &mut buffers,
+        Some(values),
+        &mut encoded,
+    )
+    .unwrap();
+    let len = enc.finish().unwrap();
+    payload.truncate(len);
+    let mut decoded = vec![0f64; values.len()];
+    let mut dec = RangeDecoder::new(&payload).unwrap();
+    code_block(&mut dec, params, model, &mut buffers, None, &mut decoded).unwrap();
+    // The encoder's own view of the decoded values is what the decoder gets, bit for bit.
+    let same = encoded
+        .iter()
+        .zip(&decoded)
+        .all(|(a, b)| a.to_bits() == b.to_bits());
+    assert!(same, "encoder and decoder disagree");
+    (payload, decoded)
+}
+
+fn assert_within(values: &[f64], decoded: &[f64], bound: impl Fn(usize) -> f64) {
+    for (i, (&x, &y)) in values.iter().zip(decoded).enumerate() {
+        if x.is_nan() {
+            assert!(y.is_nan(), "NaN at {i} came back as {y}");
+        } else if x.is_infinite() {
+            assert_eq!(x, y, "infinity at {i}");
+        } else {
+            assert!(
+                (x - y).abs() <= bound(i),
+                "value {i}: {x} -> {y}, bound {}",
+                bound(i)
+            );
+        }
+    }
+}
+
+fn grid(bound: f64) -> ColumnGrid {
+    ColumnGrid {
+        offset: 0.0,
+        step: 2.0 * bound,
+        bound,
+        context: None,
+    }
+}
+
+/// Values with every kind of trouble: huge, tiny, subnormal, constant, NaN, infinities.
+fn hostile_value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        8 => -1e3f64..1e3,
+        1 => -1e300f64..1e300,
+        1 => -1e-300f64..1e-300,
+        1 => Just(f64::MIN_POSITIVE / 3.0),
+        1 => Just(0.0),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(1.0e15 + 0.3),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_table_value_is_within_its_bound(
+        columns in 1usize..6,
+        rows in 1usize..40,
+        seed_values in proptest::collection::vec(hostile_value(), 240),
+        exponent in -12i32..3,
+        f32_output in any::<bool>(),
+    ) {
+        let bound = 10f64.powi(exponent);
+        let values: Vec<f64> = seed_values.iter().cycle().take(rows * columns).copied().collect();
+        let dtype = if f32_output { DType::F32 } else { DType::F64 };
+        let values: Vec<f64> = if f32_output { values.iter().map(|&v| f64::from(v as f32)).collect() } else { values };
+        let mut grids: Vec<ColumnGrid> = (0..columns).map(|_| grid(bound)).collect();
+        if columns > 1 {
+            grids[1].context = Some(0);
+        }
+        let bytes = params_bytes(Layout::Table, Predictor::None, dtype, &grids, columns);
+        let params = BoundParams::read(&bytes).unwrap();
+        let (_, decoded) = round_trip(&params, None, &values);
+        assert_within(&values, &decoded, |_| bound);
+    }
+
+    #[test]
+    fn every_field_value_is_within_the_bound(
+        frames in 1usize..4,
+        height in 1u32..6,
+        width in 1u32..6,
+        seed_values in proptest::collection::vec(hostile_value(), 150),
+        exponent in -6i32..2,
+    ) {
+        let bound = 10f64.powi(exponent);
+        let n = (height * width) as usize;
+        let values: Vec<f64> = seed_values.iter().cycle().take(frames * n).copied().collect();
+        let layout = Layout::Field { height, width };
+        let bytes = params_bytes(layout, Predictor::None, DType::F64, &[grid(bound)], n);
+        let params = BoundParams::read(&bytes).unwrap();
+        let (_, decoded) = round_trip(&params, None, &values);
+        assert_within(&values, &decoded, |_| bound);
+    }
+}
+
+fn model() -> (Vec<u8>, Vec<f32>) {
+    let acts = [FloatActivation::LeakyRelu(0.01)];
+    let (float, data) = FloatModel::random(7, &[6, 8, 3], 8, &acts, 64);
+    (float.quantize().unwrap(), data)
+}
+
+#[test]
+fn a_model_predicts_and_the_bound_still_holds() {
+    let (blob, data) = model();
+    let model = HostModel::from_bytes(&blob).unwrap();
+    let values: Vec<f64> = data.iter().map(|&v| f64::from(v)).collect();
+    for bound in [1e-1, 1e-3, 1e-6] {
+        let grids: Vec<ColumnGrid> = (0..6).map(|_| grid(bound)).collect();
+        let bytes = params_bytes(Layout::Table, Predictor::Model, DType::F64, &grids, 6);
+        let params = BoundParams::read(&bytes).unwrap();
+        let (_, decoded) = round_trip(&params, Some(&model), &values);
+        assert_within(&values, &decoded, |_| bound);
+    }
+}
+
+#[test]
+fn smooth_fields_cost_few_bits() {
+    // A smooth moving wave: Lorenzo prediction leaves residuals near zero.
+    let (h, w, frames) = (20u32, 20u32, 10usize);
+    let values: Vec<f64> = (0..frames * (h * w) as usize)
+        .map(|i| {
+            let (t, r, c) = (i / 400, (i / 20) % 20, i % 20);
+            (0.3 * r as f64 + 0.2 * c as f64 + 0.1 * t as f64).sin()
+        })
+        .collect();
+    let layout = Layout::Field {
+        height: h,
+        width: w,
+    };
+    let bytes = params_bytes(layout, Predictor::None, DType::F64, &[grid(1e-3)], 400);
+    let params = BoundParams::read(&bytes).unwrap();
+    let (payload, decoded) = round_trip(&params, None, &values);
+    assert_within(&values, &decoded, |_| 1e-3);
+    // The same values as one table column, with no neighbours to predict from.
+    let flat = params_bytes(Layout::Table, Predictor::None, DType::F64, &[grid(1e-3)], 1);
+    let (unpredicted, _) = round_trip(&BoundParams::read(&flat).unwrap(), None, &values);
+    assert!(
+        payload.len() * 2 < unpredicted.len(),
+        "Lorenzo {} bytes, no prediction {} bytes",
+        payload.len(),
+        unpredicted.len()
+    );
+}
+
+#[test]
+fn damaged_parameters_are_typed_errors() {
+    let grids = [
+        grid(0.5),
+        ColumnGrid {
+            context: Some(0),
+            ..grid(0.5)
+        },
+    ];
+    let good = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 2);
+    assert!(BoundParams::read(&good).is_ok());
+    for cut in 0..good.len() {
+        assert!(BoundParams::read(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut bad_step = good.clone();
+    bad_step[20 + 8..20 + 16].copy_from_slice(&0f64.to_le_bytes());
+    assert_eq!(
+        BoundParams::read(&bad_step).unwrap_err(),
+        Error::Invalid("column grid")
+    );
+    let mut forward_context = good.clone();
+    forward_context[20 + 24..20 + 28].copy_from_slice(&1u32.to_le_bytes());
+    assert_eq!(
+        BoundParams::read(&forward_context).unwrap_err(),
+        Error::Invalid("context column must come earlier")
+    );
+}
+
+#[test]
+fn garbage_payloads_never_panic() {
+    let grids: Vec<ColumnGrid> = (0..3).map(|_| grid(0.01)).collect();
+    let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
+    let params = BoundParams::read(&bytes).unwrap();
+    let mut models = vec![IntModel::default(); params.contexts(0)];
+    let (mut prev, mut cur) = (vec![0i64; 3], vec![0i64; 3]);
+    let mut buffers = BlockBuffers {
+        state: RowState::new(&params, 0, &mut models, &mut prev, &mut cur).unwrap(),
+        codes: &mut [],
+        base: &mut [],
+    };
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for len in 0..300usize {
+        let junk: Vec<u8> = (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if i == 0 {
+                    0
+                } else {
+                    state as u8
+                }
+            })
+            .collect();
+        let mut out = vec![0f64; 30];
+        if let Ok(mut dec) = RangeDecoder::new(&junk) {
+            let _ = code_block::<_, HostModel<'_>>(
+                &mut dec,
+                &params,
+                None,
+                &mut buffers,
+                None,
+                &mut out,
+            );
+        }
+    }
+}
+
+#[test]
+fn too_few_contexts_is_a_capacity_error() {
+    let grids: Vec<ColumnGrid> = (0..3).map(|_| grid(0.01)).collect();
+    let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
+    let params = BoundParams::read(&bytes).unwrap();
+    let mut models = vec![IntModel::default(); 2];
+    let (mut prev, mut cur) = (vec![0i64; 3], vec![0i64; 3]);
+    let err = RowState::new(&params, 0, &mut models, &mut prev, &mut cur).unwrap_err();
+    assert!(matches!(err, Error::CapacityExceeded { needed: 12, .. }));
+}
