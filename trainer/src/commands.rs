@@ -1,11 +1,12 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
+use crate::bounded::{self, Bound};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, Tiling};
 use crate::train::{self, Device, TrainConfig};
 use baler_codec::stream::{
     block_len, decode_block, encode_block, read_block, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
-    STREAM_HEADER_LEN,
+    FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
 };
 use baler_codec::{Decoder, HostModel, StreamHeader};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -255,7 +256,16 @@ fn column_name(names: &[String], column: usize) -> String {
 
 /// `baler compress`: reads the input in chunks of whole rows, encodes each chunk's blocks in
 /// parallel, and writes them as they come, so memory stays bounded for any input size.
-pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), String> {
+pub fn compress(
+    model_path: Option<&Path>,
+    input: &Path,
+    output: &Path,
+    bound: Option<Bound>,
+) -> Result<(), String> {
+    if let Some(bound) = bound {
+        return compress_bounded(model_path, input, output, bound);
+    }
+    let model_path = model_path.ok_or("--model is required (or give --error-bound)")?;
     let blob = read_model(model_path)?;
     let model = load(model_path, &blob)?;
     let n = model.input_len();
@@ -339,7 +349,8 @@ pub fn compress(model_path: &Path, input: &Path, output: &Path) -> Result<(), St
     Ok(())
 }
 
-fn dtype_size(dtype: baler_codec::DType) -> usize {
+/// Bytes of one value of `dtype`.
+pub fn dtype_size(dtype: baler_codec::DType) -> usize {
     match dtype {
         baler_codec::DType::F32 | baler_codec::DType::I32 => 4,
         baler_codec::DType::I16 => 2,
@@ -389,9 +400,7 @@ fn next_raw_block<R: Read>(
 
 /// `baler decompress`: reads blocks in batches, decodes each batch in parallel and writes the
 /// rows as they come, so memory stays bounded for any stream size.
-pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), String> {
-    let blob = read_model(model_path)?;
-    let model = load(model_path, &blob)?;
+pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Result<(), String> {
     let at = |e: baler_codec::Error| format!("{}: {e}", input.display());
     let file = File::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let mut reader = BufReader::new(file);
@@ -400,6 +409,14 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
         .take(STREAM_HEADER_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| format!("{}: {e}", input.display()))?;
+    if let Ok(header) = StreamHeader::read(&head) {
+        if header.flags & FLAG_ERROR_BOUNDED != 0 {
+            return decompress_bounded(model_path, &header, &mut reader, input, output);
+        }
+    }
+    let model_path = model_path.ok_or("--model is required for this stream")?;
+    let blob = read_model(model_path)?;
+    let model = load(model_path, &blob)?;
     let header = *Decoder::new(&model, &head).map_err(at)?.header();
     let started = Instant::now();
     let n = model.output_len();
@@ -483,6 +500,112 @@ pub fn decompress(model_path: &Path, input: &Path, output: &Path) -> Result<(), 
     let raw = written * dtype_size(header.dtype);
     say!(
         "{} -> {}: {frames} frames of {n}, {raw} bytes, {:.1} MB/s",
+        input.display(),
+        output.display(),
+        raw as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6
+    );
+    Ok(())
+}
+
+/// `baler compress --error-bound` / `--rel-error-bound`.
+fn compress_bounded(
+    model_path: Option<&Path>,
+    input: &Path,
+    output: &Path,
+    bound: Bound,
+) -> Result<(), String> {
+    let value = match bound {
+        Bound::Absolute(e) | Bound::Relative(e) => e,
+    };
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!(
+            "the error bound must be a positive number, not {value}"
+        ));
+    }
+    let blob = model_path.map(read_model).transpose()?;
+    let model = match (model_path, &blob) {
+        (Some(path), Some(bytes)) => Some(load(path, bytes)?),
+        _ => None,
+    };
+    let source = RowSource::open(input, 1)?;
+    let shape = source.header.shape.clone();
+    drop(source);
+    let tiling = model.as_ref().and_then(|m| {
+        let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
+        tiling_for(&shape, &frame)
+    });
+    if let Some(m) = &model {
+        let len = tiling.map_or(shape[1..].iter().product(), |t| t.tile_len());
+        if len != m.input_len() {
+            return Err(format!(
+                "{}: frames of {len} values, but the model expects {}",
+                input.display(),
+                m.input_len()
+            ));
+        }
+    }
+    let started = Instant::now();
+    let bar = progress(0, "compress", "rows");
+    let blob_len = blob.as_ref().map_or(0, Vec::len);
+    let outcome = bounded::compress(
+        model.as_ref().map(|m| (m, blob_len)),
+        tiling,
+        input,
+        output,
+        bound,
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let raw = outcome.raw_bytes as f64;
+    let how = match (&model, outcome.used_model) {
+        (_, true) => "with the model".to_string(),
+        (Some(_), false) => {
+            "model-free: smaller than with the model, its bytes counted".to_string()
+        }
+        (None, false) => "model-free".to_string(),
+    };
+    say!(
+        "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model; {how}), max error {:.3} of the bound, {:.1} MB/s",
+        input.display(),
+        output.display(),
+        outcome.raw_bytes,
+        outcome.stream_bytes,
+        raw / outcome.stream_bytes as f64,
+        raw / (outcome.stream_bytes + outcome.model_bytes) as f64,
+        outcome.model_bytes,
+        outcome.worst_fraction_of_bound,
+        raw / seconds.max(1e-9) / 1e6
+    );
+    Ok(())
+}
+
+fn decompress_bounded<R: Read>(
+    model_path: Option<&Path>,
+    header: &StreamHeader,
+    reader: &mut R,
+    input: &Path,
+    output: &Path,
+) -> Result<(), String> {
+    let blob = match model_path {
+        Some(path) if header.model_id != 0 => Some(read_model(path)?),
+        _ => None,
+    };
+    let model = match (model_path, &blob) {
+        (Some(path), Some(bytes)) => Some(load(path, bytes)?),
+        _ => None,
+    };
+    let names = match (&model, header.rank) {
+        (Some(m), 2) => m.names().map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    let started = Instant::now();
+    let bar = progress(header.frame_count, "decompress", "rows");
+    let values = bounded::decompress(header, model.as_ref(), reader, output, names, &bar, input)?;
+    bar.finish_and_clear();
+    let raw = values * dtype_size(header.dtype);
+    say!(
+        "{} -> {}: {values} values, {raw} bytes, {:.1} MB/s",
         input.display(),
         output.display(),
         raw as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6

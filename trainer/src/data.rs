@@ -95,7 +95,8 @@ impl Header {
     }
 }
 
-type Chunk = Result<Vec<f32>, String>;
+// Values travel as f64 so that f64 data keeps every bit until a consumer narrows it.
+type Chunk = Result<Vec<f64>, String>;
 
 /// Reads a data file in chunks of whole rows on a background thread, so memory stays bounded
 /// whatever the file's size.
@@ -154,8 +155,15 @@ impl RowSource {
         })
     }
 
-    /// The next chunk of whole rows, or `None` at the end.
+    /// The next chunk of whole rows as f32, or `None` at the end.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, String> {
+        Ok(self
+            .next_chunk_f64()?
+            .map(|v| v.into_iter().map(|x| x as f32).collect()))
+    }
+
+    /// The next chunk of whole rows with full precision, or `None` at the end.
+    pub fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
         match self.chunks.recv() {
             Ok(Ok(values)) => {
                 self.rows_read += values.len() / self.header.row_len().max(1);
@@ -174,7 +182,7 @@ impl RowSource {
 
 /// Sends the values of `iter` in chunks of `chunk_len`.
 fn send_chunks(
-    iter: impl Iterator<Item = Result<f32, String>>,
+    iter: impl Iterator<Item = Result<f64, String>>,
     chunk_len: usize,
     tx: &SyncSender<Chunk>,
 ) -> Result<(), String> {
@@ -226,19 +234,19 @@ fn stream_npy<R: Read>(
     match kind {
         DType::F64 => {
             let it = npy.data::<f64>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map(|x| x as f32).map_err(e)), chunk_len, tx)
+            send_chunks(it.map(|v| v.map_err(e)), chunk_len, tx)
         }
         DType::F32 => {
             let it = npy.data::<f32>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map_err(e)), chunk_len, tx)
+            send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
         }
         DType::I16 => {
             let it = npy.data::<i16>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map(f32::from).map_err(e)), chunk_len, tx)
+            send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
         }
         _ => {
             let it = npy.data::<i32>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map(|x| x as f32).map_err(e)), chunk_len, tx)
+            send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
         }
     }
 }
@@ -287,7 +295,7 @@ fn stream_csv<R: Read>(
         names,
     }));
     let values = csv.into_records().enumerate().flat_map(|(r, record)| {
-        let fields: Vec<Result<f32, String>> = match record {
+        let fields: Vec<Result<f64, String>> = match record {
             Err(e) => vec![Err(e.to_string())],
             Ok(rec) if rec.len() != n => vec![Err(format!(
                 "row {} has {} fields, the header {n}",
@@ -299,7 +307,7 @@ fn stream_csv<R: Read>(
                 .enumerate()
                 .map(|(c, f)| {
                     f.trim()
-                        .parse::<f32>()
+                        .parse::<f64>()
                         .map_err(|_| format!("row {} column {c}: '{f}' is not a number", r + 1))
                 })
                 .collect(),
@@ -313,8 +321,8 @@ fn stream_csv<R: Read>(
 pub fn read(path: &Path) -> Result<Dataset, String> {
     let mut source = RowSource::open(path, 1 << 20)?;
     let mut values = Vec::new();
-    while let Some(chunk) = source.next_chunk()? {
-        values.extend_from_slice(&chunk);
+    while let Some(chunk) = source.next_chunk_f64()? {
+        values.extend(chunk.into_iter().map(|x| x as f32));
     }
     let mut shape = source.header.shape.clone();
     shape[0] = source.rows_read();
@@ -330,7 +338,8 @@ pub fn read(path: &Path) -> Result<Dataset, String> {
 }
 
 enum Message {
-    Values(Vec<f32>),
+    /// Values, and whether they came as f32 (CSV then prints them as f32 do).
+    Values(Vec<f64>, bool),
     End,
 }
 
@@ -381,7 +390,19 @@ impl RowSink {
 
     /// Appends rows.
     pub fn push(&self, values: Vec<f32>) -> Result<(), String> {
-        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Values(values)));
+        self.send(values.into_iter().map(f64::from).collect(), true)
+    }
+
+    /// Appends rows given with full precision.
+    pub fn push_f64(&self, values: Vec<f64>) -> Result<(), String> {
+        self.send(values, false)
+    }
+
+    fn send(&self, values: Vec<f64>, from_f32: bool) -> Result<(), String> {
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(Message::Values(values, from_f32)));
         match sent {
             Some(Ok(())) => Ok(()),
             _ => Err("the output writer stopped".to_string()),
@@ -414,11 +435,11 @@ impl Drop for RowSink {
 /// Receives values until `End` (true) or a dropped sender (false), passing them to `each`.
 fn drain(
     rx: &Receiver<Message>,
-    mut each: impl FnMut(Vec<f32>) -> std::io::Result<()>,
+    mut each: impl FnMut(Vec<f64>, bool) -> std::io::Result<()>,
 ) -> std::io::Result<bool> {
     loop {
         match rx.recv() {
-            Ok(Message::Values(v)) => each(v)?,
+            Ok(Message::Values(v, from_f32)) => each(v, from_f32)?,
             Ok(Message::End) => return Ok(true),
             Err(_) => return Ok(false),
         }
@@ -429,14 +450,14 @@ fn write_typed<T: npyz::AutoSerialize, W: Write>(
     out: W,
     shape: &[u64],
     rx: &Receiver<Message>,
-    convert: impl Fn(f32) -> T,
+    convert: impl Fn(f64) -> T,
 ) -> std::io::Result<bool> {
     let mut w = npyz::WriteOptions::new()
         .default_dtype()
         .shape(shape)
         .writer(out)
         .begin_nd()?;
-    let complete = drain(rx, |values| w.extend(values.into_iter().map(&convert)))?;
+    let complete = drain(rx, |values, _| w.extend(values.into_iter().map(&convert)))?;
     if complete {
         w.finish()?;
     }
@@ -446,12 +467,12 @@ fn write_typed<T: npyz::AutoSerialize, W: Write>(
 fn write_npy<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::io::Result<bool> {
     let shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
     match header.dtype {
-        DType::F32 => write_typed(out, &shape, rx, |x| x),
+        DType::F32 => write_typed(out, &shape, rx, |x| x as f32),
         DType::I16 => write_typed(out, &shape, rx, |x| {
             x.round().clamp(-32768.0, 32767.0) as i16
         }),
         DType::I32 => write_typed(out, &shape, rx, |x| x.round() as i32),
-        _ => write_typed(out, &shape, rx, f64::from),
+        _ => write_typed(out, &shape, rx, |x| x),
     }
 }
 
@@ -485,9 +506,13 @@ fn write_csv<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::
         header.names.clone()
     };
     csv.write_record(&names)?;
-    let complete = drain(rx, |values| {
+    let complete = drain(rx, |values, from_f32| {
         for row in values.chunks_exact(n) {
-            csv.write_record(row.iter().map(|v| v.to_string()))?;
+            if from_f32 {
+                csv.write_record(row.iter().map(|&v| (v as f32).to_string()))?;
+            } else {
+                csv.write_record(row.iter().map(|v| v.to_string()))?;
+            }
         }
         Ok(())
     })?;

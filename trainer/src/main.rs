@@ -16,9 +16,9 @@ struct Cli {
 /// The model, the input and the output of compress and decompress.
 #[derive(clap::Args)]
 struct Files {
-    /// Model blob written by `baler train`.
+    /// Model blob written by `baler train` (optional for error-bounded streams).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Input file.
     #[arg(long)]
     input: PathBuf,
@@ -32,7 +32,17 @@ enum Command {
     /// Train an autoencoder on DATA and write the quantized model blob.
     Train(commands::TrainArgs),
     /// Compress DATA (.npz, .npy, .csv) with MODEL into a .baler stream.
-    Compress(Files),
+    Compress {
+        #[command(flatten)]
+        files: Files,
+        /// Guarantee |original - decoded| <= EPS for every value (entropy-coded residuals).
+        #[arg(long, value_name = "EPS", conflicts_with = "rel_error_bound")]
+        error_bound: Option<f64>,
+        /// Guarantee an error of at most R x each column's range (tables) or R x the whole
+        /// array's range (fields of rank 3 or more).
+        #[arg(long, value_name = "R")]
+        rel_error_bound: Option<f64>,
+    },
     /// Decompress a .baler stream with the MODEL that wrote it into DATA (.npz, .npy, .csv).
     Decompress(Files),
     /// Compare a reconstruction with the original: per-column (or whole-field) errors.
@@ -77,8 +87,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train(&args),
-        Command::Compress(f) => commands::compress(&f.model, &f.input, &f.output),
-        Command::Decompress(f) => commands::decompress(&f.model, &f.input, &f.output),
+        Command::Compress {
+            files,
+            error_bound,
+            rel_error_bound,
+        } => {
+            let bound = match (error_bound, rel_error_bound) {
+                (Some(e), _) => Some(baler_trainer::bounded::Bound::Absolute(e)),
+                (_, Some(r)) => Some(baler_trainer::bounded::Bound::Relative(r)),
+                _ => None,
+            };
+            commands::compress(files.model.as_deref(), &files.input, &files.output, bound)
+        }
+        Command::Decompress(f) => commands::decompress(f.model.as_deref(), &f.input, &f.output),
         Command::Evaluate {
             original,
             reconstructed,

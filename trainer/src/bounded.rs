@@ -1,0 +1,617 @@
+//! `baler compress --error-bound` / `--rel-error-bound` and the matching decompress: every
+//! value comes back within the bound. Two passes over the input (column ranges, then coding)
+//! keep memory bounded; blocks are coded in parallel.
+
+use crate::data::{AtomicFile, Header, RowSink, RowSource};
+use crate::tiles::Tiling;
+use baler_codec::bounded::{
+    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
+    RowModel, RowState,
+};
+use baler_codec::intcode::IntModel;
+use baler_codec::range::{RangeDecoder, RangeEncoder};
+use baler_codec::stream::{
+    checked_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
+    STREAM_HEADER_LEN,
+};
+use baler_codec::{DType, Error, HostModel, StreamHeader};
+use rayon::prelude::*;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Values per block: large enough for the adaptive contexts to learn, small enough to keep
+/// memory bounded and the cores busy.
+const VALUES_PER_BLOCK: usize = 1 << 20;
+/// Blocks coded in parallel per batch.
+const BATCH_BLOCKS: usize = 4;
+/// Rows kept from the first pass to choose context columns.
+const SAMPLE_ROWS: usize = 4096;
+
+/// The error bound a user asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// Every value within this absolute error.
+    Absolute(f64),
+    /// Within this fraction of each column's range (tables) or of the whole array's (fields).
+    Relative(f64),
+}
+
+/// What one compress run produced, for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Raw size of the input (its element type times its values).
+    pub raw_bytes: usize,
+    /// Size of the stream.
+    pub stream_bytes: usize,
+    /// Size of the model blob (0 without a model).
+    pub model_bytes: usize,
+    /// Whether the model was used (false: the model-free path was smaller or none was given).
+    pub used_model: bool,
+    /// Largest |error| / bound over all values (at most 1).
+    pub worst_fraction_of_bound: f64,
+}
+
+/// Column statistics from the first pass.
+struct Stats {
+    min: Vec<f64>,
+    max: Vec<f64>,
+    integer: Vec<bool>,
+    rows: usize,
+    sample: Vec<f64>,
+}
+
+fn first_pass(input: &Path, columns: usize) -> Result<(Header, Stats), String> {
+    let mut source = RowSource::open(input, VALUES_PER_BLOCK)?;
+    let header = source.header.clone();
+    let n = header.row_len();
+    let mut s = Stats {
+        min: vec![f64::INFINITY; columns],
+        max: vec![f64::NEG_INFINITY; columns],
+        integer: vec![true; columns],
+        rows: 0,
+        sample: Vec::new(),
+    };
+    while let Some(chunk) = source.next_chunk_f64()? {
+        for (i, &x) in chunk.iter().enumerate() {
+            let c = (i % n) % columns;
+            if x.is_finite() {
+                s.min[c] = s.min[c].min(x);
+                s.max[c] = s.max[c].max(x);
+                s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
+            }
+        }
+        if s.sample.len() < SAMPLE_ROWS * n {
+            let take = (SAMPLE_ROWS * n - s.sample.len()).min(chunk.len());
+            s.sample.extend_from_slice(&chunk[..take]);
+        }
+        s.rows += chunk.len() / n;
+    }
+    if s.rows == 0 {
+        return Err(format!("{}: no data rows", input.display()));
+    }
+    Ok((header, s))
+}
+
+/// The grid of each column: step 2 x bound, or 1 for integer columns when that is finer
+/// than needed anyway (exact); anchored at 0 so zeros (absent objects) stay exact.
+fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
+    (0..stats.min.len())
+        .map(|c| {
+            let (lo, hi) = (stats.min[c], stats.max[c]);
+            let range = if hi >= lo { hi - lo } else { 0.0 };
+            let eps = match bound {
+                Bound::Absolute(e) => e,
+                Bound::Relative(r) => r * range,
+            };
+            let integer_type = matches!(dtype, DType::I16 | DType::I32);
+            let mut step = (2.0 * eps).max(f64::MIN_POSITIVE);
+            let mut offset = 0.0;
+            if range == 0.0 && lo.is_finite() {
+                offset = lo; // a constant column is all zeros on its grid
+            }
+            if integer_type || stats.integer[c] {
+                step = (2.0 * eps).floor().max(1.0);
+                offset = offset.round();
+            }
+            ColumnGrid {
+                offset,
+                step,
+                bound: eps,
+                context: None,
+            }
+        })
+        .collect()
+}
+
+fn class(k: i64, cap: usize) -> usize {
+    ((64 - k.unsigned_abs().leading_zeros()) as usize).min(cap)
+}
+
+fn entropy(counts: &[usize]) -> f64 {
+    let total: usize = counts.iter().sum();
+    counts
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| {
+            let p = n as f64 / total as f64;
+            -(n as f64) * p.log2()
+        })
+        .sum()
+}
+
+/// For each column, the earlier column whose magnitude class tells most about this column's
+/// magnitude (conditional entropy on a sample), if any helps.
+fn choose_contexts(sample: &[f64], grids: &mut [ColumnGrid]) {
+    let n = grids.len();
+    let rows = sample.len() / n;
+    let k = |r: usize, c: usize| {
+        let g = &grids[c];
+        let t = (sample[r * n + c] - g.offset) / g.step;
+        if t.is_finite() && t.abs() < 1e12 {
+            t.round() as i64
+        } else {
+            0
+        }
+    };
+    let classes: Vec<Vec<usize>> = (0..n)
+        .map(|c| (0..rows).map(|r| class(k(r, c), 15)).collect())
+        .collect();
+    for c in 1..n {
+        let mut alone = [0usize; 16];
+        classes[c].iter().for_each(|&v| alone[v] += 1);
+        let mut best = (entropy(&alone) * 0.97, None);
+        for j in 0..c {
+            let mut joint = [[0usize; 16]; 4];
+            for r in 0..rows {
+                joint[classes[j][r].min(3)][classes[c][r]] += 1;
+            }
+            let h: f64 = joint.iter().map(|row| entropy(row)).sum();
+            if h < best.0 {
+                best = (h, Some(j as u32));
+            }
+        }
+        grids[c].context = best.1;
+    }
+}
+
+/// A model seen row by row: the row itself (tables) or its tiles (fields).
+struct ModelRows<'m> {
+    model: &'m HostModel<'m>,
+    tiling: Option<Tiling>,
+}
+
+impl ModelRows<'_> {
+    fn tiles(&self) -> usize {
+        self.tiling.map_or(1, |t| {
+            let (gy, gx) = t.grid();
+            gy * gx
+        })
+    }
+}
+
+impl RowModel for ModelRows<'_> {
+    fn row_codes(&self) -> usize {
+        self.tiles() * self.model.latent_len()
+    }
+
+    fn code_limits(&self) -> (i32, i32) {
+        self.model.code_range()
+    }
+
+    fn encode_row(&self, row: &[f64], codes: &mut [i16]) -> Result<(), Error> {
+        let frame: Vec<f32> = row
+            .iter()
+            .map(|&v| Some(v as f32).filter(|f| f.is_finite()).unwrap_or(0.0))
+            .collect();
+        let tiles = match self.tiling {
+            Some(t) => t.split(&frame),
+            None => frame,
+        };
+        let z = self.model.latent_len();
+        for (tile, out) in tiles
+            .chunks_exact(self.model.input_len())
+            .zip(codes.chunks_exact_mut(z))
+        {
+            self.model.encode_frame(tile, out)?;
+        }
+        Ok(())
+    }
+
+    fn decode_row(&self, codes: &[i16], out: &mut [f32]) -> Result<(), Error> {
+        let z = self.model.latent_len();
+        let mut tiles = vec![0f32; self.tiles() * self.model.output_len()];
+        for (c, tile) in codes
+            .chunks_exact(z)
+            .zip(tiles.chunks_exact_mut(self.model.output_len()))
+        {
+            self.model.decode_frame(c, tile)?;
+        }
+        match self.tiling {
+            Some(t) => out.copy_from_slice(&t.join(&tiles)),
+            None => out.copy_from_slice(&tiles),
+        }
+        Ok(())
+    }
+}
+
+/// Encodes or decodes one block of rows; returns the payload (encoder) and the decoded rows.
+fn code_rows(
+    params: &BoundParams<'_>,
+    model: Option<&ModelRows<'_>>,
+    input: Option<&[f64]>,
+    payload: Option<&[u8]>,
+    rows: usize,
+) -> Result<(Vec<u8>, Vec<f64>), Error> {
+    let n = params.row_len;
+    let codes_len = model.map_or(0, |m| m.row_codes());
+    let latent = if params.predictor == Predictor::Model {
+        codes_len
+    } else {
+        0
+    };
+    let mut models = vec![IntModel::default(); params.contexts(latent)];
+    let (mut previous, mut current) = (vec![0i64; n], vec![0i64; n]);
+    let (mut codes, mut base) = (vec![0i16; codes_len], vec![0f32; n]);
+    let mut buffers = BlockBuffers {
+        state: RowState::new(params, latent, &mut models, &mut previous, &mut current)?,
+        codes: &mut codes,
+        base: &mut base,
+    };
+    let mut out = vec![0f64; rows * n];
+    let model = model.filter(|_| params.predictor == Predictor::Model);
+    match payload {
+        Some(bytes) => {
+            let mut decoder = RangeDecoder::new(bytes)?;
+            code_block(&mut decoder, params, model, &mut buffers, None, &mut out)?;
+            if decoder.position() != bytes.len() {
+                return Err(Error::TrailingBytes);
+            }
+            Ok((Vec::new(), out))
+        }
+        None => {
+            // Typical data needs a few bits per value; grow the buffer in the rare worse case.
+            let mut capacity = rows * n * 2 + rows * codes_len * 2 + 64;
+            loop {
+                let mut bytes = vec![0u8; capacity];
+                let mut encoder = RangeEncoder::new(&mut bytes);
+                match code_block(&mut encoder, params, model, &mut buffers, input, &mut out)
+                    .and_then(|()| encoder.finish())
+                {
+                    Ok(len) => {
+                        bytes.truncate(len);
+                        return Ok((bytes, out));
+                    }
+                    Err(Error::BufferTooSmall { .. }) => capacity *= 4,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut block = vec![0u8; BLOCK_HEADER_LEN + payload.len() + BLOCK_TRAILER_LEN];
+    block[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + payload.len()].copy_from_slice(payload);
+    seal_block(&mut block, kind, frames)?;
+    Ok(block)
+}
+
+fn layout_of(shape: &[usize]) -> Layout {
+    match shape {
+        [_, _] => Layout::Table,
+        [_, rest @ ..] => {
+            let w = *rest.last().unwrap_or(&1);
+            let h: usize = rest[..rest.len() - 1].iter().product();
+            Layout::Field {
+                height: h as u32,
+                width: w as u32,
+            }
+        }
+        [] => Layout::Table,
+    }
+}
+
+/// Compresses `input` within `bound`, with `model` as predictor if given and if it pays
+/// (judged on the first block, counting the model's bytes).
+pub fn compress(
+    model: Option<(&HostModel<'_>, usize)>,
+    tiling: Option<Tiling>,
+    input: &Path,
+    output: &Path,
+    bound: Bound,
+    bar: &indicatif::ProgressBar,
+) -> Result<Outcome, String> {
+    let at = |e: Error| format!("{}: {e}", input.display());
+    let source = RowSource::open(input, 1)?;
+    let shape0 = source.header.shape.clone();
+    drop(source);
+    let layout = layout_of(&shape0);
+    let n: usize = shape0[1..].iter().product();
+    let entries = if layout == Layout::Table { n } else { 1 };
+    let (header, stats) = first_pass(input, entries)?;
+    let mut grid = grids(&stats, bound, header.dtype);
+    if layout == Layout::Table {
+        choose_contexts(&stats.sample, &mut grid);
+    }
+    let params_for = |predictor| -> Result<Vec<u8>, String> {
+        let mut bytes = vec![0u8; params_len(layout, n)];
+        write_params(layout, predictor, header.dtype, n, &grid, &mut bytes).map_err(at)?;
+        Ok(bytes)
+    };
+    let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
+    let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
+    // Model or not: whichever codes the first block smaller, the model's bytes counted.
+    let sample_rows = stats.sample.len() / n;
+    let free_bytes = params_for(Predictor::None)?;
+    let free_params = BoundParams::read(&free_bytes).map_err(at)?;
+    let mut use_model = false;
+    if let (Some(rows_model), Some((_, blob_len))) = (&model_rows, model) {
+        let with_bytes = params_for(Predictor::Model)?;
+        let with_params = BoundParams::read(&with_bytes).map_err(at)?;
+        let sample = &stats.sample[..sample_rows * n];
+        let (free, _) =
+            code_rows(&free_params, None, Some(sample), None, sample_rows).map_err(at)?;
+        let (with, _) = code_rows(
+            &with_params,
+            Some(rows_model),
+            Some(sample),
+            None,
+            sample_rows,
+        )
+        .map_err(at)?;
+        let scale = stats.rows as f64 / sample_rows.max(1) as f64;
+        use_model = (with.len() as f64 - free.len() as f64) * scale + (blob_len as f64) < 0.0;
+    }
+    let params_bytes = if use_model {
+        params_for(Predictor::Model)?
+    } else {
+        free_bytes.clone()
+    };
+    let params = BoundParams::read(&params_bytes).map_err(at)?;
+    let model_rows = model_rows.filter(|_| use_model);
+
+    let mut file = AtomicFile::create(output)?;
+    let err = |e: std::io::Error| format!("{}: {e}", output.display());
+    file.writer()
+        .write_all(&[0u8; STREAM_HEADER_LEN])
+        .map_err(err)?;
+    let params_block = sealed(BlockKind::BoundParams, 0, &params_bytes).map_err(at)?;
+    file.writer().write_all(&params_block).map_err(err)?;
+    let mut total = STREAM_HEADER_LEN + params_block.len();
+    let mut source = RowSource::open(input, rows_per_block * n * BATCH_BLOCKS)?;
+    let (mut rows, mut worst) = (0usize, 0f64);
+    bar.set_length(stats.rows as u64);
+    while let Some(chunk) = source.next_chunk_f64()? {
+        let coded: Result<Vec<(Vec<u8>, Vec<f64>)>, Error> = chunk
+            .par_chunks(rows_per_block * n)
+            .map(|part| {
+                code_rows(
+                    &params,
+                    model_rows.as_ref(),
+                    Some(part),
+                    None,
+                    part.len() / n,
+                )
+            })
+            .collect();
+        for ((payload, decoded), part) in coded
+            .map_err(at)?
+            .iter()
+            .zip(chunk.chunks(rows_per_block * n))
+        {
+            for (i, (&x, &y)) in part.iter().zip(decoded).enumerate() {
+                let g = grid[if entries == 1 { 0 } else { i % n }];
+                let e = (x - y).abs();
+                if x.is_finite() && g.bound > 0.0 {
+                    worst = worst.max(e / g.bound);
+                }
+                let bad = if x.is_nan() {
+                    !y.is_nan()
+                } else {
+                    !(e <= g.bound) && x != y
+                };
+                if bad {
+                    return Err(format!(
+                        "internal error: value {x} decoded as {y}, bound {}",
+                        g.bound
+                    ));
+                }
+            }
+            let block =
+                sealed(BlockKind::Residuals, (part.len() / n) as u32, payload).map_err(at)?;
+            file.writer().write_all(&block).map_err(err)?;
+            total += block.len();
+        }
+        rows += chunk.len() / n;
+        bar.set_position(rows as u64);
+    }
+    let mut shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
+    shape[0] = rows as u64;
+    let mut dims = [0u64; 4];
+    dims[..shape.len()].copy_from_slice(&shape);
+    let head = StreamHeader {
+        model_id: model.filter(|_| use_model).map_or(0, |(m, _)| m.id()),
+        flags: FLAG_ERROR_BOUNDED,
+        frame_count: rows as u64,
+        frame_len: n as u32,
+        dtype: header.dtype,
+        rank: shape.len() as u8,
+        shape: dims,
+    };
+    let mut bytes = [0u8; STREAM_HEADER_LEN];
+    head.write(&mut bytes).map_err(at)?;
+    file.writer().seek(SeekFrom::Start(0)).map_err(err)?;
+    file.writer().write_all(&bytes).map_err(err)?;
+    file.commit()?;
+    Ok(Outcome {
+        raw_bytes: rows * n * crate::commands::dtype_size(header.dtype),
+        stream_bytes: total,
+        model_bytes: if use_model {
+            model.map_or(0, |m| m.1)
+        } else {
+            0
+        },
+        used_model: use_model,
+        worst_fraction_of_bound: worst,
+    })
+}
+
+/// Reads the next block; its payload may be at most `max_payload` bytes (a damaged length
+/// must not make us allocate or read garbage).
+fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<u8>>, Error> {
+    let mut head = [0u8; BLOCK_HEADER_LEN];
+    let mut filled = 0;
+    while filled < head.len() {
+        match reader.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(Error::Truncated),
+        }
+    }
+    if filled == 0 {
+        return Ok(None);
+    }
+    if filled < head.len() {
+        return Err(Error::Truncated);
+    }
+    let payload = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
+    if payload > max_payload {
+        return Err(Error::LengthMismatch {
+            what: "block payload (damaged block header)",
+            expected: max_payload,
+            found: payload,
+        });
+    }
+    let mut block = head.to_vec();
+    block.resize(BLOCK_HEADER_LEN + payload + BLOCK_TRAILER_LEN, 0);
+    reader
+        .read_exact(&mut block[BLOCK_HEADER_LEN..])
+        .map_err(|_| Error::Truncated)?;
+    Ok(Some(block))
+}
+
+/// Decompresses an error-bounded stream (its header already read) into `output`.
+pub fn decompress<R: Read>(
+    header: &StreamHeader,
+    model: Option<&HostModel<'_>>,
+    reader: &mut R,
+    output: &Path,
+    names: Vec<String>,
+    bar: &indicatif::ProgressBar,
+    input: &Path,
+) -> Result<usize, String> {
+    let at = |e: Error| format!("{}: {e}", input.display());
+    let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
+    let n = header.frame_len as usize;
+    if shape.len() < 2 || shape[1..].iter().product::<usize>() != n || n == 0 {
+        return Err(at(Error::Invalid("stream shape and frame length disagree")));
+    }
+    let layout = layout_of(&shape);
+    let params_block = next_block(reader, params_len(layout, n))
+        .map_err(at)?
+        .ok_or(at(Error::Truncated))?;
+    let (block, _) = checked_block(&params_block, 0).map_err(at)?;
+    if block.kind != BlockKind::BoundParams {
+        return Err(at(Error::Invalid(
+            "an error-bounded stream starts with its parameters",
+        )));
+    }
+    let params = BoundParams::read(block.payload).map_err(at)?;
+    if params.row_len != n || params.layout != layout || params.dtype != header.dtype {
+        return Err(at(Error::Invalid(
+            "parameters disagree with the stream header",
+        )));
+    }
+    let tiling = model.and_then(|m| {
+        let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
+        match (&shape[..], &frame[..]) {
+            ([_, h, w], [th, tw]) if (th, tw) != (h, w) => Some(Tiling {
+                frame: (*h, *w),
+                tile: (*th, *tw),
+            }),
+            _ => None,
+        }
+    });
+    let model_rows = match (params.predictor, model) {
+        (Predictor::Model, Some(m)) => {
+            if m.id() != header.model_id {
+                return Err(at(Error::WrongModel {
+                    expected: m.id(),
+                    found: header.model_id,
+                }));
+            }
+            Some(ModelRows { model: m, tiling })
+        }
+        (Predictor::Model, None) => {
+            return Err(format!(
+                "{}: this stream was compressed with a model (id {:016x}); pass it with --model",
+                input.display(),
+                header.model_id
+            ))
+        }
+        (Predictor::None, _) => None,
+    };
+    let sink = RowSink::create(
+        output,
+        &Header {
+            shape: shape.clone(),
+            dtype: header.dtype,
+            names,
+        },
+    )?;
+    let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
+    let codes = model_rows.as_ref().map_or(0, |m| m.row_codes());
+    let max_payload = rows_per_block * (n + codes) * 100 + 4096;
+    let (mut rows, mut index) = (0u64, 1u32);
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < BATCH_BLOCKS {
+            match next_block(reader, max_payload).map_err(at)? {
+                Some(b) => batch.push(b),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let decoded: Result<Vec<Vec<f64>>, Error> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let (block, _) = checked_block(bytes, index + i as u32)?;
+                if block.kind != BlockKind::Residuals || block.frames == 0 {
+                    return Err(Error::Invalid("expected a residual block"));
+                }
+                if block.frames as usize > rows_per_block {
+                    return Err(Error::Invalid("block holds too many rows"));
+                }
+                let (_, out) = code_rows(
+                    &params,
+                    model_rows.as_ref(),
+                    None,
+                    Some(block.payload),
+                    block.frames as usize,
+                )?;
+                Ok(out)
+            })
+            .collect();
+        index += batch.len() as u32;
+        for values in decoded.map_err(at)? {
+            rows += (values.len() / n) as u64;
+            if rows > header.frame_count {
+                return Err(at(Error::FrameCountMismatch {
+                    header: header.frame_count,
+                    blocks: rows,
+                }));
+            }
+            sink.push_f64(values)?;
+        }
+        bar.set_position(rows);
+    }
+    if rows < header.frame_count {
+        return Err(at(Error::Truncated));
+    }
+    sink.finish()?;
+    Ok(rows as usize * n)
+}
