@@ -81,6 +81,7 @@ pub struct BoundParams<'a> {
     /// Values per row.
     pub row_len: usize,
     entries: &'a [u8],
+    names: &'a [u8],
 }
 
 fn f64_at(b: &[u8], at: usize) -> Result<f64> {
@@ -102,9 +103,29 @@ fn grid_entries(layout: Layout, row_len: usize) -> usize {
     }
 }
 
-/// Bytes of the parameters block payload for this layout and row length.
-pub fn params_len(layout: Layout, row_len: usize) -> usize {
-    PARAMS_HEAD_LEN + COLUMN_ENTRY_LEN * grid_entries(layout, row_len)
+/// Bytes of the parameters block payload for this layout, row length and column names.
+pub fn params_len(layout: Layout, row_len: usize, names: &[&str]) -> usize {
+    PARAMS_HEAD_LEN
+        + COLUMN_ENTRY_LEN * grid_entries(layout, row_len)
+        + 4
+        + names.iter().map(|n| 2 + n.len()).sum::<usize>()
+}
+
+/// Walks the names section: a u32 count, then each name as a u16 length and UTF-8 bytes.
+fn walk_names(bytes: &[u8], mut each: impl FnMut(&str)) -> Result<usize> {
+    let count = u32_at(bytes, 0)? as usize;
+    let mut at = 4;
+    for _ in 0..count {
+        let len = bytes.get(at..at + 2).ok_or(Error::Truncated)?;
+        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let text = bytes.get(at + 2..at + 2 + len).ok_or(Error::Truncated)?;
+        each(core::str::from_utf8(text).map_err(|_| Error::Invalid("column name is not UTF-8"))?);
+        at += 2 + len;
+    }
+    if at != bytes.len() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(count)
 }
 
 /// Writes the parameters block payload into `out`; returns its length. `grids` has one entry
@@ -115,9 +136,13 @@ pub fn write_params(
     dtype: DType,
     row_len: usize,
     grids: &[ColumnGrid],
+    names: &[&str],
     out: &mut [u8],
 ) -> Result<usize> {
-    let needed = params_len(layout, row_len);
+    let needed = params_len(layout, row_len, names);
+    if names.iter().any(|n| n.len() > usize::from(u16::MAX)) {
+        return Err(Error::Invalid("column name longer than 65535 bytes"));
+    }
     if grids.len() != grid_entries(layout, row_len) {
         return Err(Error::LengthMismatch {
             what: "column grids",
@@ -155,6 +180,14 @@ pub fn write_params(
         e[24..28].copy_from_slice(&g.context.unwrap_or(NO_CONTEXT).to_le_bytes());
         e[28..32].copy_from_slice(&[0; 4]);
     }
+    let mut at = PARAMS_HEAD_LEN + grids.len() * COLUMN_ENTRY_LEN;
+    out[at..at + 4].copy_from_slice(&(names.len() as u32).to_le_bytes());
+    at += 4;
+    for name in names {
+        out[at..at + 2].copy_from_slice(&(name.len() as u16).to_le_bytes());
+        out[at + 2..at + 2 + name.len()].copy_from_slice(name.as_bytes());
+        at += 2 + name.len();
+    }
     // Reading back validates what was written, so a bad grid never reaches a stream.
     BoundParams::read(out)?;
     Ok(needed)
@@ -191,26 +224,28 @@ impl<'a> BoundParams<'a> {
         if entries != grid_entries(layout, row_len) {
             return Err(Error::Invalid("number of column grids"));
         }
-        let expected = params_len(layout, row_len);
-        if payload.len() != expected {
-            return Err(Error::LengthMismatch {
-                what: "parameters block",
-                expected,
-                found: payload.len(),
-            });
+        let names_at = entries
+            .checked_mul(COLUMN_ENTRY_LEN)
+            .and_then(|n| n.checked_add(PARAMS_HEAD_LEN))
+            .ok_or(Error::Invalid("number of column grids"))?;
+        let names = payload.get(names_at..).ok_or(Error::Truncated)?;
+        let count = walk_names(names, |_| ())?;
+        if count != 0 && count != row_len {
+            return Err(Error::Invalid("number of column names"));
         }
         let params = BoundParams {
             layout,
             predictor,
             dtype,
             row_len,
-            entries: &payload[PARAMS_HEAD_LEN..],
+            entries: &payload[PARAMS_HEAD_LEN..names_at],
+            names,
         };
         for i in 0..entries {
             let g = params.grid(i)?;
             let integer_type = matches!(dtype, DType::I16 | DType::I32);
-            if !(g.offset.is_finite() && g.step.is_normal() && g.step > 0.0)
-                || !(g.bound.is_finite() && g.bound >= 0.0)
+            let finite = g.offset.is_finite() && g.bound.is_finite() && g.bound >= 0.0;
+            if !(finite && g.step.is_normal() && g.step > 0.0)
                 || (integer_type
                     && (libm::round(g.step) != g.step || libm::round(g.offset) != g.offset))
             {
@@ -233,6 +268,11 @@ impl<'a> BoundParams<'a> {
             bound: f64_at(self.entries, at + 16)?,
             context: (context != NO_CONTEXT).then_some(context),
         })
+    }
+
+    /// Calls `each` with every column name (none when the data had no names).
+    pub fn for_each_name(&self, each: impl FnMut(&str)) {
+        let _ = walk_names(self.names, each);
     }
 
     /// Residual contexts (before any latent contexts).

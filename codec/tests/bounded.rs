@@ -19,8 +19,8 @@ fn params_bytes(
     grids: &[ColumnGrid],
     n: usize,
 ) -> Vec<u8> {
-    let mut bytes = vec![0u8; params_len(layout, n)];
-    write_params(layout, predictor, dtype, n, grids, &mut bytes).unwrap();
+    let mut bytes = vec![0u8; params_len(layout, n, &[])];
+    write_params(layout, predictor, dtype, n, grids, &[], &mut bytes).unwrap();
     bytes
 }
 

@@ -36,6 +36,17 @@ pub enum Bound {
     Relative(f64),
 }
 
+/// Whether error-bounded compression uses the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UseModel {
+    /// When it makes the stream plus the model smaller (judged on a sample of rows).
+    Auto,
+    /// Always (to measure what it does).
+    Always,
+    /// Never: the model-free path.
+    Never,
+}
+
 /// What one compress run produced, for the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -234,6 +245,9 @@ impl RowModel for ModelRows<'_> {
     }
 }
 
+/// A block's payload and its decoded rows.
+type CodedBlock = (Vec<u8>, Vec<f64>);
+
 /// Encodes or decodes one block of rows; returns the payload (encoder) and the decoded rows.
 fn code_rows(
     params: &BoundParams<'_>,
@@ -319,8 +333,10 @@ pub fn compress(
     input: &Path,
     output: &Path,
     bound: Bound,
+    use_model: UseModel,
     bar: &indicatif::ProgressBar,
 ) -> Result<Outcome, String> {
+    let choice = use_model;
     let at = |e: Error| format!("{}: {e}", input.display());
     let source = RowSource::open(input, 1)?;
     let shape0 = source.header.shape.clone();
@@ -333,9 +349,19 @@ pub fn compress(
     if layout == Layout::Table {
         choose_contexts(&stats.sample, &mut grid);
     }
+    let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
     let params_for = |predictor| -> Result<Vec<u8>, String> {
-        let mut bytes = vec![0u8; params_len(layout, n)];
-        write_params(layout, predictor, header.dtype, n, &grid, &mut bytes).map_err(at)?;
+        let mut bytes = vec![0u8; params_len(layout, n, &names)];
+        write_params(
+            layout,
+            predictor,
+            header.dtype,
+            n,
+            &grid,
+            &names,
+            &mut bytes,
+        )
+        .map_err(at)?;
         Ok(bytes)
     };
     let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
@@ -344,8 +370,8 @@ pub fn compress(
     let sample_rows = stats.sample.len() / n;
     let free_bytes = params_for(Predictor::None)?;
     let free_params = BoundParams::read(&free_bytes).map_err(at)?;
-    let mut use_model = false;
-    if let (Some(rows_model), Some((_, blob_len))) = (&model_rows, model) {
+    let mut use_model = choice == UseModel::Always && model.is_some();
+    if let (Some(rows_model), Some((_, blob_len)), UseModel::Auto) = (&model_rows, model, choice) {
         let with_bytes = params_for(Predictor::Model)?;
         let with_params = BoundParams::read(&with_bytes).map_err(at)?;
         let sample = &stats.sample[..sample_rows * n];
@@ -382,7 +408,7 @@ pub fn compress(
     let (mut rows, mut worst) = (0usize, 0f64);
     bar.set_length(stats.rows as u64);
     while let Some(chunk) = source.next_chunk_f64()? {
-        let coded: Result<Vec<(Vec<u8>, Vec<f64>)>, Error> = chunk
+        let coded: Result<Vec<CodedBlock>, Error> = chunk
             .par_chunks(rows_per_block * n)
             .map(|part| {
                 code_rows(
@@ -405,11 +431,9 @@ pub fn compress(
                 if x.is_finite() && g.bound > 0.0 {
                     worst = worst.max(e / g.bound);
                 }
-                let bad = if x.is_nan() {
-                    !y.is_nan()
-                } else {
-                    !(e <= g.bound) && x != y
-                };
+                // The encoder's check, repeated: the bound holds, or the value is exact.
+                let within = e <= g.bound || x == y || (x.is_nan() && y.is_nan());
+                let bad = !within;
                 if bad {
                     return Err(format!(
                         "internal error: value {x} decoded as {y}, bound {}",
@@ -508,7 +532,8 @@ pub fn decompress<R: Read>(
         return Err(at(Error::Invalid("stream shape and frame length disagree")));
     }
     let layout = layout_of(&shape);
-    let params_block = next_block(reader, params_len(layout, n))
+    // Room for the grids and names of up to 64 KiB each.
+    let params_block = next_block(reader, params_len(layout, n, &[]) + n * (2 + 65535))
         .map_err(at)?
         .ok_or(at(Error::Truncated))?;
     let (block, _) = checked_block(&params_block, 0).map_err(at)?;
@@ -522,6 +547,10 @@ pub fn decompress<R: Read>(
         return Err(at(Error::Invalid(
             "parameters disagree with the stream header",
         )));
+    }
+    let mut names = names;
+    if names.is_empty() {
+        params.for_each_name(|name| names.push(name.to_string()));
     }
     let tiling = model.and_then(|m| {
         let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();

@@ -1,6 +1,6 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
-use crate::bounded::{self, Bound};
+use crate::bounded::{self, Bound, UseModel};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, Tiling};
 use crate::train::{self, Device, TrainConfig};
@@ -261,9 +261,10 @@ pub fn compress(
     input: &Path,
     output: &Path,
     bound: Option<Bound>,
+    use_model: UseModel,
 ) -> Result<(), String> {
     if let Some(bound) = bound {
-        return compress_bounded(model_path, input, output, bound);
+        return compress_bounded(model_path, input, output, bound, use_model);
     }
     let model_path = model_path.ok_or("--model is required (or give --error-bound)")?;
     let blob = read_model(model_path)?;
@@ -513,6 +514,7 @@ fn compress_bounded(
     input: &Path,
     output: &Path,
     bound: Bound,
+    use_model: UseModel,
 ) -> Result<(), String> {
     let value = match bound {
         Bound::Absolute(e) | Bound::Relative(e) => e,
@@ -553,6 +555,7 @@ fn compress_bounded(
         input,
         output,
         bound,
+        use_model,
         &bar,
     )?;
     bar.finish_and_clear();
@@ -595,13 +598,18 @@ fn decompress_bounded<R: Read>(
         (Some(path), Some(bytes)) => Some(load(path, bytes)?),
         _ => None,
     };
-    let names = match (&model, header.rank) {
-        (Some(m), 2) => m.names().map(str::to_string).collect(),
-        _ => Vec::new(),
-    };
     let started = Instant::now();
     let bar = progress(header.frame_count, "decompress", "rows");
-    let values = bounded::decompress(header, model.as_ref(), reader, output, names, &bar, input)?;
+    // The stream carries the column names itself.
+    let values = bounded::decompress(
+        header,
+        model.as_ref(),
+        reader,
+        output,
+        Vec::new(),
+        &bar,
+        input,
+    )?;
     bar.finish_and_clear();
     let raw = values * dtype_size(header.dtype);
     say!(

@@ -42,6 +42,10 @@ enum Command {
         /// array's range (fields of rank 3 or more).
         #[arg(long, value_name = "R")]
         rel_error_bound: Option<f64>,
+        /// With an error bound: use the model as predictor when it pays (auto), always, or
+        /// never.
+        #[arg(long, value_enum, default_value = "auto")]
+        use_model: baler_trainer::bounded::UseModel,
     },
     /// Decompress a .baler stream with the MODEL that wrote it into DATA (.npz, .npy, .csv).
     Decompress(Files),
@@ -91,13 +95,20 @@ fn main() -> ExitCode {
             files,
             error_bound,
             rel_error_bound,
+            use_model,
         } => {
             let bound = match (error_bound, rel_error_bound) {
                 (Some(e), _) => Some(baler_trainer::bounded::Bound::Absolute(e)),
                 (_, Some(r)) => Some(baler_trainer::bounded::Bound::Relative(r)),
                 _ => None,
             };
-            commands::compress(files.model.as_deref(), &files.input, &files.output, bound)
+            commands::compress(
+                files.model.as_deref(),
+                &files.input,
+                &files.output,
+                bound,
+                use_model,
+            )
         }
         Command::Decompress(f) => commands::decompress(f.model.as_deref(), &f.input, &f.output),
         Command::Evaluate {

@@ -1,0 +1,185 @@
+//! `baler compress --error-bound`: every value within the bound through the CLI, hostile
+//! values round-trip, damage is refused, and a model that does not pay is left out.
+
+mod common;
+
+use baler_trainer::data::RowSource;
+use common::{baler, ok, s, temp_dir};
+use std::path::{Path, PathBuf};
+
+/// All values of a data file at full precision.
+fn values(path: &Path) -> (Vec<usize>, Vec<f64>) {
+    let mut source = RowSource::open(path, 1 << 16).unwrap();
+    let mut all = Vec::new();
+    while let Some(chunk) = source.next_chunk_f64().unwrap() {
+        all.extend(chunk);
+    }
+    (source.header.shape.clone(), all)
+}
+
+fn hzz() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/hzz.npz")
+}
+
+fn compress(input: &Path, stream: &Path, bound: &[&str]) -> String {
+    let mut args = vec!["compress", "--input", s(input), "--output", s(stream)];
+    args.extend_from_slice(bound);
+    ok(baler(&args))
+}
+
+#[test]
+fn every_value_is_within_r_times_its_column_range() {
+    let dir = temp_dir("bounded-hzz");
+    let (stream, out) = (dir.join("hzz.baler"), dir.join("hzz.npz"));
+    let (_, original) = values(&hzz());
+    let columns = 31;
+    for r in [1e-2, 1e-4] {
+        let report = compress(&hzz(), &stream, &["--rel-error-bound", &r.to_string()]);
+        assert!(report.contains("model-free"), "{report}");
+        ok(baler(&[
+            "decompress",
+            "--input",
+            s(&stream),
+            "--output",
+            s(&out),
+        ]));
+        let (shape, decoded) = values(&out);
+        assert_eq!(shape, vec![2421, 31]);
+        for c in 0..columns {
+            let column = original.iter().skip(c).step_by(columns);
+            let (lo, hi) = column.fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            let bound = r * (hi - lo);
+            for (i, (x, y)) in original
+                .iter()
+                .zip(&decoded)
+                .enumerate()
+                .skip(c)
+                .step_by(columns)
+            {
+                assert!(
+                    (x - y).abs() <= bound,
+                    "row {} column {c}: {x} -> {y}, bound {bound}",
+                    i / columns
+                );
+            }
+        }
+        // Tighter bounds cost more bytes, but far fewer than the raw 600 KB.
+        let size = std::fs::metadata(&stream).unwrap().len();
+        assert!(size < 600_408 / 8, "{size} bytes at {r}");
+    }
+    let csv = dir.join("hzz.csv");
+    ok(baler(&[
+        "decompress",
+        "--input",
+        s(&stream),
+        "--output",
+        s(&csv),
+    ]));
+    let header = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        header.starts_with("MET_px,MET_py,EventWeight"),
+        "names lost"
+    );
+}
+
+#[test]
+fn hostile_values_round_trip_within_an_absolute_bound() {
+    let dir = temp_dir("bounded-hostile");
+    let input = dir.join("odd.csv");
+    let mut text = String::from("tiny,huge,const,count,wild\n");
+    for i in 0..50 {
+        let wild = match i % 7 {
+            0 => "NaN".to_string(),
+            1 => "inf".to_string(),
+            2 => "-inf".to_string(),
+            3 => "1e300".to_string(),
+            4 => "4.9e-324".to_string(),
+            _ => format!("{}", (i as f64 * 0.37).sin() * 1e3),
+        };
+        text += &format!(
+            "{},{},3.25,{},{wild}\n",
+            i as f64 * 1e-9,
+            1e12 + i as f64 * 0.1,
+            i % 4
+        );
+    }
+    std::fs::write(&input, text).unwrap();
+    let (stream, out) = (dir.join("odd.baler"), dir.join("odd.csv.out.csv"));
+    compress(&input, &stream, &["--error-bound", "0.01"]);
+    ok(baler(&[
+        "decompress",
+        "--input",
+        s(&stream),
+        "--output",
+        s(&out),
+    ]));
+    let (_, original) = values(&input);
+    let (_, decoded) = values(&out);
+    assert_eq!(original.len(), decoded.len());
+    for (i, (x, y)) in original.iter().zip(&decoded).enumerate() {
+        if x.is_nan() {
+            assert!(y.is_nan(), "value {i}");
+        } else if x.is_infinite() {
+            assert_eq!(x, y, "value {i}");
+        } else {
+            assert!((x - y).abs() <= 0.01, "value {i}: {x} -> {y}");
+        }
+    }
+    // Integer and constant columns come back exactly.
+    for (x, y) in original.iter().zip(&decoded).skip(2).step_by(5) {
+        assert_eq!(x, y);
+    }
+    for (x, y) in original.iter().zip(&decoded).skip(3).step_by(5) {
+        assert_eq!(x, y);
+    }
+}
+
+#[test]
+fn damaged_bounded_streams_are_refused_and_leave_no_output() {
+    let dir = temp_dir("bounded-damage");
+    let stream = dir.join("hzz.baler");
+    compress(&hzz(), &stream, &["--rel-error-bound", "1e-2"]);
+    let good = std::fs::read(&stream).unwrap();
+    let bad = dir.join("bad.baler");
+    let out = dir.join("out.npz");
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut refused = 0;
+    let trials = 60;
+    for t in 0..trials {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bytes = good.clone();
+        if t % 3 == 0 {
+            bytes.truncate((state as usize) % good.len());
+        } else {
+            let bit = (state as usize) % (good.len() * 8);
+            bytes[bit / 8] ^= 1 << (bit % 8);
+        }
+        std::fs::write(&bad, &bytes).unwrap();
+        let result = baler(&["decompress", "--input", s(&bad), "--output", s(&out)]);
+        if !result.status.success() {
+            refused += 1;
+            assert!(!out.exists(), "partial output after damage {t}");
+        }
+    }
+    assert_eq!(refused, trials, "every damaged stream must be refused");
+}
+
+#[test]
+fn nonsense_bounds_are_refused() {
+    let dir = temp_dir("bounded-args");
+    for bound in ["0", "-1", "nan"] {
+        let out = baler(&[
+            "compress",
+            "--input",
+            s(&hzz()),
+            "--output",
+            s(&dir.join("x.baler")),
+            "--error-bound",
+            bound,
+        ]);
+        assert!(!out.status.success(), "bound {bound} accepted");
+        assert!(!dir.join("x.baler").exists());
+    }
+}
