@@ -1,0 +1,119 @@
+//! Error-bounded coding throughput of the codec alone (no file I/O, one thread), in MB/s of
+//! raw float64 input: the model-free path on the shared collider events (per-column grids)
+//! and CFD frames (one grid, Lorenzo prediction), at 1e-2, 1e-3 and 1e-4 x range.
+//! Run: `cargo bench --bench bounded_throughput`. Needs `../shared/data`; skips without it.
+//! The whole-tool comparison with SZ3, ZFP and zstd is `scripts/compare-bounded.sh`.
+
+use baler_codec::bounded::{
+    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
+    RowState,
+};
+use baler_codec::intcode::IntModel;
+use baler_codec::range::{RangeDecoder, RangeEncoder};
+use baler_codec::{DType, HostModel};
+use baler_rs::data::RowSource;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+fn load(path: &Path) -> Option<(Vec<usize>, Vec<f64>)> {
+    let mut source = RowSource::open(path, 1 << 20).ok()?;
+    let mut all = Vec::new();
+    while let Some(chunk) = source.next_chunk_f64().ok()? {
+        all.extend(chunk);
+    }
+    Some((source.header.shape.clone(), all))
+}
+
+fn grids(values: &[f64], columns: usize, r: f64) -> Vec<ColumnGrid> {
+    (0..columns)
+        .map(|c| {
+            let col = values.iter().skip(c).step_by(columns);
+            let (lo, hi) = col.fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            let bound = r * (hi - lo);
+            ColumnGrid {
+                offset: if hi > lo { 0.0 } else { lo },
+                step: (2.0 * bound).max(f64::MIN_POSITIVE),
+                bound,
+                context: None,
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let sets = [("hzz", "hzz.npz"), ("cfd", "CFD_animation.npz")];
+    let mut group = c.benchmark_group("bounded");
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(10);
+    for (name, file) in sets {
+        let Some((shape, values)) = load(&dir.join(file)) else {
+            eprintln!("skipping {name}: {} not found", dir.join(file).display());
+            continue;
+        };
+        let n: usize = shape[1..].iter().product();
+        let layout = if shape.len() == 2 {
+            Layout::Table
+        } else {
+            Layout::Field {
+                height: shape[1] as u32,
+                width: shape[2] as u32,
+            }
+        };
+        let columns = if layout == Layout::Table { n } else { 1 };
+        group.throughput(Throughput::Bytes((values.len() * 8) as u64));
+        for r in [1e-2, 1e-3, 1e-4] {
+            let g = grids(&values, columns, r);
+            let mut bytes = vec![0u8; params_len(layout, n, &[])];
+            write_params(layout, Predictor::None, DType::F64, n, &g, &[], &mut bytes).unwrap();
+            let params = BoundParams::read(&bytes).unwrap();
+            let mut models = vec![IntModel::default(); params.contexts(0)];
+            let (mut prev, mut cur) = (vec![0i64; n], vec![0i64; n]);
+            let mut buffers = BlockBuffers {
+                state: RowState::new(&params, 0, &mut models, &mut prev, &mut cur).unwrap(),
+                codes: &mut [],
+                base: &mut [],
+            };
+            let mut out = vec![0f64; values.len()];
+            let mut payload = vec![0u8; values.len() * 16];
+            let mut len = 0;
+            group.bench_function(BenchmarkId::new(format!("{name}/encode"), r), |b| {
+                b.iter(|| {
+                    let mut enc = RangeEncoder::new(&mut payload);
+                    code_block::<_, HostModel<'_>>(
+                        &mut enc,
+                        &params,
+                        None,
+                        &mut buffers,
+                        Some(&values),
+                        &mut out,
+                    )
+                    .unwrap();
+                    len = enc.finish().unwrap();
+                })
+            });
+            let encoded = payload[..len].to_vec();
+            group.bench_function(BenchmarkId::new(format!("{name}/decode"), r), |b| {
+                b.iter(|| {
+                    let mut dec = RangeDecoder::new(&encoded).unwrap();
+                    code_block::<_, HostModel<'_>>(
+                        &mut dec,
+                        &params,
+                        None,
+                        &mut buffers,
+                        None,
+                        &mut out,
+                    )
+                    .unwrap();
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
