@@ -24,6 +24,8 @@ use std::path::Path;
 const VALUES_PER_BLOCK: usize = 1 << 20;
 /// Blocks coded in parallel per batch.
 const BATCH_BLOCKS: usize = 4;
+/// Largest row (values) a stream may declare.
+const MAX_ROW_VALUES: usize = 1 << 27;
 /// Rows kept from the first pass to choose context columns.
 const SAMPLE_ROWS: usize = 4096;
 
@@ -528,6 +530,10 @@ pub fn decompress<R: Read>(
     let at = |e: Error| format!("{}: {e}", input.display());
     let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
     let n = header.frame_len as usize;
+    // A row's working memory is allocated up front: refuse absurd rows from a crafted header.
+    if n > MAX_ROW_VALUES {
+        return Err(at(Error::Invalid("rows of more than 2^27 values")));
+    }
     if shape.len() < 2 || shape[1..].iter().product::<usize>() != n || n == 0 {
         return Err(at(Error::Invalid("stream shape and frame length disagree")));
     }
