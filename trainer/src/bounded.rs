@@ -534,7 +534,10 @@ pub fn decompress<R: Read>(
     if n > MAX_ROW_VALUES {
         return Err(at(Error::Invalid("rows of more than 2^27 values")));
     }
-    if shape.len() < 2 || shape[1..].iter().product::<usize>() != n || n == 0 {
+    let row_len = shape
+        .get(1..)
+        .and_then(|dims| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)));
+    if shape.len() < 2 || row_len != Some(n) || n == 0 {
         return Err(at(Error::Invalid("stream shape and frame length disagree")));
     }
     let layout = layout_of(&shape);
