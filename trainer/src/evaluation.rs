@@ -226,8 +226,8 @@ impl Evaluation {
                     number(e.rmse),
                     number(e.range),
                     percent(e.max_relative_to_range()),
-                    percent(e.mean_relative),
-                    percent(c.max_relative),
+                    large_percent(e.mean_relative),
+                    large_percent(c.max_relative),
                     number(c.wasserstein_1),
                 ];
                 row.extend(c.within_bounds.iter().map(|f| percent(*f)));
@@ -325,6 +325,11 @@ pub fn number(x: f64) -> String {
     } else {
         text
     }
+}
+
+/// A fraction that may be huge (relative errors of values near zero) as a short percentage.
+fn large_percent(x: f64) -> String {
+    format!("{}%", number(100.0 * x))
 }
 
 /// A fraction as a percentage with three decimals.

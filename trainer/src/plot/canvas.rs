@@ -32,12 +32,26 @@ pub fn drawing<E: std::fmt::Display>(error: E) -> String {
     format!("drawing: {error}")
 }
 
+/// What a figure is drawn on: pixels, or vector shapes (where a bitmap would be written
+/// pixel by pixel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// An RGB buffer (PNG, GIF).
+    Bitmap,
+    /// SVG.
+    Vector,
+}
+
 /// A figure that can be drawn on any plotters backend (bitmap or SVG).
 pub trait Figure: Sync {
     /// Width and height in pixels.
     fn size(&self) -> (u32, u32);
     /// Draws the figure on `area`, which is already filled white.
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String>;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        surface: Surface,
+    ) -> Result<(), String>;
 }
 
 /// An RGB image, 3 bytes per pixel, row-major.
@@ -58,7 +72,7 @@ pub fn render<F: Figure>(figure: &F) -> Result<Rgb, String> {
     {
         let backend = BitMapBackend::with_buffer(&mut pixels, (width, height));
         let root = FontText(backend).into_drawing_area();
-        figure.draw(&root)?;
+        figure.draw(&root, Surface::Bitmap)?;
         root.present().map_err(drawing)?;
     }
     Ok(Rgb {
@@ -91,7 +105,7 @@ pub fn write_svg<F: Figure>(figure: &F, path: &Path) -> Result<(), String> {
     {
         let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        figure.draw(&root)?;
+        figure.draw(&root, Surface::Vector)?;
         root.present().map_err(drawing)?;
     }
     let mut file = AtomicFile::create(path)?;

@@ -72,6 +72,17 @@ impl ColorMap {
     }
 }
 
+const CACHE_SLOTS: usize = 4096;
+
+/// A direct-mapped cache of recently looked-up colours (packed RGB) and their indices.
+struct Cache(Vec<(u32, u8)>);
+
+impl Cache {
+    fn new() -> Cache {
+        Cache(vec![(u32::MAX, 0); CACHE_SLOTS])
+    }
+}
+
 /// The GIF palette: both colour maps, then greys (text and lines on white) and black.
 pub struct Palette {
     /// `[r, g, b, ...]`, 256 entries.
@@ -112,18 +123,58 @@ impl Palette {
     /// Palette indices of an RGB buffer: exact matches where the colour is in the palette,
     /// else the nearest colour.
     pub fn index(&self, rgb: &[u8]) -> Vec<u8> {
-        let mut cache = self.exact.clone();
-        let mut last = ((0u8, 0u8, 0u8), self.nearest((0, 0, 0)));
-        rgb.chunks_exact(3)
-            .map(|p| {
-                let color = (p[0], p[1], p[2]);
-                if color != last.0 {
-                    let index = *cache.entry(color).or_insert_with(|| self.nearest(color));
-                    last = (color, index);
+        let mut out = Vec::with_capacity(rgb.len() / 3);
+        self.index_into(rgb, &mut out, &mut Cache::new());
+        out
+    }
+
+    /// Palette indices of an RGB image `width` pixels wide, of the size of `reference` (another
+    /// image, and its indices). Runs of pixels equal to the reference's, or to the run just
+    /// above, are copied; the rest looked up. Much of an animation frame (text, axes, colour
+    /// bars) does not change, and a heatmap cell spans several identical rows.
+    pub fn index_like(&self, rgb: &[u8], width: usize, reference: (&[u8], &[u8])) -> Vec<u8> {
+        const RUN: usize = 64;
+        let (reference_rgb, reference_indices) = reference;
+        let mut out: Vec<u8> = Vec::with_capacity(rgb.len() / 3);
+        let mut cache = Cache::new();
+        for row in rgb.chunks(width * 3) {
+            for run in row.chunks(RUN * 3) {
+                let start = out.len();
+                let len = run.len() / 3;
+                let same = |image: &[u8], at: usize| image.get(at * 3..(at + len) * 3) == Some(run);
+                if same(reference_rgb, start) && reference_indices.len() >= start + len {
+                    out.extend_from_slice(&reference_indices[start..start + len]);
+                } else if start >= width && same(rgb, start - width) {
+                    out.extend_from_within(start - width..start - width + len);
+                } else {
+                    self.index_into(run, &mut out, &mut cache);
                 }
-                last.1
-            })
-            .collect()
+            }
+        }
+        out
+    }
+
+    fn index_into(&self, rgb: &[u8], out: &mut Vec<u8>, cache: &mut Cache) {
+        let (mut last_key, mut last_index) = (u32::MAX, 0u8);
+        for p in rgb.chunks_exact(3) {
+            let key = (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]);
+            if key != last_key {
+                let slot = (key.wrapping_mul(0x9e37_79b1) >> 20) as usize % CACHE_SLOTS;
+                last_index = if cache.0[slot].0 == key {
+                    cache.0[slot].1
+                } else {
+                    let color = (p[0], p[1], p[2]);
+                    let index = match self.exact.get(&color) {
+                        Some(&index) => index,
+                        None => self.nearest(color),
+                    };
+                    cache.0[slot] = (key, index);
+                    index
+                };
+                last_key = key;
+            }
+            out.push(last_index);
+        }
     }
 
     fn nearest(&self, (r, g, b): (u8, u8, u8)) -> u8 {
@@ -161,5 +212,16 @@ mod tests {
         assert_eq!(at(indices[0]), &[c.0, c.1, c.2]);
         assert_eq!(at(indices[1]), &[255, 255, 255]);
         assert_eq!(indices.len(), 3);
+        // Against a reference, the result is the same.
+        let image: Vec<u8> = (0..600).map(|i| (i * 7 % 256) as u8).collect();
+        let mut other = image.clone();
+        other[301] = 0;
+        other[3..6].copy_from_slice(&[9, 9, 9]);
+        other[33..36].copy_from_slice(&[9, 9, 9]); // the same pixel one row below (width 10)
+        let reference = palette.index(&image);
+        assert_eq!(
+            palette.index_like(&other, 10, (&image, &reference)),
+            palette.index(&other)
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! Figures for `[frames, h, w]` fields: original | reconstructed | difference heatmaps with
 //! colour bars, as PNG for chosen frames and as an animated GIF over all frames.
 
-use super::canvas::{drawing, note, render, text, tick, Figure};
+use super::canvas::{drawing, note, render, text, tick, Figure, Surface};
 use super::colormap::{ColorMap, Palette, LEVELS};
 use crate::data::AtomicFile;
 use indicatif::ProgressBar;
 use plotters::coord::Shift;
+use plotters::element::BitMapElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use rayon::prelude::*;
@@ -88,7 +89,11 @@ impl Figure for FrameFigure<'_> {
         FRAME_FIGURE_SIZE
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        surface: Surface,
+    ) -> Result<(), String> {
         let (head, body) = area.split_vertically(46);
         let (rmse, max) = self.rmse_and_max();
         head.draw_text(
@@ -141,7 +146,7 @@ impl Figure for FrameFigure<'_> {
             },
         ];
         for (heatmap, panel) in heatmaps.iter().zip(&panels) {
-            heatmap.draw(panel, self.shape)?;
+            heatmap.draw(panel, self.shape, surface)?;
         }
         Ok(())
     }
@@ -166,6 +171,7 @@ impl Heatmap<'_> {
         &self,
         area: &DrawingArea<DB, Shift>,
         (h, w): (usize, usize),
+        surface: Surface,
     ) -> Result<(), String> {
         let (width, height) = area.dim_in_pixel();
         // Label areas and the colour bar around a plot whose cells keep their aspect ratio.
@@ -200,28 +206,44 @@ impl Heatmap<'_> {
             .label_style(text(12))
             .draw()
             .map_err(drawing)?;
-        if h * w <= (plot_w * plot_h) as usize {
-            let cells = (0..h).flat_map(|r| (0..w).map(move |c| (r, c)));
-            chart
-                .draw_series(cells.map(|(r, c)| {
-                    let (x, y) = (c as f64, (h - 1 - r) as f64);
-                    Rectangle::new(
-                        [(x, y), (x + 1.0, y + 1.0)],
-                        self.color(self.values[r * w + c]).filled(),
-                    )
-                }))
-                .map_err(drawing)?;
-        } else {
-            // More cells than pixels: sample the nearest cell for each pixel.
-            let plot = chart.plotting_area().strip_coord_spec();
-            let (pw, ph) = plot.dim_in_pixel();
-            for py in 0..ph {
-                let r = (py as usize * h / ph as usize).min(h - 1);
-                for px in 0..pw {
-                    let c = (px as usize * w / pw as usize).min(w - 1);
-                    plot.draw_pixel((px as i32, py as i32), &self.color(self.values[r * w + c]))
-                        .map_err(drawing)?;
+        let colors: Vec<RGBColor> = self.values.iter().map(|&v| self.color(v)).collect();
+        match surface {
+            Surface::Bitmap => {
+                // One bitmap, each pixel the colour of its nearest cell.
+                let plot = chart.plotting_area().strip_coord_spec();
+                let (pw, ph) = plot.dim_in_pixel();
+                let columns: Vec<usize> = (0..pw as usize)
+                    .map(|px| (px * w / pw as usize).min(w - 1))
+                    .collect();
+                let line = pw as usize * 3;
+                let mut pixels: Vec<u8> = Vec::with_capacity(line * ph as usize);
+                let mut previous = usize::MAX;
+                for py in 0..ph as usize {
+                    let r = (py * h / ph as usize).min(h - 1);
+                    if r == previous {
+                        // The same cells as the line above.
+                        pixels.extend_from_within(pixels.len() - line..);
+                        continue;
+                    }
+                    previous = r;
+                    for &c in &columns {
+                        let RGBColor(red, green, blue) = colors[r * w + c];
+                        pixels.extend_from_slice(&[red, green, blue]);
+                    }
                 }
+                let image = BitMapElement::with_owned_buffer((0, 0), (pw, ph), pixels)
+                    .ok_or_else(|| "drawing: heatmap buffer of the wrong size".to_string())?;
+                plot.draw(&image).map_err(drawing)?;
+            }
+            Surface::Vector => {
+                // One rectangle per cell.
+                let cells = (0..h).flat_map(|r| (0..w).map(move |c| (r, c)));
+                chart
+                    .draw_series(cells.map(|(r, c)| {
+                        let (x, y) = (c as f64, (h - 1 - r) as f64);
+                        Rectangle::new([(x, y), (x + 1.0, y + 1.0)], colors[r * w + c].filled())
+                    }))
+                    .map_err(drawing)?;
             }
         }
         // The colour bar, as tall as the plot, with its label above and ticks to its right.
@@ -312,10 +334,26 @@ where
             gif::Encoder::new(file.writer(), width as u16, height as u16, &palette.bytes)
                 .map_err(at)?;
         encoder.set_repeat(gif::Repeat::Infinite).map_err(at)?;
+        // The first frame, indexed in full, is the reference the others are indexed against.
+        let Some(&first) = frames.first() else {
+            return Err(format!("{}: no frames to animate", path.display()));
+        };
+        let reference = render(&figure(first))?.pixels;
+        let reference_indices = palette.index(&reference);
         for batch in frames.chunks(GIF_BATCH) {
             let indexed: Result<Vec<Vec<u8>>, String> = batch
                 .par_iter()
-                .map(|&i| render(&figure(i)).map(|image| palette.index(&image.pixels)))
+                .map(|&i| {
+                    if i == first {
+                        return Ok(reference_indices.clone());
+                    }
+                    let image = render(&figure(i))?;
+                    Ok(palette.index_like(
+                        &image.pixels,
+                        width as usize,
+                        (&reference, &reference_indices),
+                    ))
+                })
                 .collect();
             for pixels in indexed? {
                 let frame = gif::Frame {

@@ -1,7 +1,7 @@
 //! The training loss curve, from the history `baler train` saves next to the model
 //! (`MODEL.loss.json`).
 
-use super::canvas::{drawing, note, text, tick, Figure};
+use super::canvas::{drawing, note, text, tick, Figure, Surface};
 use crate::evaluation::number;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -75,7 +75,11 @@ impl Figure for LossFigure {
         LOSS_FIGURE_SIZE
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        _surface: Surface,
+    ) -> Result<(), String> {
         let train = self.series(|e| e.train);
         let validation = self.series(|e| e.validation);
         let all = train.iter().chain(&validation);
@@ -155,5 +159,40 @@ impl Figure for LossFigure {
             .draw()
             .map_err(drawing)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::EpochLoss;
+
+    #[test]
+    fn reads_the_history_baler_train_writes() {
+        let written = vec![
+            EpochLoss {
+                epoch: 1,
+                train: 0.5,
+                validation: 0.25,
+                lr: 1e-3,
+            },
+            EpochLoss {
+                epoch: 2,
+                train: f64::INFINITY,
+                validation: f64::NAN,
+                lr: 1e-3,
+            },
+        ];
+        let text = serde_json::to_string_pretty(&written).unwrap();
+        let read: Vec<Epoch> = serde_json::from_str(&text).unwrap();
+        assert_eq!(read[0].train, Some(0.5));
+        assert_eq!(read[0].validation, Some(0.25));
+        assert_eq!(read[1].epoch, 2);
+        assert_eq!(read[1].train, None);
+        assert!(LossFigure::new(read).is_some());
+        assert_eq!(
+            history_path(Path::new("dir/hzz.model")),
+            Path::new("dir/hzz.loss.json")
+        );
     }
 }

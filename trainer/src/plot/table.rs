@@ -1,7 +1,7 @@
 //! Figures for `[events, columns]` tables: one per column (original and reconstructed
 //! distributions, residual, response) and an overview with one residual box per column.
 
-use super::canvas::{drawing, note, text, tick, Figure};
+use super::canvas::{drawing, note, text, tick, Figure, Surface};
 use super::stats::{mean_and_rms, min_max, quantile, widen, Histogram};
 use crate::evaluation::number;
 use crate::metrics::ColumnSummary;
@@ -202,7 +202,11 @@ impl Figure for ColumnFigure {
         COLUMN_FIGURE_SIZE
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        _surface: Surface,
+    ) -> Result<(), String> {
         let (head, body) = area.split_vertically(62);
         head.draw_text(&self.title, &text(22), (20, 8))
             .map_err(drawing)?;
@@ -359,7 +363,11 @@ impl Figure for OverviewFigure {
         overview_size(self.names.len())
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        _surface: Surface,
+    ) -> Result<(), String> {
         let (head, body) = area.split_vertically(66);
         head.draw_text(
             "Residuals per column, in % of the column's range",
