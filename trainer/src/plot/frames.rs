@@ -104,7 +104,7 @@ impl Figure for FrameFigure<'_> {
         .map_err(drawing)?;
         head.draw_text(
             &format!(
-                "RMSE {} ({:.2}% of the range)   max |difference| {} ({:.2}% of the range)",
+                "RMSE {} ({:.2}% of the range) \u{b7} max |difference| {} ({:.2}% of the range)",
                 tick(rmse),
                 100.0 * rmse / (self.scales.values.1 - self.scales.values.0),
                 tick(max),
@@ -299,7 +299,7 @@ impl Heatmap<'_> {
 /// About `count` round tick values (1, 2 or 5 times a power of ten apart) within
 /// `[low, high]`.
 pub fn nice_ticks(low: f64, high: f64, count: usize) -> Vec<f64> {
-    if !(high > low) || count == 0 {
+    if high.partial_cmp(&low) != Some(std::cmp::Ordering::Greater) || count == 0 {
         return vec![low];
     }
     let rough = (high - low) / count as f64;

@@ -138,23 +138,30 @@ pub fn plot(args: &PlotArgs) -> Result<(), String> {
                     "Training loss per epoch (train and validation, log scale), from the model's loss history".to_string(),
                     "loss".to_string(),
                 )?;
-                sections.push(Section {
-                    heading: "Training".to_string(),
-                    figures: vec![entry],
-                });
+                // After the first section (the overview or the frames), before the columns.
+                sections.insert(
+                    sections.len().min(1),
+                    Section {
+                        heading: "Training".to_string(),
+                        figures: vec![entry],
+                    },
+                );
             }
             None => notes.push("No loss curve: the loss history has no finite loss.".to_string()),
         }
     }
+    let full = |path: &Path| {
+        std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    };
     let mut details = vec![
-        ("original".to_string(), args.original.display().to_string()),
-        (
-            "reconstructed".to_string(),
-            args.reconstructed.display().to_string(),
-        ),
+        ("original".to_string(), full(&args.original)),
+        ("reconstructed".to_string(), full(&args.reconstructed)),
     ];
     if let Some(model) = &args.model {
-        details.push(("model".to_string(), model.display().to_string()));
+        details.push(("model".to_string(), full(model)));
     }
     let report = Report {
         title: format!(

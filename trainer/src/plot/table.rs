@@ -175,7 +175,7 @@ impl ColumnFigure {
     ) -> ColumnFigure {
         let e = &summary.errors;
         let mut subtitle = format!(
-            "max |error| {} ({:.2}% of the range {})   RMSE {}   Wasserstein-1 {}",
+            "max |error| {} ({:.2}% of the range {}) \u{b7} RMSE {} \u{b7} Wasserstein-1 {}",
             number(e.max_abs),
             100.0 * e.max_relative_to_range(),
             number(e.range),
@@ -183,7 +183,10 @@ impl ColumnFigure {
             number(summary.wasserstein_1),
         );
         if let (Some(bound), Some(fraction)) = (bounds.first(), summary.within_bounds.first()) {
-            subtitle += &format!("   within {bound:e} of the range: {:.2}%", 100.0 * fraction);
+            subtitle += &format!(
+                " \u{b7} within {bound:e} of the range: {:.2}%",
+                100.0 * fraction
+            );
         }
         ColumnFigure {
             title: name.to_string(),
@@ -376,7 +379,7 @@ impl Figure for OverviewFigure {
         )
         .map_err(drawing)?;
         head.draw_text(
-            "box: quartiles   bar: median   whiskers: 1st to 99th percentile   dots: min and max",
+            "box: quartiles \u{b7} bar: median \u{b7} whiskers: 1st to 99th percentile \u{b7} dots: min and max",
             &note(14),
             (20, 40),
         )
