@@ -144,6 +144,15 @@ pub fn tick(x: f64) -> String {
     }
 }
 
+/// `x`, or 0 when it is only rounding noise on an axis `span` long (ticks such as -5.6e-17).
+pub fn snap(x: f64, span: f64) -> f64 {
+    if x.abs() < span.abs() * 1e-9 {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// A file name made of the safe characters of `name`.
 pub fn file_stem(name: &str) -> String {
     let stem: String = name
@@ -171,6 +180,8 @@ mod tests {
         assert_eq!(tick(-1.5), "-1.5");
         assert_eq!(tick(123456.0), "1.2e5");
         assert_eq!(tick(0.0001), "1e-4");
+        assert_eq!(tick(snap(-5.55e-17, 1.0)), "0");
+        assert_eq!(snap(1e-5, 1e-3), 1e-5);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Figures for `[events, columns]` tables: one per column (original and reconstructed
 //! distributions, residual, response) and an overview with one residual box per column.
 
-use super::canvas::{drawing, note, text, tick, Figure, Surface};
+use super::canvas::{drawing, note, snap, text, tick, Figure, Surface};
 use super::stats::{mean_and_rms, min_max, quantile, widen, Histogram};
 use crate::evaluation::number;
 use crate::metrics::ColumnSummary;
@@ -68,7 +68,7 @@ impl HistogramPanel {
             .y_desc("count")
             .x_labels(6)
             .y_labels(8)
-            .x_label_formatter(&|x| tick(*x))
+            .x_label_formatter(&|x| tick(snap(*x, high - low)))
             .y_label_formatter(&|y| tick(*y))
             .label_style(text(13))
             .axis_desc_style(text(14))
@@ -403,7 +403,7 @@ impl Figure for OverviewFigure {
             .disable_y_mesh()
             .y_labels(0)
             .x_labels(9)
-            .x_label_formatter(&|x| format!("{}%", tick(*x)))
+            .x_label_formatter(&|x| format!("{}%", tick(snap(*x, 2.0 * reach))))
             .x_desc("reconstructed \u{2212} original, % of the column's range")
             .label_style(text(13))
             .axis_desc_style(text(14))
