@@ -104,7 +104,8 @@ fn load<'a>(path: &Path, blob: &'a [u8]) -> Result<HostModel<'a>, String> {
     HostModel::from_bytes(blob).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn progress(len: u64, what: &str, unit: &str) -> ProgressBar {
+/// A progress bar for `len` units of work.
+pub(crate) fn progress(len: u64, what: &str, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template(&format!(
         "{what} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}}"
@@ -702,81 +703,21 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
     Ok(())
 }
 
-/// `baler evaluate`.
-pub fn evaluate(original: &Path, reconstructed: &Path, json: bool) -> Result<(), String> {
-    let a = data::read(original)?;
-    let b = data::read(reconstructed)?;
-    if a.shape != b.shape {
-        return Err(format!(
-            "shapes differ: {} is {:?}, {} is {:?}",
-            original.display(),
-            a.shape,
-            reconstructed.display(),
-            b.shape
-        ));
-    }
-    // Tables are judged per column; fields of rank 3 or more as one whole.
-    let (columns, names): (usize, Vec<String>) = if a.shape.len() == 2 {
-        let n = a.row_len();
-        let names = (0..n)
-            .map(|c| {
-                a.names
-                    .get(c)
-                    .cloned()
-                    .unwrap_or_else(|| format!("column_{c}"))
-            })
-            .collect();
-        (n, names)
-    } else {
-        (1, vec!["field".to_string()])
-    };
-    let errors = crate::metrics::column_errors(&a.values, &b.values, columns);
-    let worst = errors.iter().zip(&names).max_by(|x, y| {
-        x.0.max_relative_to_range()
-            .total_cmp(&y.0.max_relative_to_range())
-    });
+/// `baler evaluate`: the summary line, then the table (or JSON); `bounds` are error bounds
+/// as fractions of each column's range.
+pub fn evaluate(
+    original: &Path,
+    reconstructed: &Path,
+    json: bool,
+    bounds: &[f64],
+) -> Result<(), String> {
+    crate::evaluation::check_bounds(bounds)?;
+    let pair = crate::evaluation::DataPair::read(original, reconstructed)?;
+    let evaluation = crate::evaluation::Evaluation::new(&pair, bounds)?;
     if json {
-        let columns: Vec<serde_json::Value> = errors
-            .iter()
-            .zip(&names)
-            .map(|(e, name)| {
-                serde_json::json!({
-                    "name": name, "max_abs": e.max_abs, "rmse": e.rmse, "range": e.range,
-                    "max_relative_to_range": e.max_relative_to_range(),
-                    "mean_relative": e.mean_relative,
-                })
-            })
-            .collect();
-        say!("{:#}", serde_json::json!({ "columns": columns }));
-        return Ok(());
-    }
-    if let Some((e, name)) = worst {
-        say!(
-            "{} values in {} column(s); worst max error {:.4} ({:.3}% of the range of {name})",
-            a.values.len(),
-            errors.len(),
-            e.max_abs,
-            100.0 * e.max_relative_to_range()
-        );
-    }
-    say!(
-        "{:>16} {:>12} {:>12} {:>12} {:>10} {:>10}",
-        "column",
-        "max |err|",
-        "RMSE",
-        "range",
-        "max/range",
-        "mean rel"
-    );
-    for (e, name) in errors.iter().zip(&names) {
-        say!(
-            "{name:>16} {:>12.5} {:>12.5} {:>12.5} {:>9.3}% {:>9.3}%",
-            e.max_abs,
-            e.rmse,
-            e.range,
-            100.0 * e.max_relative_to_range(),
-            100.0 * e.mean_relative
-        );
+        say!("{:#}", evaluation.to_json());
+    } else {
+        say!("{}", evaluation.text());
     }
     Ok(())
 }

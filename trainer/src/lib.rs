@@ -5,6 +5,9 @@
 pub mod bounded;
 pub mod commands;
 pub mod data;
+pub mod evaluation;
 pub mod metrics;
+pub mod plot;
+pub mod report;
 pub mod tiles;
 pub mod train;

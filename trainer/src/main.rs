@@ -1,4 +1,4 @@
-//! The `baler` command line: train, compress, decompress, info.
+//! The `baler` command line: train, compress, decompress, info, evaluate, plot.
 
 use baler_trainer::commands;
 use clap::{Parser, Subcommand};
@@ -60,7 +60,15 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Error bounds, as fractions of each column's range (of the whole field's range for
+        /// frames): reports the fraction of values within each.
+        #[arg(long, value_delimiter = ',', default_value = "1e-2,1e-3,1e-4")]
+        bounds: Vec<f64>,
     },
+    /// Draw what compression did: per-column histograms, residuals and responses for tables,
+    /// original | reconstructed | difference heatmaps and a GIF for frames, the loss curve,
+    /// and an index.html that shows them all with the evaluate table.
+    Plot(baler_trainer::plot::PlotArgs),
     /// Write a model blob as Rust or C source (a byte array, its length and the model id) for
     /// firmware that does not use `include_bytes!`.
     Export {
@@ -115,7 +123,9 @@ fn main() -> ExitCode {
             original,
             reconstructed,
             json,
-        } => commands::evaluate(&original, &reconstructed, json),
+            bounds,
+        } => commands::evaluate(&original, &reconstructed, json, &bounds),
+        Command::Plot(args) => baler_trainer::plot::plot(&args),
         Command::Export {
             model,
             format,

@@ -61,3 +61,142 @@ pub fn column_errors(original: &[f32], reconstructed: &[f32], columns: usize) ->
         })
         .collect()
 }
+
+/// Exact Wasserstein-1 (earth mover's) distance between the empirical distributions of two
+/// samples: the integral over x of |F_a(x) - F_b(x)|, with F the empirical CDFs. For samples of
+/// equal size it equals the mean |a_(i) - b_(i)| over the sorted values. `NaN` when either
+/// sample is empty or holds a NaN.
+pub fn wasserstein_1(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() || b.is_empty() || a.iter().chain(b).any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut area = 0.0;
+    let mut previous = a[0].min(b[0]);
+    // Walk the merged sorted values; between two consecutive values both CDFs are constant.
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&p), Some(&q)) => p.min(q),
+            (Some(&p), None) => p,
+            (None, Some(&q)) => q,
+            (None, None) => break,
+        };
+        area += (i as f64 / na - j as f64 / nb).abs() * (x - previous);
+        while a.get(i) == Some(&x) {
+            i += 1;
+        }
+        while b.get(j) == Some(&x) {
+            j += 1;
+        }
+        previous = x;
+    }
+    area
+}
+
+/// Everything `baler evaluate` reports about one column (or one whole field).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSummary {
+    /// Max-abs error, RMSE, range and mean relative error.
+    pub errors: ColumnError,
+    /// Largest |error| / |original| over the values whose original is not zero (0 when every
+    /// original is zero).
+    pub max_relative: f64,
+    /// Mean signed error (reconstructed - original): the bias.
+    pub mean_error: f64,
+    /// Exact Wasserstein-1 distance between the original and reconstructed distributions.
+    pub wasserstein_1: f64,
+    /// For each bound `b` given, the fraction of values with |error| <= b x the column's range.
+    pub within_bounds: Vec<f64>,
+}
+
+/// Per-column summaries of `reconstructed` against `original` (row-major, `columns` wide);
+/// `bounds` are error bounds as fractions of each column's range.
+pub fn column_summaries(
+    original: &[f32],
+    reconstructed: &[f32],
+    columns: usize,
+    bounds: &[f64],
+) -> Vec<ColumnSummary> {
+    let columns = columns.max(1);
+    let rows = original.len().min(reconstructed.len()) / columns;
+    column_errors(original, reconstructed, columns)
+        .into_iter()
+        .enumerate()
+        .map(|(c, errors)| {
+            let column = |values: &[f32]| -> Vec<f64> {
+                (0..rows)
+                    .map(|r| f64::from(values[r * columns + c]))
+                    .collect()
+            };
+            let (a, b) = (column(original), column(reconstructed));
+            let (mut max_relative, mut sum_error) = (0f64, 0f64);
+            let mut within = vec![0usize; bounds.len()];
+            for (x, y) in a.iter().zip(&b) {
+                let error = y - x;
+                sum_error += error;
+                if *x != 0.0 {
+                    max_relative = max_relative.max(error.abs() / x.abs());
+                }
+                for (count, bound) in within.iter_mut().zip(bounds) {
+                    if error.abs() <= bound * errors.range {
+                        *count += 1;
+                    }
+                }
+            }
+            let n = rows.max(1) as f64;
+            ColumnSummary {
+                errors,
+                max_relative,
+                mean_error: sum_error / n,
+                wasserstein_1: if rows > 0 { wasserstein_1(&a, &b) } else { 0.0 },
+                within_bounds: within.iter().map(|&k| k as f64 / n).collect(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasserstein_of_a_shift_is_the_shift_and_of_a_permutation_zero() {
+        let a = [0.0, 1.0, 2.0, 3.0];
+        let shifted: Vec<f64> = a.iter().map(|v| v + 0.5).collect();
+        assert_eq!(wasserstein_1(&a, &shifted), 0.5);
+        assert_eq!(wasserstein_1(&a, &[3.0, 2.0, 1.0, 0.0]), 0.0);
+        // Unequal sizes: {0} against {0, 1} moves half the mass by 1.
+        assert_eq!(wasserstein_1(&[0.0], &[0.0, 1.0]), 0.5);
+        assert!(wasserstein_1(&[], &a).is_nan());
+    }
+
+    #[test]
+    fn wasserstein_matches_sorted_differences_for_equal_sizes() {
+        // A deterministic scramble with ties.
+        let a: Vec<f64> = (0..500).map(|i| ((i * 37) % 101) as f64 * 0.25).collect();
+        let b: Vec<f64> = (0..500)
+            .map(|i| ((i * 53) % 89) as f64 * 0.3 - 2.0)
+            .collect();
+        let (mut sa, mut sb) = (a.clone(), b.clone());
+        sa.sort_by(f64::total_cmp);
+        sb.sort_by(f64::total_cmp);
+        let expected = sa.iter().zip(&sb).map(|(x, y)| (x - y).abs()).sum::<f64>() / 500.0;
+        assert!((wasserstein_1(&a, &b) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn summaries_count_values_within_bounds_of_the_range() {
+        // One column, range 100; errors 0, 0.5, 5, 50 (fractions 0, 0.005, 0.05, 0.5).
+        let original = [0.0f32, 100.0, 50.0, 20.0];
+        let reconstructed = [0.0f32, 100.5, 55.0, 70.0];
+        let s = &column_summaries(&original, &reconstructed, 1, &[1e-2, 1e-1, 1.0])[0];
+        assert_eq!(s.within_bounds, vec![0.5, 0.75, 1.0]);
+        assert_eq!(s.errors.max_abs, 50.0);
+        assert_eq!(s.max_relative, 2.5);
+        assert_eq!(s.mean_error, 55.5 / 4.0);
+    }
+}
