@@ -482,10 +482,11 @@ pub fn compress(
     })
 }
 
-/// Reads the next block; its payload may be at most `max_payload` bytes (a damaged length
-/// must not make us allocate or read garbage).
-fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<u8>>, Error> {
-    let mut head = [0u8; BLOCK_HEADER_LEN];
+/// Reads up to a block header into `head`; returns how many bytes came (0 at a clean end).
+pub(crate) fn read_block_head<R: Read>(
+    reader: &mut R,
+    head: &mut [u8; BLOCK_HEADER_LEN],
+) -> Result<usize, Error> {
     let mut filled = 0;
     while filled < head.len() {
         match reader.read(&mut head[filled..]) {
@@ -495,11 +496,17 @@ fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<
             Err(_) => return Err(Error::Truncated),
         }
     }
-    if filled == 0 {
-        return Ok(None);
-    }
-    if filled < head.len() {
-        return Err(Error::Truncated);
+    Ok(filled)
+}
+
+/// Reads the next block; its payload may be at most `max_payload` bytes (a damaged length
+/// must not make us allocate or read garbage).
+fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<u8>>, Error> {
+    let mut head = [0u8; BLOCK_HEADER_LEN];
+    match read_block_head(reader, &mut head)? {
+        0 => return Ok(None),
+        BLOCK_HEADER_LEN => {}
+        _ => return Err(Error::Truncated),
     }
     let payload = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
     if payload > max_payload {

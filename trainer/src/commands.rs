@@ -369,15 +369,7 @@ fn next_raw_block<R: Read>(
     index: u32,
 ) -> Result<Option<Vec<u8>>, baler_codec::Error> {
     let mut head = [0u8; BLOCK_HEADER_LEN];
-    let mut filled = 0;
-    while filled < head.len() {
-        match reader.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(baler_codec::Error::Truncated),
-        }
-    }
+    let filled = bounded::read_block_head(reader, &mut head)?;
     if filled == 0 {
         return Ok(None);
     }
