@@ -30,7 +30,11 @@ impl Dataset {
 
     /// Values per row (product of the other dimensions).
     pub fn row_len(&self) -> usize {
-        self.shape.iter().skip(1).product()
+        // Saturating: a hostile header must not overflow; `RowSource::open` refuses it.
+        self.shape
+            .iter()
+            .skip(1)
+            .fold(1usize, |a, &d| a.saturating_mul(d))
     }
 
     /// The first NaN or infinity as `(row, column)`.
@@ -91,7 +95,11 @@ pub struct Header {
 impl Header {
     /// Values per row (product of all dimensions but the first).
     pub fn row_len(&self) -> usize {
-        self.shape.iter().skip(1).product()
+        // Saturating: a hostile header must not overflow; `RowSource::open` refuses it.
+        self.shape
+            .iter()
+            .skip(1)
+            .fold(1usize, |a, &d| a.saturating_mul(d))
     }
 }
 
@@ -137,6 +145,14 @@ impl RowSource {
                 "expected a 2-D table or 3-D frames, found shape {:?}",
                 header.shape
             )));
+        }
+        let values = header
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&v| v.checked_mul(8).is_some());
+        if values.is_none() {
+            return Err(at(path)(format!("shape {:?} is too large", header.shape)));
         }
         if header.row_len() == 0 {
             return Err(at(path)(format!("no data (shape {:?})", header.shape)));
@@ -186,11 +202,11 @@ fn send_chunks(
     chunk_len: usize,
     tx: &SyncSender<Chunk>,
 ) -> Result<(), String> {
-    let mut chunk = Vec::with_capacity(chunk_len);
+    let mut chunk = Vec::with_capacity(chunk_len.min(1 << 22));
     for v in iter {
         chunk.push(v?);
         if chunk.len() == chunk_len {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_len));
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_len.min(1 << 22)));
             if tx.send(Ok(full)).is_err() {
                 return Ok(()); // the consumer stopped
             }

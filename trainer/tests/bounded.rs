@@ -183,3 +183,33 @@ fn nonsense_bounds_are_refused() {
         assert!(!dir.join("x.baler").exists());
     }
 }
+
+#[test]
+fn a_header_whose_shape_overflows_is_refused() {
+    let dir = temp_dir("bounded-huge");
+    let input = dir.join("huge.npy");
+    let mut header =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 4611686018427387904, 8), }"
+            .to_string();
+    while header.len() < 117 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0u8; 64]);
+    std::fs::write(&input, bytes).unwrap();
+    let output = dir.join("huge.baler");
+    let out = baler(&[
+        "compress",
+        "--input",
+        s(&input),
+        "--output",
+        s(&output),
+        "--error-bound",
+        "0.1",
+    ]);
+    assert!(!out.status.success());
+    assert!(!output.exists());
+}
