@@ -3,7 +3,7 @@
 //! keep memory bounded; blocks are coded in parallel.
 
 use crate::data::{AtomicFile, Header, RowSink, RowSource};
-use crate::tiles::Tiling;
+use crate::tiles::{tiling_for, Tiling};
 use baler_codec::bounded::{
     code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
     RowModel, RowState,
@@ -73,10 +73,16 @@ struct Stats {
     sample: Vec<f64>,
 }
 
-fn first_pass(input: &Path, columns: usize) -> Result<(Header, Stats), String> {
+/// Reads the whole input once for per-grid statistics (one grid per table column, one for a
+/// field) and a sample of rows.
+fn first_pass(input: &Path) -> Result<(Header, Stats), String> {
     let mut source = RowSource::open(input, VALUES_PER_BLOCK)?;
     let header = source.header.clone();
     let n = header.row_len();
+    let columns = match layout_of(&header.shape) {
+        Layout::Table => n,
+        Layout::Field { .. } => 1,
+    };
     let mut s = Stats {
         min: vec![f64::INFINITY; columns],
         max: vec![f64::NEG_INFINITY; columns],
@@ -340,13 +346,9 @@ pub fn compress(
 ) -> Result<Outcome, String> {
     let choice = use_model;
     let at = |e: Error| format!("{}: {e}", input.display());
-    let source = RowSource::open(input, 1)?;
-    let shape0 = source.header.shape.clone();
-    drop(source);
-    let layout = layout_of(&shape0);
-    let n: usize = shape0[1..].iter().product();
-    let entries = if layout == Layout::Table { n } else { 1 };
-    let (header, stats) = first_pass(input, entries)?;
+    let (header, stats) = first_pass(input)?;
+    let layout = layout_of(&header.shape);
+    let n = header.row_len();
     let mut grid = grids(&stats, bound, header.dtype);
     if layout == Layout::Table {
         choose_contexts(&stats.sample, &mut grid);
@@ -428,7 +430,7 @@ pub fn compress(
             .zip(chunk.chunks(rows_per_block * n))
         {
             for (i, (&x, &y)) in part.iter().zip(decoded).enumerate() {
-                let g = grid[if entries == 1 { 0 } else { i % n }];
+                let g = grid[i % grid.len()];
                 let e = (x - y).abs();
                 if x.is_finite() && g.bound > 0.0 {
                     worst = worst.max(e / g.bound);
@@ -570,13 +572,7 @@ pub fn decompress<R: Read>(
     }
     let tiling = model.and_then(|m| {
         let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
-        match (&shape[..], &frame[..]) {
-            ([_, h, w], [th, tw]) if (th, tw) != (h, w) => Some(Tiling {
-                frame: (*h, *w),
-                tile: (*th, *tw),
-            }),
-            _ => None,
-        }
+        tiling_for(&shape, &frame)
     });
     let model_rows = match (params.predictor, model) {
         (Predictor::Model, Some(m)) => {

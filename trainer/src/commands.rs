@@ -2,7 +2,7 @@
 
 use crate::bounded::{self, Bound, UseModel};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
-use crate::tiles::{parse_tile, Tiling};
+use crate::tiles::{parse_tile, tiling_for, Tiling};
 use crate::train::{self, Device, TrainConfig};
 use baler_codec::stream::{
     block_len, decode_block, encode_block, read_block, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
@@ -82,18 +82,6 @@ pub struct TrainArgs {
     /// serves any frame size.
     #[arg(long)]
     pub tile: Option<String>,
-}
-
-/// The tiling a model implies for `data`: a rank-3 field whose model frame is a 2-D tile
-/// smaller than the field's frame.
-fn tiling_for(shape: &[usize], frame_shape: &[usize]) -> Option<Tiling> {
-    match (shape, frame_shape) {
-        ([_, h, w], [th, tw]) if (*th, *tw) != (*h, *w) => Some(Tiling {
-            frame: (*h, *w),
-            tile: (*th, *tw),
-        }),
-        _ => None,
-    }
 }
 
 fn read_model(path: &Path) -> Result<Vec<u8>, String> {

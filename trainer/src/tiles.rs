@@ -65,6 +65,18 @@ impl Tiling {
     }
 }
 
+/// The tiling a model implies for data of `shape`: a rank-3 field whose model frame is a 2-D tile
+/// smaller than the field's frame.
+pub fn tiling_for(shape: &[usize], frame_shape: &[usize]) -> Option<Tiling> {
+    match (shape, frame_shape) {
+        ([_, h, w], [th, tw]) if (*th, *tw) != (*h, *w) => Some(Tiling {
+            frame: (*h, *w),
+            tile: (*th, *tw),
+        }),
+        _ => None,
+    }
+}
+
 /// Parses `HxW` (e.g. `10x10`).
 pub fn parse_tile(text: &str) -> Result<(usize, usize), String> {
     let parse = |s: &str| s.trim().parse::<usize>().ok().filter(|&v| v > 0);
