@@ -484,28 +484,11 @@ pub fn compress(
     })
 }
 
-/// Reads up to a block header into `head`; returns how many bytes came (0 at a clean end).
-pub(crate) fn read_block_head<R: Read>(
-    reader: &mut R,
-    head: &mut [u8; BLOCK_HEADER_LEN],
-) -> Result<usize, Error> {
-    let mut filled = 0;
-    while filled < head.len() {
-        match reader.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(Error::Truncated),
-        }
-    }
-    Ok(filled)
-}
-
 /// Reads the next block; its payload may be at most `max_payload` bytes (a damaged length
 /// must not make us allocate or read garbage).
 fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<u8>>, Error> {
     let mut head = [0u8; BLOCK_HEADER_LEN];
-    match read_block_head(reader, &mut head)? {
+    match crate::blocks::read_block_head(reader, &mut head)? {
         0 => return Ok(None),
         BLOCK_HEADER_LEN => {}
         _ => return Err(Error::Truncated),
@@ -606,13 +589,8 @@ pub fn decompress<R: Read>(
     let max_payload = rows_per_block * (n + codes) * 100 + 4096;
     let (mut rows, mut index) = (0u64, 1u32);
     loop {
-        let mut batch = Vec::new();
-        while batch.len() < BATCH_BLOCKS {
-            match next_block(reader, max_payload).map_err(at)? {
-                Some(b) => batch.push(b),
-                None => break,
-            }
-        }
+        let batch = crate::blocks::read_batch(BATCH_BLOCKS, |_| next_block(reader, max_payload))
+            .map_err(at)?;
         if batch.is_empty() {
             break;
         }

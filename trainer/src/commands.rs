@@ -1,5 +1,6 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
+use crate::blocks;
 use crate::bounded::{self, Bound, UseModel};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, tiling_for, Tiling};
@@ -357,7 +358,7 @@ fn next_raw_block<R: Read>(
     index: u32,
 ) -> Result<Option<Vec<u8>>, baler_codec::Error> {
     let mut head = [0u8; BLOCK_HEADER_LEN];
-    let filled = bounded::read_block_head(reader, &mut head)?;
+    let filled = blocks::read_block_head(reader, &mut head)?;
     if filled == 0 {
         return Ok(None);
     }
@@ -427,13 +428,10 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
     let (mut frames, mut index, mut written) = (0u64, 0u32, 0usize);
     let mut pending: Vec<f32> = Vec::new();
     loop {
-        let mut batch = Vec::with_capacity(BATCH_BLOCKS);
-        while batch.len() < BATCH_BLOCKS {
-            match next_raw_block(&mut reader, &model, index + batch.len() as u32).map_err(at)? {
-                Some(block) => batch.push(block),
-                None => break,
-            }
-        }
+        let batch = blocks::read_batch(BATCH_BLOCKS, |i| {
+            next_raw_block(&mut reader, &model, index + i)
+        })
+        .map_err(at)?;
         if batch.is_empty() {
             break;
         }

@@ -2,6 +2,7 @@
 //! and decode goes through `baler-codec`, the same code the firmware runs.
 #![forbid(unsafe_code)]
 
+mod blocks;
 pub mod bounded;
 pub mod commands;
 pub mod data;

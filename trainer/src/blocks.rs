@@ -1,0 +1,39 @@
+//! Reading a stream's blocks from a file, a bounded batch at a time (shared by the
+//! fixed-rate and the error-bounded decompress).
+
+use baler_codec::stream::BLOCK_HEADER_LEN;
+use baler_codec::Error;
+use std::io::Read;
+
+/// Reads up to `count` blocks with `next` (given each block's index within the batch);
+/// fewer at the end of the stream.
+pub(crate) fn read_batch<E>(
+    count: usize,
+    mut next: impl FnMut(u32) -> Result<Option<Vec<u8>>, E>,
+) -> Result<Vec<Vec<u8>>, E> {
+    let mut batch = Vec::with_capacity(count);
+    while batch.len() < count {
+        match next(batch.len() as u32)? {
+            Some(block) => batch.push(block),
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// Reads up to a block header into `head`; returns how many bytes came (0 at a clean end).
+pub(crate) fn read_block_head<R: Read>(
+    reader: &mut R,
+    head: &mut [u8; BLOCK_HEADER_LEN],
+) -> Result<usize, Error> {
+    let mut filled = 0;
+    while filled < head.len() {
+        match reader.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(Error::Truncated),
+        }
+    }
+    Ok(filled)
+}
