@@ -344,7 +344,6 @@ pub fn compress(
     use_model: UseModel,
     bar: &indicatif::ProgressBar,
 ) -> Result<Outcome, String> {
-    let choice = use_model;
     let at = |e: Error| format!("{}: {e}", input.display());
     let (header, stats) = first_pass(input)?;
     let layout = layout_of(&header.shape);
@@ -374,8 +373,9 @@ pub fn compress(
     let sample_rows = stats.sample.len() / n;
     let free_bytes = params_for(Predictor::None)?;
     let free_params = BoundParams::read(&free_bytes).map_err(at)?;
-    let mut use_model = choice == UseModel::Always && model.is_some();
-    if let (Some(rows_model), Some((_, blob_len)), UseModel::Auto) = (&model_rows, model, choice) {
+    let mut with_model = use_model == UseModel::Always && model.is_some();
+    if let (Some(rows_model), Some((_, blob_len)), UseModel::Auto) = (&model_rows, model, use_model)
+    {
         let with_bytes = params_for(Predictor::Model)?;
         let with_params = BoundParams::read(&with_bytes).map_err(at)?;
         let sample = &stats.sample[..sample_rows * n];
@@ -390,15 +390,15 @@ pub fn compress(
         )
         .map_err(at)?;
         let scale = stats.rows as f64 / sample_rows.max(1) as f64;
-        use_model = (with.len() as f64 - free.len() as f64) * scale + (blob_len as f64) < 0.0;
+        with_model = (with.len() as f64 - free.len() as f64) * scale + (blob_len as f64) < 0.0;
     }
-    let params_bytes = if use_model {
+    let params_bytes = if with_model {
         params_for(Predictor::Model)?
     } else {
         free_bytes.clone()
     };
     let params = BoundParams::read(&params_bytes).map_err(at)?;
-    let model_rows = model_rows.filter(|_| use_model);
+    let model_rows = model_rows.filter(|_| with_model);
 
     let mut file = AtomicFile::create(output)?;
     let err = |e: std::io::Error| format!("{}: {e}", output.display());
@@ -458,7 +458,7 @@ pub fn compress(
     let mut dims = [0u64; 4];
     dims[..shape.len()].copy_from_slice(&shape);
     let head = StreamHeader {
-        model_id: model.filter(|_| use_model).map_or(0, |(m, _)| m.id()),
+        model_id: model.filter(|_| with_model).map_or(0, |(m, _)| m.id()),
         flags: FLAG_ERROR_BOUNDED,
         frame_count: rows as u64,
         frame_len: n as u32,
@@ -474,12 +474,12 @@ pub fn compress(
     Ok(Outcome {
         raw_bytes: rows * n * crate::commands::dtype_size(header.dtype),
         stream_bytes: total,
-        model_bytes: if use_model {
+        model_bytes: if with_model {
             model.map_or(0, |m| m.1)
         } else {
             0
         },
-        used_model: use_model,
+        used_model: with_model,
         worst_fraction_of_bound: worst,
     })
 }
@@ -515,7 +515,6 @@ pub fn decompress<R: Read>(
     model: Option<&HostModel<'_>>,
     reader: &mut R,
     output: &Path,
-    names: Vec<String>,
     bar: &indicatif::ProgressBar,
     input: &Path,
 ) -> Result<usize, String> {
@@ -549,10 +548,9 @@ pub fn decompress<R: Read>(
             "parameters disagree with the stream header",
         )));
     }
-    let mut names = names;
-    if names.is_empty() {
-        params.for_each_name(|name| names.push(name.to_string()));
-    }
+    // The stream carries the column names itself.
+    let mut names = Vec::new();
+    params.for_each_name(|name| names.push(name.to_string()));
     let tiling = model.and_then(|m| {
         let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
         tiling_for(&shape, &frame)

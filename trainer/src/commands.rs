@@ -579,16 +579,7 @@ fn decompress_bounded<R: Read>(
     };
     let started = Instant::now();
     let bar = progress(header.frame_count, "decompress", "rows");
-    // The stream carries the column names itself.
-    let values = bounded::decompress(
-        header,
-        model.as_ref(),
-        reader,
-        output,
-        Vec::new(),
-        &bar,
-        input,
-    )?;
+    let values = bounded::decompress(header, model.as_ref(), reader, output, &bar, input)?;
     bar.finish_and_clear();
     let raw = values * dtype_size(header.dtype);
     say!(
