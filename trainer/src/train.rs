@@ -848,9 +848,10 @@ fn adam_step<S: Shape, D: dfdx::tensor_ops::Device<f32>>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn train_recovers_two_latent_factors() {
-        let mut rng = SplitMix64(7);
+    /// 512 frames of 8 features mixed from two random factors, plus an offset and a little
+    /// noise.
+    fn two_factor_frames(seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64(seed);
         let mixing: Vec<[f32; 2]> = (0..8)
             .map(|_| [rng.symmetric() * 3.0, rng.symmetric() * 3.0])
             .collect();
@@ -861,6 +862,12 @@ mod tests {
                 frames.push(m[0] * a + m[1] * b + k as f32 + rng.symmetric() * 1e-3);
             }
         }
+        frames
+    }
+
+    #[test]
+    fn train_recovers_two_latent_factors() {
+        let frames = two_factor_frames(7);
         let config = TrainConfig {
             hidden: vec![16],
             latent: 2,
@@ -920,17 +927,7 @@ mod tests {
 
     #[test]
     fn fine_tune_quantized_does_not_worsen_the_codec_error() {
-        let mut rng = SplitMix64(11);
-        let mixing: Vec<[f32; 2]> = (0..8)
-            .map(|_| [rng.symmetric() * 3.0, rng.symmetric() * 3.0])
-            .collect();
-        let mut frames = Vec::new();
-        for _ in 0..512 {
-            let (a, b) = (rng.symmetric(), rng.symmetric());
-            for (k, m) in mixing.iter().enumerate() {
-                frames.push(m[0] * a + m[1] * b + k as f32 + rng.symmetric() * 1e-3);
-            }
-        }
+        let frames = two_factor_frames(11);
         let config = TrainConfig {
             hidden: vec![16],
             latent: 2,
