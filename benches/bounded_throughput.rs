@@ -6,7 +6,7 @@
 
 use baler_codec::bounded::{
     code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowState,
+    RowState, HISTORY_ROWS,
 };
 use baler_codec::intcode::IntModel;
 use baler_codec::range::{RangeDecoder, RangeEncoder};
@@ -66,13 +66,13 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes((values.len() * 8) as u64));
         for r in [1e-2, 1e-3, 1e-4] {
             let g = grids(&values, columns, r);
-            let mut bytes = vec![0u8; params_len(layout, n, &[])];
+            let mut bytes = vec![0u8; params_len(layout, &Predictor::None, n, &[])];
             write_params(layout, Predictor::None, DType::F64, n, &g, &[], &mut bytes).unwrap();
             let params = BoundParams::read(&bytes).unwrap();
             let mut models = vec![IntModel::default(); params.contexts(0)];
-            let (mut prev, mut cur) = (vec![0i64; n], vec![0i64; n]);
+            let mut history = vec![0i64; HISTORY_ROWS * n];
             let mut buffers = BlockBuffers {
-                state: RowState::new(&params, 0, &mut models, &mut prev, &mut cur).unwrap(),
+                state: RowState::new(&params, 0, &mut models, &mut history).unwrap(),
                 codes: &mut [],
                 base: &mut [],
             };

@@ -8,7 +8,10 @@
 //! coder; the prediction is integer arithmetic on grid indices, identical on every platform:
 //! - a model's decoded output snapped to the grid, or 0 without a model;
 //! - for fields, plus 3-D Lorenzo prediction (previous frame, row above, value to the left)
-//!   of what the model missed.
+//!   of what the model missed;
+//! - or, for fields, a learned linear predictor: [`LEARNED_TAPS`] fixed-point weights, fitted
+//!   to the data by the encoder and stored in the parameters block, over decoded neighbours
+//!   in the frame and the two frames before it ([`field_taps`]).
 //!
 //! Contexts: a table column is coded in one of four contexts picked by the magnitude of an
 //! earlier column of the same row (chosen by the encoder, e.g. an object count before the
@@ -31,6 +34,26 @@ pub const TABLE_CLASSES: usize = 4;
 pub const FIELD_CLASSES: usize = 12;
 /// Largest grid index magnitude; values beyond are escaped.
 pub const MAX_GRID_INDEX: i64 = 1 << 40;
+/// Neighbours a learned field predictor weighs: [`CAUSAL_TAPS`] in the frame being decoded,
+/// then 5 x 5 around the value in the previous frame, then 5 x 5 in the frame before that.
+pub const LEARNED_TAPS: usize = CAUSAL_TAPS.len() + 2 * 25;
+/// Fractional bits of the learned predictor's weights.
+pub const LEARNED_FRACTION_BITS: u32 = 16;
+/// The already-decoded neighbours (row, column offsets) of the frame being decoded.
+pub const CAUSAL_TAPS: [(i8, i8); 10] = [
+    (-1, 0),
+    (0, -1),
+    (-1, -1),
+    (-1, 1),
+    (-2, 0),
+    (0, -2),
+    (-1, -2),
+    (-2, -1),
+    (-2, 1),
+    (-1, 2),
+];
+/// Bytes of the learned predictor's section of the parameters block.
+const LEARNED_SECTION_LEN: usize = 2 + 4 * LEARNED_TAPS;
 const NO_CONTEXT: u32 = u32::MAX;
 
 /// How the values of a row relate to each other.
@@ -48,12 +71,35 @@ pub enum Layout {
 }
 
 /// What the coded residuals are relative to.
+// The codec has no heap: the learned weights (240 bytes) live inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Predictor {
     /// No model: the prediction is 0 (plus Lorenzo for fields).
     None,
     /// The model's reconstruction from range-coded latent codes.
     Model,
+    /// Fields only: a learned linear predictor, weights in units of
+    /// 2^-[`LEARNED_FRACTION_BITS`] over the [`field_taps`] neighbours.
+    Learned([i32; LEARNED_TAPS]),
+}
+
+impl Predictor {
+    fn code(&self) -> u8 {
+        match self {
+            Predictor::None => 0,
+            Predictor::Model => 1,
+            Predictor::Learned(_) => 2,
+        }
+    }
+
+    /// Bytes this predictor adds to the parameters block.
+    fn section_len(&self) -> usize {
+        match self {
+            Predictor::Learned(_) => LEARNED_SECTION_LEN,
+            _ => 0,
+        }
+    }
 }
 
 /// The grid and bound of one column (or of the whole field).
@@ -96,6 +142,21 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32> {
     Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
+/// The learned predictor's weights, stored after the grids: a u16 count, then i32s.
+fn read_weights(payload: &[u8], at: usize) -> Result<[i32; LEARNED_TAPS]> {
+    let section = payload
+        .get(at..at + LEARNED_SECTION_LEN)
+        .ok_or(Error::Truncated)?;
+    if usize::from(u16::from_le_bytes([section[0], section[1]])) != LEARNED_TAPS {
+        return Err(Error::Invalid("learned predictor taps"));
+    }
+    let mut weights = [0i32; LEARNED_TAPS];
+    for (w, b) in weights.iter_mut().zip(section[2..].chunks_exact(4)) {
+        *w = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Ok(weights)
+}
+
 fn grid_entries(layout: Layout, row_len: usize) -> usize {
     match layout {
         Layout::Table => row_len,
@@ -103,10 +164,12 @@ fn grid_entries(layout: Layout, row_len: usize) -> usize {
     }
 }
 
-/// Bytes of the parameters block payload for this layout, row length and column names.
-pub fn params_len(layout: Layout, row_len: usize, names: &[&str]) -> usize {
+/// Bytes of the parameters block payload for this layout, predictor, row length and column
+/// names.
+pub fn params_len(layout: Layout, predictor: &Predictor, row_len: usize, names: &[&str]) -> usize {
     PARAMS_HEAD_LEN
         + COLUMN_ENTRY_LEN * grid_entries(layout, row_len)
+        + predictor.section_len()
         + 4
         + names.iter().map(|n| 2 + n.len()).sum::<usize>()
 }
@@ -139,7 +202,7 @@ pub fn write_params(
     names: &[&str],
     out: &mut [u8],
 ) -> Result<usize> {
-    let needed = params_len(layout, row_len, names);
+    let needed = params_len(layout, &predictor, row_len, names);
     if names.iter().any(|n| n.len() > usize::from(u16::MAX)) {
         return Err(Error::Invalid("column name longer than 65535 bytes"));
     }
@@ -162,10 +225,7 @@ pub fn write_params(
         Layout::Table => 1,
         Layout::Field { .. } => 2,
     };
-    out[2] = match predictor {
-        Predictor::None => 0,
-        Predictor::Model => 1,
-    };
+    out[2] = predictor.code();
     out[3] = dtype.code();
     let row = u32::try_from(row_len).map_err(|_| Error::Invalid("row length"))?;
     out[4..8].copy_from_slice(&row.to_le_bytes());
@@ -181,6 +241,13 @@ pub fn write_params(
         e[28..32].copy_from_slice(&[0; 4]);
     }
     let mut at = PARAMS_HEAD_LEN + grids.len() * COLUMN_ENTRY_LEN;
+    if let Predictor::Learned(weights) = &predictor {
+        out[at..at + 2].copy_from_slice(&(LEARNED_TAPS as u16).to_le_bytes());
+        for (i, w) in weights.iter().enumerate() {
+            out[at + 2 + 4 * i..at + 6 + 4 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        at += LEARNED_SECTION_LEN;
+    }
     out[at..at + 4].copy_from_slice(&(names.len() as u32).to_le_bytes());
     at += 4;
     for name in names {
@@ -211,11 +278,7 @@ impl<'a> BoundParams<'a> {
             }
             _ => return Err(Error::Invalid("bounded layout")),
         };
-        let predictor = match head[2] {
-            0 => Predictor::None,
-            1 => Predictor::Model,
-            _ => return Err(Error::Invalid("bounded predictor")),
-        };
+        let predictor_code = head[2];
         let dtype = DType::from_code(head[3])?;
         if row_len == 0 {
             return Err(Error::Invalid("bounded row length"));
@@ -224,10 +287,19 @@ impl<'a> BoundParams<'a> {
         if entries != grid_entries(layout, row_len) {
             return Err(Error::Invalid("number of column grids"));
         }
-        let names_at = entries
+        let grids_end = entries
             .checked_mul(COLUMN_ENTRY_LEN)
             .and_then(|n| n.checked_add(PARAMS_HEAD_LEN))
             .ok_or(Error::Invalid("number of column grids"))?;
+        let (predictor, names_at) = match (predictor_code, layout) {
+            (0, _) => (Predictor::None, grids_end),
+            (1, _) => (Predictor::Model, grids_end),
+            (2, Layout::Field { .. }) => (
+                Predictor::Learned(read_weights(payload, grids_end)?),
+                grids_end + LEARNED_SECTION_LEN,
+            ),
+            _ => return Err(Error::Invalid("bounded predictor")),
+        };
         let names = payload.get(names_at..).ok_or(Error::Truncated)?;
         let count = walk_names(names, |_| ())?;
         if count != 0 && count != row_len {
@@ -238,7 +310,9 @@ impl<'a> BoundParams<'a> {
             predictor,
             dtype,
             row_len,
-            entries: &payload[PARAMS_HEAD_LEN..names_at],
+            entries: payload
+                .get(PARAMS_HEAD_LEN..grids_end)
+                .ok_or(Error::Truncated)?,
             names,
         };
         for i in 0..entries {
@@ -317,24 +391,29 @@ fn bit_len(v: u64) -> usize {
     (64 - v.leading_zeros()) as usize
 }
 
-/// The caller's working memory for coding rows: adaptive contexts and two rows of grid
-/// indices. Sizes are checked against the parameters, so no size is fixed here.
+/// Rows of grid indices a [`RowState`] keeps: the row being coded and two before it.
+pub const HISTORY_ROWS: usize = 3;
+
+/// The caller's working memory for coding rows: adaptive contexts and [`HISTORY_ROWS`] rows
+/// of grid indices. Sizes are checked against the parameters, so no size is fixed here.
 #[derive(Debug)]
 pub struct RowState<'b> {
     models: &'b mut [IntModel],
+    older: &'b mut [i64],
     previous: &'b mut [i64],
     current: &'b mut [i64],
+    /// Rows coded since the block started (saturating): the learned predictor needs two.
+    rows_seen: u32,
 }
 
 impl<'b> RowState<'b> {
     /// Working memory for `params` with `latent_len` codes per row: `models` needs
-    /// [`BoundParams::contexts`] entries, `previous` and `current` a row each. Starts a block.
+    /// [`BoundParams::contexts`] entries, `history` [`HISTORY_ROWS`] rows. Starts a block.
     pub fn new(
         params: &BoundParams<'_>,
         latent_len: usize,
         models: &'b mut [IntModel],
-        previous: &'b mut [i64],
-        current: &'b mut [i64],
+        history: &'b mut [i64],
     ) -> Result<Self> {
         let contexts = params.contexts(latent_len);
         if models.len() < contexts {
@@ -345,13 +424,18 @@ impl<'b> RowState<'b> {
             });
         }
         let n = params.row_len;
-        if previous.len() < n || current.len() < n {
-            return Err(Error::BufferTooSmall { needed: n });
-        }
+        let needed = HISTORY_ROWS * n;
+        let history = history
+            .get_mut(..needed)
+            .ok_or(Error::BufferTooSmall { needed })?;
+        let (older, rest) = history.split_at_mut(n);
+        let (previous, current) = rest.split_at_mut(n);
         let mut state = RowState {
             models: &mut models[..contexts],
-            previous: &mut previous[..n],
-            current: &mut current[..n],
+            older,
+            previous,
+            current,
+            rows_seen: 0,
         };
         state.start_block();
         Ok(state)
@@ -360,8 +444,17 @@ impl<'b> RowState<'b> {
     /// Forgets all history: blocks are coded independently.
     pub fn start_block(&mut self) {
         self.models.fill(IntModel::default());
+        self.older.fill(0);
         self.previous.fill(0);
         self.current.fill(0);
+        self.rows_seen = 0;
+    }
+
+    /// Ends a field row: it becomes the previous frame (no copy: the rows rotate).
+    fn next_frame(&mut self) {
+        core::mem::swap(&mut self.older, &mut self.previous);
+        core::mem::swap(&mut self.previous, &mut self.current);
+        self.rows_seen = self.rows_seen.saturating_add(1);
     }
 }
 
@@ -432,8 +525,11 @@ pub fn code_row<C: BitCoder>(
                 });
                 (base_k, i * TABLE_CLASSES + class)
             }
-            Layout::Field { width, .. } => {
-                let (d, activity) = lorenzo(state, i, width as usize);
+            Layout::Field { width, height } => {
+                let (mut d, activity) = lorenzo(state, i, width as usize);
+                if let (Predictor::Learned(weights), 2..) = (&params.predictor, state.rows_seen) {
+                    d = learned(state, weights, i, width as usize, height as usize);
+                }
                 let class = bit_len(activity).min(FIELD_CLASSES - 1);
                 (base_k.saturating_add(d), class)
             }
@@ -471,9 +567,93 @@ pub fn code_row<C: BitCoder>(
         };
     }
     if let Layout::Field { .. } = params.layout {
-        state.previous.copy_from_slice(state.current);
+        state.next_frame();
     }
     Ok(())
+}
+
+/// The grid indices a learned predictor weighs for value `i` of a `height x width` frame,
+/// in [`LEARNED_TAPS`] order, from the frame being decoded (`current`, decoded up to `i`)
+/// and the two before it. Coordinates outside the frame are clamped to its edge; a causal
+/// neighbour not decoded yet (left of the first column, above the first row) is taken from
+/// the previous frame instead. The encoder fits its weights on exactly these values.
+pub fn field_taps(
+    frames: [&[i64]; 3],
+    i: usize,
+    width: usize,
+    height: usize,
+    taps: &mut [i64; LEARNED_TAPS],
+) {
+    let [older, previous, current] = frames;
+    let (row, col) = ((i / width) as isize, (i % width) as isize);
+    let interior = row >= 2 && col >= 2 && col + 2 < width as isize && row + 2 < height as isize;
+    if interior
+        && current.len() >= i
+        && previous.len() > i + 2 * width + 2
+        && older.len() > i + 2 * width + 2
+    {
+        // Away from the edges no coordinate needs clamping (the common case, kept fast).
+        let at = |dr: isize, dc: isize| (i as isize + dr * width as isize + dc) as usize;
+        for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
+            *tap = current[at(isize::from(dr), isize::from(dc))];
+        }
+        let mut t = CAUSAL_TAPS.len();
+        for frame in [previous, older] {
+            for dr in -2..=2 {
+                let centre = at(dr, 0);
+                taps[t..t + 5].copy_from_slice(&frame[centre - 2..centre + 3]);
+                t += 5;
+            }
+        }
+        return;
+    }
+    let clamp = |r: isize, c: isize| {
+        let r = r.clamp(0, height as isize - 1) as usize;
+        let c = c.clamp(0, width as isize - 1) as usize;
+        r * width + c
+    };
+    let get = |frame: &[i64], at: usize| frame.get(at).copied().unwrap_or(0);
+    for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
+        let (r, c) = (row + isize::from(dr), col + isize::from(dc));
+        let decoded = r >= 0 && (dr < 0 || c >= 0);
+        *tap = if decoded {
+            get(current, clamp(r, c))
+        } else {
+            get(previous, clamp(r, c))
+        };
+    }
+    let mut t = CAUSAL_TAPS.len();
+    for frame in [previous, older] {
+        for dr in -2..=2 {
+            for dc in -2..=2 {
+                taps[t] = get(frame, clamp(row + dr, col + dc));
+                t += 1;
+            }
+        }
+    }
+}
+
+/// The learned prediction at `i`: the weighted taps, rounded. Wrapping arithmetic: a
+/// prediction is only a guess (clamped later), and wrapping is the same on every platform.
+fn learned(
+    state: &RowState<'_>,
+    weights: &[i32; LEARNED_TAPS],
+    i: usize,
+    width: usize,
+    height: usize,
+) -> i64 {
+    let mut taps = [0i64; LEARNED_TAPS];
+    field_taps(
+        [state.older, state.previous, state.current],
+        i,
+        width,
+        height,
+        &mut taps,
+    );
+    let sum = taps.iter().zip(weights).fold(0i64, |acc, (&k, &w)| {
+        acc.wrapping_add(k.wrapping_mul(i64::from(w)))
+    });
+    sum.wrapping_add(1 << (LEARNED_FRACTION_BITS - 1)) >> LEARNED_FRACTION_BITS
 }
 
 /// 3-D Lorenzo prediction of the model's miss at `i` from decoded neighbours (left, above,
@@ -578,8 +758,8 @@ pub fn code_block<C: BitCoder, M: RowModel>(
             found: out.len() % n,
         });
     }
-    let model = match (params.predictor, model) {
-        (Predictor::None, _) => None,
+    let model = match (&params.predictor, model) {
+        (Predictor::None | Predictor::Learned(_), _) => None,
         (Predictor::Model, Some(m)) => Some(m),
         (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
     };

@@ -3,7 +3,7 @@
 
 use baler_codec::bounded::{
     code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowState,
+    RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::intcode::IntModel;
 use baler_codec::quantize::{FloatActivation, FloatModel};
@@ -19,7 +19,7 @@ fn params_bytes(
     grids: &[ColumnGrid],
     n: usize,
 ) -> Vec<u8> {
-    let mut bytes = vec![0u8; params_len(layout, n, &[])];
+    let mut bytes = vec![0u8; params_len(layout, &predictor, n, &[])];
     write_params(layout, predictor, dtype, n, grids, &[], &mut bytes).unwrap();
     bytes
 }
@@ -33,10 +33,10 @@ fn round_trip(
     let n = params.row_len;
     let latent = model.map_or(0, |m| m.latent_len());
     let mut models = vec![IntModel::default(); params.contexts(latent)];
-    let (mut prev, mut cur) = (vec![0i64; n], vec![0i64; n]);
+    let mut history = vec![0i64; HISTORY_ROWS * n];
     let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; n]);
     let mut buffers = BlockBuffers {
-        state: RowState::new(params, latent, &mut models, &mut prev, &mut cur).unwrap(),
+        state: RowState::new(params, latent, &mut models, &mut history).unwrap(),
         codes: &mut codes,
         base: &mut base,
     };
@@ -150,6 +150,119 @@ proptest! {
     }
 }
 
+/// Learned weights: mostly plausible (a few taps near one), sometimes extreme.
+fn weights() -> impl Strategy<Value = [i32; LEARNED_TAPS]> {
+    let one = 1i32 << LEARNED_FRACTION_BITS;
+    let weight = prop_oneof![
+        4 => Just(0),
+        4 => -2 * one..2 * one,
+        1 => any::<i32>(),
+    ];
+    proptest::collection::vec(weight, LEARNED_TAPS).prop_map(|w| {
+        let mut a = [0i32; LEARNED_TAPS];
+        a.copy_from_slice(&w);
+        a
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn learned_fields_stay_within_the_bound_for_any_weights(
+        frames in 1usize..7,
+        height in 1u32..7,
+        width in 1u32..7,
+        seed_values in proptest::collection::vec(hostile_value(), 150),
+        weights in weights(),
+        exponent in -6i32..2,
+    ) {
+        let bound = 10f64.powi(exponent);
+        let n = (height * width) as usize;
+        let values: Vec<f64> = seed_values.iter().cycle().take(frames * n).copied().collect();
+        let layout = Layout::Field { height, width };
+        let bytes = params_bytes(layout, Predictor::Learned(weights), DType::F64, &[grid(bound)], n);
+        let params = BoundParams::read(&bytes).unwrap();
+        prop_assert_eq!(params.predictor, Predictor::Learned(weights));
+        let (_, decoded) = round_trip(&params, None, &values);
+        assert_within(&values, &decoded, |_| bound);
+    }
+}
+
+#[test]
+fn a_learned_predictor_follows_a_moving_pattern() {
+    // Rough values that move one column right per frame: Lorenzo sees noise, while
+    // "the previous frame, one column to the left" predicts almost every value exactly.
+    let (h, w, frames) = (16u32, 24u32, 12usize);
+    let n = (h * w) as usize;
+    let rough = |x: i64, r: i64| (((x * 7919 + r * 104_729) % 1000) as f64) * 0.01;
+    let values: Vec<f64> = (0..frames * n)
+        .map(|i| {
+            let (t, r, c) = (
+                (i / n) as i64,
+                ((i % n) / w as usize) as i64,
+                (i % w as usize) as i64,
+            );
+            rough(c - t + 1000, r)
+        })
+        .collect();
+    let layout = Layout::Field {
+        height: h,
+        width: w,
+    };
+    let mut shift = [0i32; LEARNED_TAPS];
+    shift[10 + 2 * 5 + 1] = 1 << LEARNED_FRACTION_BITS; // previous frame, (0, -1)
+    let code = |predictor| {
+        let bytes = params_bytes(layout, predictor, DType::F64, &[grid(1e-3)], n);
+        let (payload, decoded) = round_trip(&BoundParams::read(&bytes).unwrap(), None, &values);
+        assert_within(&values, &decoded, |_| 1e-3);
+        payload.len()
+    };
+    let (lorenzo, learned) = (code(Predictor::None), code(Predictor::Learned(shift)));
+    assert!(
+        learned * 3 < lorenzo,
+        "learned {learned} bytes, Lorenzo {lorenzo} bytes"
+    );
+}
+
+#[test]
+fn damaged_learned_parameters_are_typed_errors() {
+    let layout = Layout::Field {
+        height: 2,
+        width: 3,
+    };
+    let mut weights = [0i32; LEARNED_TAPS];
+    weights[0] = 1 << LEARNED_FRACTION_BITS;
+    let good = params_bytes(
+        layout,
+        Predictor::Learned(weights),
+        DType::F64,
+        &[grid(0.5)],
+        6,
+    );
+    assert_eq!(
+        BoundParams::read(&good).unwrap().predictor,
+        Predictor::Learned(weights)
+    );
+    for cut in 0..good.len() {
+        assert!(BoundParams::read(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    // The tap count follows the one grid entry.
+    let mut taps = good.clone();
+    taps[20 + 32] ^= 1;
+    assert_eq!(
+        BoundParams::read(&taps).unwrap_err(),
+        Error::Invalid("learned predictor taps")
+    );
+    // Tables have no learned predictor.
+    let mut table = params_bytes(Layout::Table, Predictor::None, DType::F64, &[grid(0.5)], 1);
+    table[2] = 2;
+    assert_eq!(
+        BoundParams::read(&table).unwrap_err(),
+        Error::Invalid("bounded predictor")
+    );
+}
+
 fn model() -> (Vec<u8>, Vec<f32>) {
     let acts = [FloatActivation::LeakyRelu(0.01)];
     let (float, data) = FloatModel::random(7, &[6, 8, 3], 8, &acts, 64);
@@ -233,9 +346,9 @@ fn garbage_payloads_never_panic() {
     let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
     let params = BoundParams::read(&bytes).unwrap();
     let mut models = vec![IntModel::default(); params.contexts(0)];
-    let (mut prev, mut cur) = (vec![0i64; 3], vec![0i64; 3]);
+    let mut history = vec![0i64; HISTORY_ROWS * 3];
     let mut buffers = BlockBuffers {
-        state: RowState::new(&params, 0, &mut models, &mut prev, &mut cur).unwrap(),
+        state: RowState::new(&params, 0, &mut models, &mut history).unwrap(),
         codes: &mut [],
         base: &mut [],
     };
@@ -273,7 +386,7 @@ fn too_few_contexts_is_a_capacity_error() {
     let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
     let params = BoundParams::read(&bytes).unwrap();
     let mut models = vec![IntModel::default(); 2];
-    let (mut prev, mut cur) = (vec![0i64; 3], vec![0i64; 3]);
-    let err = RowState::new(&params, 0, &mut models, &mut prev, &mut cur).unwrap_err();
+    let mut history = vec![0i64; HISTORY_ROWS * 3];
+    let err = RowState::new(&params, 0, &mut models, &mut history).unwrap_err();
     assert!(matches!(err, Error::CapacityExceeded { needed: 12, .. }));
 }

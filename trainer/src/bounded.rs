@@ -3,10 +3,11 @@
 //! keep memory bounded; blocks are coded in parallel.
 
 use crate::data::{AtomicFile, Header, RowSink, RowSource};
+use crate::learned;
 use crate::tiles::{tiling_for, Tiling};
 use baler_codec::bounded::{
     code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowModel, RowState,
+    RowModel, RowState, HISTORY_ROWS,
 };
 use baler_codec::intcode::IntModel;
 use baler_codec::range::{RangeDecoder, RangeEncoder};
@@ -26,8 +27,10 @@ const VALUES_PER_BLOCK: usize = 1 << 20;
 const BATCH_BLOCKS: usize = 4;
 /// Largest row (values) a stream may declare.
 const MAX_ROW_VALUES: usize = 1 << 27;
-/// Rows kept from the first pass to choose context columns.
+/// Rows kept from the first pass to choose context columns and predictors...
 const SAMPLE_ROWS: usize = 4096;
+/// ... but no more values than this (large frames), and at least three rows for fields.
+const SAMPLE_VALUES: usize = 1 << 22;
 
 /// The error bound a user asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +52,18 @@ pub enum UseModel {
     Never,
 }
 
+/// The predictor compress chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// None (fields: 3-D Lorenzo): the model-free path.
+    ModelFree,
+    /// The linear field predictor learned from the data; its weights take this many bytes of
+    /// the stream.
+    Learned(usize),
+    /// The autoencoder given with `--model`.
+    Model,
+}
+
 /// What one compress run produced, for the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -56,10 +71,10 @@ pub struct Outcome {
     pub raw_bytes: usize,
     /// Size of the stream.
     pub stream_bytes: usize,
-    /// Size of the model blob (0 without a model).
+    /// Size of the model blob (0 unless the autoencoder was used).
     pub model_bytes: usize,
-    /// Whether the model was used (false: the model-free path was smaller or none was given).
-    pub used_model: bool,
+    /// The predictor the stream uses.
+    pub predictor: Chosen,
     /// Largest |error| / bound over all values (at most 1).
     pub worst_fraction_of_bound: f64,
 }
@@ -99,8 +114,9 @@ fn first_pass(input: &Path) -> Result<(Header, Stats), String> {
                 s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
             }
         }
-        if s.sample.len() < SAMPLE_ROWS * n {
-            let take = (SAMPLE_ROWS * n - s.sample.len()).min(chunk.len());
+        let sample_rows = (SAMPLE_VALUES / n).clamp(3, SAMPLE_ROWS);
+        if s.sample.len() < sample_rows * n {
+            let take = (sample_rows * n - s.sample.len()).min(chunk.len());
             s.sample.extend_from_slice(&chunk[..take]);
         }
         s.rows += chunk.len() / n;
@@ -272,10 +288,10 @@ fn code_rows(
         0
     };
     let mut models = vec![IntModel::default(); params.contexts(latent)];
-    let (mut previous, mut current) = (vec![0i64; n], vec![0i64; n]);
+    let mut history = vec![0i64; HISTORY_ROWS * n];
     let (mut codes, mut base) = (vec![0i16; codes_len], vec![0f32; n]);
     let mut buffers = BlockBuffers {
-        state: RowState::new(params, latent, &mut models, &mut previous, &mut current)?,
+        state: RowState::new(params, latent, &mut models, &mut history)?,
         codes: &mut codes,
         base: &mut base,
     };
@@ -353,8 +369,8 @@ pub fn compress(
         choose_contexts(&stats.sample, &mut grid);
     }
     let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
-    let params_for = |predictor| -> Result<Vec<u8>, String> {
-        let mut bytes = vec![0u8; params_len(layout, n, &names)];
+    let params_for = |predictor: Predictor| -> Result<Vec<u8>, String> {
+        let mut bytes = vec![0u8; params_len(layout, &predictor, n, &names)];
         write_params(
             layout,
             predictor,
@@ -369,34 +385,58 @@ pub fn compress(
     };
     let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
     let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
-    // Model or not: whichever codes the first block smaller, the model's bytes counted.
     let sample_rows = stats.sample.len() / n;
-    let free_bytes = params_for(Predictor::None)?;
-    let free_params = BoundParams::read(&free_bytes).map_err(at)?;
-    let mut with_model = use_model == UseModel::Always && model.is_some();
-    if let (Some(rows_model), Some((_, blob_len)), UseModel::Auto) = (&model_rows, model, use_model)
-    {
-        let with_bytes = params_for(Predictor::Model)?;
-        let with_params = BoundParams::read(&with_bytes).map_err(at)?;
-        let sample = &stats.sample[..sample_rows * n];
-        let (free, _) =
-            code_rows(&free_params, None, Some(sample), None, sample_rows).map_err(at)?;
-        let (with, _) = code_rows(
-            &with_params,
-            Some(rows_model),
-            Some(sample),
-            None,
-            sample_rows,
-        )
-        .map_err(at)?;
-        let scale = stats.rows as f64 / sample_rows.max(1) as f64;
-        with_model = (with.len() as f64 - free.len() as f64) * scale + (blob_len as f64) < 0.0;
-    }
-    let params_bytes = if with_model {
-        params_for(Predictor::Model)?
-    } else {
-        free_bytes.clone()
+    let sample = &stats.sample[..sample_rows * n];
+    let learned = match (layout, use_model) {
+        (_, UseModel::Never) => None,
+        (Layout::Field { height, width }, _) => {
+            learned::fit(sample, height as usize, width as usize, &grid[0])
+        }
+        (Layout::Table, _) => None,
     };
+    // The candidates, each with the bytes it adds outside the stream (the model blob).
+    let mut candidates: Vec<(Predictor, usize)> = Vec::new();
+    match (use_model, model, learned) {
+        (UseModel::Never, _, _) => candidates.push((Predictor::None, 0)),
+        (UseModel::Always, Some((_, blob_len)), _) => candidates.push((Predictor::Model, blob_len)),
+        (UseModel::Always, None, Some(w)) => candidates.push((Predictor::Learned(w), 0)),
+        (UseModel::Always, None, None) => candidates.push((Predictor::None, 0)),
+        (UseModel::Auto, model, learned) => {
+            candidates.push((Predictor::None, 0));
+            if let Some(w) = learned {
+                candidates.push((Predictor::Learned(w), 0));
+            }
+            if let Some((_, blob_len)) = model {
+                candidates.push((Predictor::Model, blob_len));
+            }
+        }
+    }
+    // Whichever codes the sample smallest, scaled to the whole input, extra bytes counted.
+    let scale = stats.rows as f64 / sample_rows.max(1) as f64;
+    let mut best: Option<(f64, Predictor, Vec<u8>)> = None;
+    for (predictor, extra) in candidates.iter().copied() {
+        let bytes = params_for(predictor)?;
+        let size = if candidates.len() == 1 {
+            0.0
+        } else {
+            let params = BoundParams::read(&bytes).map_err(at)?;
+            let (coded, _) = code_rows(
+                &params,
+                model_rows.as_ref(),
+                Some(sample),
+                None,
+                sample_rows,
+            )
+            .map_err(at)?;
+            coded.len() as f64 * scale + (bytes.len() + extra) as f64
+        };
+        if best.as_ref().is_none_or(|b| size < b.0) {
+            best = Some((size, predictor, bytes));
+        }
+    }
+    let (_, predictor, params_bytes) = best.ok_or("no predictor to choose from")?;
+    let free_params_len = params_len(layout, &Predictor::None, n, &names);
+    let with_model = predictor == Predictor::Model;
     let params = BoundParams::read(&params_bytes).map_err(at)?;
     let model_rows = model_rows.filter(|_| with_model);
 
@@ -479,7 +519,11 @@ pub fn compress(
         } else {
             0
         },
-        used_model: with_model,
+        predictor: match predictor {
+            Predictor::None => Chosen::ModelFree,
+            Predictor::Model => Chosen::Model,
+            Predictor::Learned(_) => Chosen::Learned(params_bytes.len() - free_params_len),
+        },
         worst_fraction_of_bound: worst,
     })
 }
@@ -533,9 +577,13 @@ pub fn decompress<R: Read>(
     }
     let layout = layout_of(&shape);
     // Room for the grids and names of up to 64 KiB each.
-    let params_block = next_block(reader, params_len(layout, n, &[]) + n * (2 + 65535))
-        .map_err(at)?
-        .ok_or(at(Error::Truncated))?;
+    let largest = Predictor::Learned([0; baler_codec::bounded::LEARNED_TAPS]);
+    let params_block = next_block(
+        reader,
+        params_len(layout, &largest, n, &[]) + n * (2 + 65535),
+    )
+    .map_err(at)?
+    .ok_or(at(Error::Truncated))?;
     let (block, _) = checked_block(&params_block, 0).map_err(at)?;
     if block.kind != BlockKind::BoundParams {
         return Err(at(Error::Invalid(
@@ -572,7 +620,7 @@ pub fn decompress<R: Read>(
                 header.model_id
             ))
         }
-        (Predictor::None, _) => None,
+        (Predictor::None | Predictor::Learned(_), _) => None,
     };
     let sink = RowSink::create(
         output,

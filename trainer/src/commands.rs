@@ -1,7 +1,7 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
 use crate::blocks;
-use crate::bounded::{self, Bound, UseModel};
+use crate::bounded::{self, Bound, Chosen, UseModel};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, tiling_for, Tiling};
 use crate::train::{self, Device, TrainConfig};
@@ -540,12 +540,15 @@ fn compress_bounded(
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let raw = outcome.raw_bytes as f64;
-    let how = match (&model, outcome.used_model) {
-        (_, true) => "with the model".to_string(),
-        (Some(_), false) => {
+    let how = match (&model, outcome.predictor) {
+        (_, Chosen::Model) => "with the model".to_string(),
+        (_, Chosen::Learned(bytes)) => {
+            format!("learned field predictor, its {bytes} bytes inside the stream")
+        }
+        (Some(_), Chosen::ModelFree) => {
             "model-free: smaller than with the model, its bytes counted".to_string()
         }
-        (None, false) => "model-free".to_string(),
+        (None, Chosen::ModelFree) => "model-free".to_string(),
     };
     say!(
         "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model; {how}), max error {:.3} of the bound, {:.1} MB/s",

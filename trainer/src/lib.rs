@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod commands;
 pub mod data;
 pub mod evaluation;
+pub mod learned;
 pub mod metrics;
 pub mod plot;
 pub mod report;

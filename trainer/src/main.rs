@@ -42,8 +42,9 @@ enum Command {
         /// array's range (fields of rank 3 or more).
         #[arg(long, value_name = "R")]
         rel_error_bound: Option<f64>,
-        /// With an error bound: use the model as predictor when it pays (auto), always, or
-        /// never.
+        /// With an error bound: predict with a model when it pays, the stream plus the model
+        /// counted (auto): the --model autoencoder, or for fields a linear predictor learned
+        /// from the data and stored in the stream; always; or never (the model-free path).
         #[arg(long, value_enum, default_value = "auto")]
         use_model: baler_trainer::bounded::UseModel,
     },

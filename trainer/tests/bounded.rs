@@ -213,3 +213,89 @@ fn a_header_whose_shape_overflows_is_refused() {
     assert!(!out.status.success());
     assert!(!output.exists());
 }
+
+/// Compresses `input` at relative bound `r` with the default (auto) choice and with
+/// `--use-model never`; checks every decoded value; returns (report, auto bytes, never bytes).
+fn learned_against_model_free(input: &Path, dir: &Path, r: f64) -> (String, u64, u64) {
+    let (auto, never, out) = (
+        dir.join("auto.baler"),
+        dir.join("never.baler"),
+        dir.join("out.npy"),
+    );
+    let bound = r.to_string();
+    let report = compress(input, &auto, &["--rel-error-bound", &bound]);
+    compress(
+        input,
+        &never,
+        &["--rel-error-bound", &bound, "--use-model", "never"],
+    );
+    ok(baler(&[
+        "decompress",
+        "--input",
+        s(&auto),
+        "--output",
+        s(&out),
+    ]));
+    let ((shape, original), (decoded_shape, decoded)) = (values(input), values(&out));
+    assert_eq!(shape, decoded_shape);
+    let (lo, hi) = original
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let worst = original
+        .iter()
+        .zip(&decoded)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= r * (hi - lo), "max error {worst} over the bound");
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    (report, size(&auto), size(&never))
+}
+
+#[test]
+fn a_learned_predictor_is_fitted_and_chosen_for_moving_fields() {
+    // Rough values drifting one column right per frame: Lorenzo cannot predict them, a
+    // predictor fitted to the data can ("the previous frame, one to the left").
+    let dir = temp_dir("bounded-learned");
+    let (frames, h, w) = (12, 20, 30);
+    let values: Vec<f32> = (0..frames * h * w)
+        .map(|i| {
+            let (t, r, c) = (i / (h * w), (i / w) % h, i % w);
+            let x = (c + 1000 - t) as u64;
+            ((x * 7919 + r as u64 * 104_729) % 1000) as f32 * 0.01
+        })
+        .collect();
+    let input = dir.join("moving.npy");
+    let data = baler_trainer::data::Dataset {
+        values,
+        shape: vec![frames, h, w],
+        dtype: baler_codec::DType::F32,
+        names: Vec::new(),
+    };
+    baler_trainer::data::write(&input, &data).unwrap();
+    let (report, learned, model_free) = learned_against_model_free(&input, &dir, 1e-3);
+    assert!(report.contains("learned field predictor"), "{report}");
+    assert!(
+        learned * 2 < model_free,
+        "learned {learned} bytes, model-free {model_free}"
+    );
+}
+
+#[test]
+fn the_learned_predictor_earns_its_place_on_the_cfd_frames() {
+    let cfd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/CFD_animation.npz");
+    if !cfd.exists() {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared data stays outside the repository)",
+            cfd.display()
+        );
+        return;
+    }
+    let dir = temp_dir("bounded-learned-cfd");
+    // Measured: 72.8 against 50.5 (1.44x) at 1e-2; the issue asks for 1.2x.
+    let (report, learned, model_free) = learned_against_model_free(&cfd, &dir, 1e-2);
+    assert!(report.contains("learned field predictor"), "{report}");
+    assert!(
+        learned as f64 * 1.2 <= model_free as f64,
+        "learned {learned} bytes, model-free {model_free}"
+    );
+}
