@@ -1,6 +1,8 @@
 //! Error-bounded coding throughput of the codec alone (no file I/O, one thread), in MB/s of
 //! raw float64 input: the model-free path on the shared collider events (per-column grids)
-//! and CFD frames (one grid, Lorenzo prediction), at 1e-2, 1e-3 and 1e-4 x range.
+//! and CFD frames (one grid, Lorenzo prediction), and the CFD frames with the learned field
+//! predictor (`cfd-learned`, weights fitted once outside the timing), at 1e-2, 1e-3 and
+//! 1e-4 x range.
 //! Run: `cargo bench --bench bounded_throughput`. Needs `../shared/data`; skips without it.
 //! The whole-tool comparison with SZ3, ZFP and zstd is `scripts/compare-bounded.sh`.
 
@@ -12,6 +14,7 @@ use baler_codec::intcode::IntModel;
 use baler_codec::range::{RangeDecoder, RangeEncoder};
 use baler_codec::{DType, HostModel};
 use baler_rs::data::RowSource;
+use baler_trainer::learned;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::Path;
@@ -64,10 +67,21 @@ fn bench(c: &mut Criterion) {
         };
         let columns = if layout == Layout::Table { n } else { 1 };
         group.throughput(Throughput::Bytes((values.len() * 8) as u64));
-        for r in [1e-2, 1e-3, 1e-4] {
+        for (r, learned) in [1e-2, 1e-3, 1e-4]
+            .into_iter()
+            .flat_map(|r| [(r, false), (r, true)])
+        {
             let g = grids(&values, columns, r);
-            let mut bytes = vec![0u8; params_len(layout, &Predictor::None, n, &[])];
-            write_params(layout, Predictor::None, DType::F64, n, &g, &[], &mut bytes).unwrap();
+            let (name, predictor) = match (layout, learned) {
+                (_, false) => (name.to_string(), Predictor::None),
+                (Layout::Field { height, width }, true) => {
+                    let fit = learned::fit(&values, height as usize, width as usize, &g[0]);
+                    (format!("{name}-learned"), Predictor::Learned(fit.unwrap()))
+                }
+                (Layout::Table, true) => continue,
+            };
+            let mut bytes = vec![0u8; params_len(layout, &predictor, n, &[])];
+            write_params(layout, predictor, DType::F64, n, &g, &[], &mut bytes).unwrap();
             let params = BoundParams::read(&bytes).unwrap();
             let mut models = vec![IntModel::default(); params.contexts(0)];
             let mut history = vec![0i64; HISTORY_ROWS * n];
@@ -115,5 +129,10 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+// No plots: criterion's plotters backend needs system fonts, which a bare machine lacks.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);

@@ -97,5 +97,10 @@ fn codec_throughput(c: &mut Criterion) {
     bench_model(c, "edge_48-32-16_host_capacity", &model, &data);
 }
 
-criterion_group!(benches, codec_throughput);
+// No plots: criterion's plotters backend needs system fonts, which a bare machine lacks.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = codec_throughput
+}
 criterion_main!(benches);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Error-bounded compression table: baler (model-free, and with a learned model when
-# BALER_HZZ_MODEL / BALER_CFD_MODEL name one) vs SZ3, ZFP and zstd -19 on the shared data,
+# Error-bounded compression table: baler (model-free; the learned field predictor for data of
+# rank 3 or more; an autoencoder when BALER_HZZ_MODEL / BALER_CFD_MODEL name one) vs SZ3, ZFP and zstd -19 on the shared data,
 # measured in one run on one core each. Writes Markdown to OUT.md (default
 # target/compare-bounded.md) and prints it.
 #   bash scripts/compare-bounded.sh [OUT.md]

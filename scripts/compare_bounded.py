@@ -6,7 +6,7 @@ Usage: python3 scripts/compare_bounded.py [OUT.md]   (default target/compare-bou
 Environment:
   BALER_DATA_DIR     data directory (default: ../shared/data relative to the repository root)
   BALER_BIN          baler binary (default: target/release/baler)
-  BALER_HZZ_MODEL    model blob for hzz.npz: adds a "learned model" row (--use-model always)
+  BALER_HZZ_MODEL    model blob for hzz.npz: adds an "autoencoder" row (--use-model always)
   BALER_CFD_MODEL    model blob for CFD_animation.npz: the same
   BENCH_CPU          the one core everything runs on (default 0)
   BENCH_REPS         timing repetitions, best one kept (default 5)
@@ -111,13 +111,16 @@ def best_time(fn, reps=REPS):
 
 # ---------------------------------------------------------------------------------------- baler
 
-def baler_row(baler, path, data, rel, per_column, tmp, model=None):
+def baler_row(baler, path, data, rel, per_column, tmp, model=None, learned=False):
+    """One baler row: model-free (--use-model never), the learned field predictor (the
+    default auto choice, no model file), or the given autoencoder (--use-model always)."""
     taskset = ["taskset", "-c", str(CPU)] if shutil.which("taskset") else []
     stream = os.path.join(tmp, "out.baler")
     recon = os.path.join(tmp, "rec.npz")
     mflag = ["--model", model] if model else []
     ccmd = taskset + [baler, "compress", "--input", path, "--output", stream, "--rel-error-bound",
-                      repr(rel), "--use-model", "always" if model else "never"] + mflag
+                      repr(rel), "--use-model",
+                      "always" if model else ("auto" if learned else "never")] + mflag
     dcmd = taskset + [baler, "decompress", "--input", stream, "--output", recon] + mflag
 
     reported = []  # baler's own compress MB/s (in-process), one per repetition
@@ -139,7 +142,8 @@ def baler_row(baler, path, data, rel, per_column, tmp, model=None):
     abs_bound, rng = bounds_for(data, rel, per_column)
     maxf, rmse, ok = errors(data, rec, abs_bound, rng)
     self_mbs = max(reported) if reported else None
-    label = "baler (learned model, decoder counted)" if model else "baler (model-free)"
+    label = ("baler (autoencoder, decoder counted)" if model
+             else "baler (learned predictor, in the stream)" if learned else "baler (model-free)")
     if not ok:
         msg = (f"FAIL: {label} on {os.path.basename(path)} at R={rel:g}: max error {maxf:.6f} "
                f"of the bound (> 1), some values are outside the error bound")
@@ -232,11 +236,13 @@ def main():
             raw = data.size * 8
             model = os.environ.get(model_env)
             if model and not os.path.isfile(model):
-                print(f"warning: {model_env}={model} is not a file; no learned-model row", file=sys.stderr)
+                print(f"warning: {model_env}={model} is not a file; no autoencoder row", file=sys.stderr)
                 model = None
             for rel in BOUNDS:
                 print(f"== {name} R={rel:g}", file=sys.stderr)
                 rs = [baler_row(baler, path, data, rel, per_column, tmp)]
+                if data.ndim >= 3:
+                    rs.append(baler_row(baler, path, data, rel, per_column, tmp, learned=True))
                 if model:
                     rs.append(baler_row(baler, path, data, rel, per_column, tmp, model=model))
                 rs += [sz3_row(data, rel, per_column), zfp_row(data, rel, per_column),
@@ -250,7 +256,7 @@ def main():
                         notes.append(f"{name} {rel:.0e} {r['codec']}: {r['self_mbs']:.1f} MB/s")
                 rows += rs
             if model:
-                notes.append(f"{name} learned model: {os.path.basename(model)}, {os.path.getsize(model)} bytes")
+                notes.append(f"{name} autoencoder: {os.path.basename(model)}, {os.path.getsize(model)} bytes")
 
     head = (f"Machine: {cpu_model()}, one core (taskset -c {CPU}); "
             f"date {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; "
@@ -260,7 +266,7 @@ def main():
            "Bound = R x each column's range for hzz (SZ3 and ZFP compress each column separately "
            "with its own absolute bound, sizes summed) and R x the whole array's range for "
            "CFD_animation (SZ3 and ZFP on the whole 3-D array). Ratio = raw float64 bytes / "
-           "compressed bytes; \"decoder counted\" adds the model blob for the learned-model row "
+           "compressed bytes; \"decoder counted\" adds the model blob for the autoencoder row "
            "(SZ3, ZFP and zstd decoders are libraries, counted as 0). Max err / bound is the worst "
            "value over all columns; RMSE / range is the RMS of (error / that value's range). "
            f"MB/s = raw float64 bytes / wall seconds, best of {REPS}: for baler, the wall time of the "
