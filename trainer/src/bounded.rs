@@ -75,6 +75,9 @@ pub struct Outcome {
     pub model_bytes: usize,
     /// The predictor the stream uses.
     pub predictor: Chosen,
+    /// Each candidate predictor with its estimated total bytes (stream plus model), from
+    /// coding a sample; empty when there was no choice to make.
+    pub estimates: Vec<(&'static str, f64)>,
     /// Largest |error| / bound over all values (at most 1).
     pub worst_fraction_of_bound: f64,
 }
@@ -334,6 +337,14 @@ fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, Error
     Ok(block)
 }
 
+fn describe(predictor: &Predictor) -> &'static str {
+    match predictor {
+        Predictor::None => "model-free",
+        Predictor::Learned(_) => "learned predictor",
+        Predictor::Model => "autoencoder + its blob",
+    }
+}
+
 fn layout_of(shape: &[usize]) -> Layout {
     match shape {
         [_, _] => Layout::Table,
@@ -414,6 +425,7 @@ pub fn compress(
     // Whichever codes the sample smallest, scaled to the whole input, extra bytes counted.
     let scale = stats.rows as f64 / sample_rows.max(1) as f64;
     let mut best: Option<(f64, Predictor, Vec<u8>)> = None;
+    let mut estimates = Vec::new();
     for (predictor, extra) in candidates.iter().copied() {
         let bytes = params_for(predictor)?;
         let size = if candidates.len() == 1 {
@@ -430,6 +442,9 @@ pub fn compress(
             .map_err(at)?;
             coded.len() as f64 * scale + (bytes.len() + extra) as f64
         };
+        if candidates.len() > 1 {
+            estimates.push((describe(&predictor), size));
+        }
         if best.as_ref().is_none_or(|b| size < b.0) {
             best = Some((size, predictor, bytes));
         }
@@ -525,6 +540,7 @@ pub fn compress(
             Predictor::Learned(_) => Chosen::Learned(params_bytes.len() - free_params_len),
         },
         worst_fraction_of_bound: worst,
+        estimates,
     })
 }
 

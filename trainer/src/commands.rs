@@ -562,6 +562,17 @@ fn compress_bounded(
         outcome.worst_fraction_of_bound,
         raw / seconds.max(1e-9) / 1e6
     );
+    if !outcome.estimates.is_empty() {
+        let list: Vec<String> = outcome
+            .estimates
+            .iter()
+            .map(|(what, bytes)| format!("{what} ~{bytes:.0} bytes"))
+            .collect();
+        say!(
+            "  predictor chosen on a sample of rows: {}",
+            list.join(", ")
+        );
+    }
     Ok(())
 }
 
