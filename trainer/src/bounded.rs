@@ -118,18 +118,22 @@ fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
         .map(|c| {
             let (lo, hi) = (stats.min[c], stats.max[c]);
             let range = if hi >= lo { hi - lo } else { 0.0 };
+            // r x range without overflow when the range itself exceeds f64 (-1e308..1e308),
+            // and no bound or step beyond f64's largest value: the codec needs them finite.
             let eps = match bound {
                 Bound::Absolute(e) => e,
-                Bound::Relative(r) => r * range,
-            };
+                Bound::Relative(r) if range.is_finite() => r * range,
+                Bound::Relative(r) => r * hi - r * lo,
+            }
+            .min(f64::MAX);
             let integer_type = matches!(dtype, DType::I16 | DType::I32);
-            let mut step = (2.0 * eps).max(f64::MIN_POSITIVE);
+            let mut step = (2.0 * eps).clamp(f64::MIN_POSITIVE, f64::MAX);
             let mut offset = 0.0;
             if range == 0.0 && lo.is_finite() {
                 offset = lo; // a constant column is all zeros on its grid
             }
             if integer_type || stats.integer[c] {
-                step = (2.0 * eps).floor().max(1.0);
+                step = (2.0 * eps).floor().clamp(1.0, f64::MAX);
                 offset = offset.round();
             }
             ColumnGrid {
@@ -345,6 +349,8 @@ pub fn compress(
     bar: &indicatif::ProgressBar,
 ) -> Result<Outcome, String> {
     let at = |e: Error| format!("{}: {e}", input.display());
+    // Opened first, so an unwritable output fails before the first pass reads everything.
+    let mut file = AtomicFile::create(output)?;
     let (header, stats) = first_pass(input)?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
@@ -400,7 +406,6 @@ pub fn compress(
     let params = BoundParams::read(&params_bytes).map_err(at)?;
     let model_rows = model_rows.filter(|_| with_model);
 
-    let mut file = AtomicFile::create(output)?;
     let err = |e: std::io::Error| format!("{}: {e}", output.display());
     file.writer()
         .write_all(&[0u8; STREAM_HEADER_LEN])
@@ -574,7 +579,7 @@ pub fn decompress<R: Read>(
         }
         (Predictor::None, _) => None,
     };
-    let sink = RowSink::create(
+    let mut sink = RowSink::create(
         output,
         &Header {
             shape: shape.clone(),
