@@ -26,8 +26,11 @@ const VALUES_PER_BLOCK: usize = 1 << 20;
 const BATCH_BLOCKS: usize = 4;
 /// Largest row (values) a stream may declare.
 const MAX_ROW_VALUES: usize = 1 << 27;
-/// Rows kept from the first pass to choose context columns.
+/// Rows kept from the first pass to choose context columns (and whether the model pays)...
 const SAMPLE_ROWS: usize = 4096;
+/// ...but no more values than a block, whole rows (at least one): wide rows (fields) must not
+/// make the sample, and memory, grow with the frame size times 4096.
+const SAMPLE_VALUES: usize = VALUES_PER_BLOCK;
 
 /// The error bound a user asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,8 +102,9 @@ fn first_pass(input: &Path) -> Result<(Header, Stats), String> {
                 s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
             }
         }
-        if s.sample.len() < SAMPLE_ROWS * n {
-            let take = (SAMPLE_ROWS * n - s.sample.len()).min(chunk.len());
+        let sample_len = SAMPLE_ROWS.min((SAMPLE_VALUES / n).max(1)) * n;
+        if s.sample.len() < sample_len {
+            let take = (sample_len - s.sample.len()).min(chunk.len());
             s.sample.extend_from_slice(&chunk[..take]);
         }
         s.rows += chunk.len() / n;
