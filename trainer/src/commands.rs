@@ -120,14 +120,10 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
             args.compression_ratio
         ));
     }
-    distinct(&args.input, &args.output)?;
+    distinct(&args.output, &[Some(&args.input)])?;
     let data = data::read_for_model(&args.input)?;
     // A model keeps its column names one per line.
-    if let Some(c) = data
-        .names
-        .iter()
-        .position(|name| name.contains(['\n', '\r']))
-    {
+    if let Some(c) = data.names.iter().position(|name| name.contains('\n')) {
         return Err(format!(
             "{}: the name of column {} has a line break, which a model cannot store; rename it",
             args.input.display(),
@@ -262,17 +258,19 @@ fn float_validation_mse(values: &[f32], n: usize, outcome: &train::TrainOutcome)
     sq / count.max(1) as f64
 }
 
-/// Refuses an output that is the input itself (the input would be replaced).
-fn distinct(input: &Path, output: &Path) -> Result<(), String> {
-    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// Refuses an output that is one of the command's own files (the input or the model), which
+/// the output would replace.
+fn distinct(output: &Path, sources: &[Option<&Path>]) -> Result<(), String> {
+    let Ok(target) = std::fs::canonicalize(output) else {
+        return Ok(()); // not there yet
     };
-    if same {
-        return Err(format!(
-            "{}: the output is the input file; choose another --output",
-            output.display()
-        ));
+    for (source, what) in sources.iter().zip(["input", "model"]) {
+        if source.and_then(|p| std::fs::canonicalize(p).ok()).as_ref() == Some(&target) {
+            return Err(format!(
+                "{}: the output is the {what} file; choose another --output",
+                output.display()
+            ));
+        }
     }
     Ok(())
 }
@@ -286,7 +284,7 @@ pub fn compress(
     bound: Option<Bound>,
     use_model: UseModel,
 ) -> Result<(), String> {
-    distinct(input, output)?;
+    distinct(output, &[Some(input), model_path])?;
     if let Some(bound) = bound {
         return compress_bounded(model_path, input, output, bound, use_model);
     }
@@ -412,7 +410,7 @@ fn next_raw_block<R: Read>(
 /// `baler decompress`: reads blocks in batches, decodes each batch in parallel and writes the
 /// rows as they come, so memory stays bounded for any stream size.
 pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Result<(), String> {
-    distinct(input, output)?;
+    distinct(output, &[Some(input), model_path])?;
     let at = |e: baler_codec::Error| format!("{}: {e}", input.display());
     let file = File::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let mut reader = BufReader::new(file);

@@ -564,7 +564,12 @@ fn unwritable_outputs_fail_cleanly() {
         let input = args[args.iter().position(|a| a == "--input").unwrap() + 1].clone();
         let o = args.iter().position(|a| a == "--output").unwrap() + 1;
         args[o] = input;
-        check(baler, &strs(&args), Fails("the output is the input"));
+        check(baler, &strs(&args), Fails("the output is the input file"));
+        // The model, for the commands that take one.
+        if let Some(m) = args.iter().position(|a| a == "--model") {
+            args[o] = args[m + 1].clone();
+            check(baler, &strs(&args), Fails("the output is the model file"));
+        }
     }
 }
 
