@@ -27,10 +27,12 @@ const VALUES_PER_BLOCK: usize = 1 << 20;
 const BATCH_BLOCKS: usize = 4;
 /// Largest row (values) a stream may declare.
 const MAX_ROW_VALUES: usize = 1 << 27;
-/// Rows kept from the first pass to choose context columns and predictors...
+/// Rows kept from the first pass to choose context columns and the predictor...
 const SAMPLE_ROWS: usize = 4096;
-/// ... but no more values than this (large frames), and at least three rows for fields.
-const SAMPLE_VALUES: usize = 1 << 22;
+/// ...but no more values than a block, in whole rows (at least three, which the learned field
+/// predictor needs): wide rows (fields) must not make the sample, and memory, grow with the
+/// frame size times 4096.
+const SAMPLE_VALUES: usize = VALUES_PER_BLOCK;
 
 /// The error bound a user asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,9 +119,9 @@ fn first_pass(input: &Path) -> Result<(Header, Stats), String> {
                 s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
             }
         }
-        let sample_rows = (SAMPLE_VALUES / n).clamp(3, SAMPLE_ROWS);
-        if s.sample.len() < sample_rows * n {
-            let take = (sample_rows * n - s.sample.len()).min(chunk.len());
+        let sample_len = (SAMPLE_VALUES / n).clamp(3, SAMPLE_ROWS) * n;
+        if s.sample.len() < sample_len {
+            let take = (sample_len - s.sample.len()).min(chunk.len());
             s.sample.extend_from_slice(&chunk[..take]);
         }
         s.rows += chunk.len() / n;
@@ -137,18 +139,22 @@ fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
         .map(|c| {
             let (lo, hi) = (stats.min[c], stats.max[c]);
             let range = if hi >= lo { hi - lo } else { 0.0 };
+            // r x range without overflow when the range itself exceeds f64 (-1e308..1e308),
+            // and no bound or step beyond f64's largest value: the codec needs them finite.
             let eps = match bound {
                 Bound::Absolute(e) => e,
-                Bound::Relative(r) => r * range,
-            };
+                Bound::Relative(r) if range.is_finite() => r * range,
+                Bound::Relative(r) => r * hi - r * lo,
+            }
+            .min(f64::MAX);
             let integer_type = matches!(dtype, DType::I16 | DType::I32);
-            let mut step = (2.0 * eps).max(f64::MIN_POSITIVE);
+            let mut step = (2.0 * eps).clamp(f64::MIN_POSITIVE, f64::MAX);
             let mut offset = 0.0;
             if range == 0.0 && lo.is_finite() {
                 offset = lo; // a constant column is all zeros on its grid
             }
             if integer_type || stats.integer[c] {
-                step = (2.0 * eps).floor().max(1.0);
+                step = (2.0 * eps).floor().clamp(1.0, f64::MAX);
                 offset = offset.round();
             }
             ColumnGrid {
@@ -372,6 +378,8 @@ pub fn compress(
     bar: &indicatif::ProgressBar,
 ) -> Result<Outcome, String> {
     let at = |e: Error| format!("{}: {e}", input.display());
+    // Opened first, so an unwritable output fails before the first pass reads everything.
+    let mut file = AtomicFile::create(output)?;
     let (header, stats) = first_pass(input)?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
@@ -455,7 +463,6 @@ pub fn compress(
     let params = BoundParams::read(&params_bytes).map_err(at)?;
     let model_rows = model_rows.filter(|_| with_model);
 
-    let mut file = AtomicFile::create(output)?;
     let err = |e: std::io::Error| format!("{}: {e}", output.display());
     file.writer()
         .write_all(&[0u8; STREAM_HEADER_LEN])
@@ -638,7 +645,7 @@ pub fn decompress<R: Read>(
         }
         (Predictor::None | Predictor::Learned(_), _) => None,
     };
-    let sink = RowSink::create(
+    let mut sink = RowSink::create(
         output,
         &Header {
             shape: shape.clone(),

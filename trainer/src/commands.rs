@@ -114,12 +114,20 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
     if !(1..=16).contains(&args.code_bits) {
         return Err(format!("--code-bits {} is outside 1..=16", args.code_bits));
     }
-    let data = data::read(&args.input)?;
-    if let Some((row, column)) = data.first_non_finite() {
+    if !(args.compression_ratio.is_finite() && args.compression_ratio > 0.0) {
         return Err(format!(
-            "{}: NaN or infinity at row {row}, column {}",
+            "--compression-ratio must be a positive number, not {}",
+            args.compression_ratio
+        ));
+    }
+    distinct(&args.output, &[Some(&args.input)])?;
+    let data = data::read_for_model(&args.input)?;
+    // A model keeps its column names one per line.
+    if let Some(c) = data.names.iter().position(|name| name.contains('\n')) {
+        return Err(format!(
+            "{}: the name of column {} has a line break, which a model cannot store; rename it",
             args.input.display(),
-            column_name(&data.names, column)
+            data::column_label(&data.names, c)
         ));
     }
     let (values, n, shape, names) = match (&args.tile, data.shape.as_slice()) {
@@ -155,6 +163,19 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
     let latent = args
         .latent
         .unwrap_or_else(|| (n as f64 / args.compression_ratio).ceil().max(1.0) as usize);
+    // A model blob stores layer widths in 16 bits.
+    let widest = args.hidden.iter().chain([&n, &latent]).max().copied();
+    if let Some(w) = widest.filter(|&w| w > usize::from(u16::MAX)) {
+        return Err(format!(
+            "a layer of {w} values is more than a model holds ({}); use --error-bound without a model for rows this wide",
+            u16::MAX
+        ));
+    }
+    // The outputs are opened before training, so an unwritable path fails at once; they
+    // appear under their names only when complete.
+    let history_path = args.output.with_extension("loss.json");
+    let mut model_file = AtomicFile::create(&args.output)?;
+    let mut history_file = AtomicFile::create(&history_path)?;
     let config = TrainConfig {
         hidden: args.hidden.clone(),
         latent,
@@ -188,18 +209,18 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         .quantize()
         .map_err(|e| format!("quantization: {e}"))?;
     let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
-    let mut file = AtomicFile::create(&args.output)?;
-    file.writer()
-        .write_all(&blob)
-        .map_err(|e| format!("{}: {e}", args.output.display()))?;
-    file.commit()?;
-    let history_path = args.output.with_extension("loss.json");
     let history = serde_json::to_string_pretty(&outcome.history).map_err(|e| e.to_string())?;
-    let mut file = AtomicFile::create(&history_path)?;
-    file.writer()
+    history_file
+        .writer()
         .write_all(history.as_bytes())
         .map_err(|e| format!("{}: {e}", history_path.display()))?;
-    file.commit()?;
+    model_file
+        .writer()
+        .write_all(&blob)
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
+    // The history first: a model under its name always has its history beside it.
+    history_file.commit()?;
+    model_file.commit()?;
     say!(
         "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}",
         outcome.history.len(),
@@ -237,11 +258,21 @@ fn float_validation_mse(values: &[f32], n: usize, outcome: &train::TrainOutcome)
     sq / count.max(1) as f64
 }
 
-fn column_name(names: &[String], column: usize) -> String {
-    match names.get(column) {
-        Some(name) => format!("{column} ('{name}')"),
-        None => column.to_string(),
+/// Refuses an output that is one of the command's own files (the input or the model), which
+/// the output would replace.
+fn distinct(output: &Path, sources: &[Option<&Path>]) -> Result<(), String> {
+    let Ok(target) = std::fs::canonicalize(output) else {
+        return Ok(()); // not there yet
+    };
+    for (source, what) in sources.iter().zip(["input", "model"]) {
+        if source.and_then(|p| std::fs::canonicalize(p).ok()).as_ref() == Some(&target) {
+            return Err(format!(
+                "{}: the output is the {what} file; choose another --output",
+                output.display()
+            ));
+        }
     }
+    Ok(())
 }
 
 /// `baler compress`: reads the input in chunks of whole rows, encodes each chunk's blocks in
@@ -253,6 +284,7 @@ pub fn compress(
     bound: Option<Bound>,
     use_model: UseModel,
 ) -> Result<(), String> {
+    distinct(output, &[Some(input), model_path])?;
     if let Some(bound) = bound {
         return compress_bounded(model_path, input, output, bound, use_model);
     }
@@ -282,15 +314,9 @@ pub fn compress(
         .write_all(&[0u8; STREAM_HEADER_LEN])
         .map_err(err)?;
     let (mut rows, mut frames, mut total) = (0usize, 0u64, STREAM_HEADER_LEN);
-    while let Some(chunk) = source.next_chunk()? {
-        if let Some(i) = chunk.iter().position(|v| !v.is_finite()) {
-            return Err(format!(
-                "{}: NaN or infinity at row {}, column {}",
-                input.display(),
-                rows + i / row_len,
-                column_name(&meta.names, i % row_len)
-            ));
-        }
+    while let Some(chunk) = source.next_chunk_f64()? {
+        data::check_f32(input, &chunk, rows, &meta)?;
+        let chunk: Vec<f32> = chunk.into_iter().map(|v| v as f32).collect();
         let values = match tiling {
             Some(t) => Cow::Owned(t.split(&chunk)),
             None => Cow::Borrowed(&chunk[..]),
@@ -384,6 +410,7 @@ fn next_raw_block<R: Read>(
 /// `baler decompress`: reads blocks in batches, decodes each batch in parallel and writes the
 /// rows as they come, so memory stays bounded for any stream size.
 pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Result<(), String> {
+    distinct(output, &[Some(input), model_path])?;
     let at = |e: baler_codec::Error| format!("{}: {e}", input.display());
     let file = File::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let mut reader = BufReader::new(file);
@@ -392,10 +419,20 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
         .take(STREAM_HEADER_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| format!("{}: {e}", input.display()))?;
-    if let Ok(header) = StreamHeader::read(&head) {
-        if header.flags & FLAG_ERROR_BOUNDED != 0 {
+    if head.is_empty() {
+        return Err(format!(
+            "{}: empty file, not a baler stream",
+            input.display()
+        ));
+    }
+    match StreamHeader::read(&head) {
+        Ok(header) if header.flags & FLAG_ERROR_BOUNDED != 0 => {
             return decompress_bounded(model_path, &header, &mut reader, input, output);
         }
+        Ok(_) => {}
+        // With a model, the decoder below tells a stream of another model from damage.
+        Err(e) if model_path.is_none() => return Err(at(e)),
+        Err(_) => {}
     }
     let model_path = model_path.ok_or("--model is required for this stream")?;
     let blob = read_model(model_path)?;
@@ -416,7 +453,7 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
         let (gy, gx) = t.grid();
         gy * gx * t.tile_len()
     });
-    let sink = RowSink::create(
+    let mut sink = RowSink::create(
         output,
         &Header {
             shape: shape.clone(),

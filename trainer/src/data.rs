@@ -123,6 +123,7 @@ impl RowSource {
         let (header_tx, header_rx) = sync_channel::<Result<Header, String>>(1);
         let (tx, chunks) = sync_channel::<Chunk>(2);
         let rows = values_per_chunk.max(1);
+        let shown = path.display().to_string();
         std::thread::spawn(move || {
             let reader = BufReader::new(file);
             let result = match format {
@@ -131,15 +132,15 @@ impl RowSource {
                 Format::Csv => stream_csv(reader, rows, &header_tx, &tx),
             };
             if let Err(e) = result {
-                // Whichever side is waiting gets the error.
+                // Whichever side is waiting gets the error, with the file's name.
+                let e = format!("{shown}: {e}");
                 let _ = header_tx.try_send(Err(e.clone()));
                 let _ = tx.send(Err(e));
             }
         });
         let header = header_rx
             .recv()
-            .map_err(|_| at(path)("reader stopped".into()))?
-            .map_err(at(path))?;
+            .map_err(|_| at(path)("reader stopped".into()))??;
         if header.shape.len() < 2 {
             return Err(at(path)(format!(
                 "expected a 2-D table or 3-D frames, found shape {:?}",
@@ -226,17 +227,34 @@ fn stream_npy<R: Read>(
     tx: &SyncSender<Chunk>,
 ) -> Result<(), String> {
     let npy = NpyFile::new(reader).map_err(|e| format!("not a .npy array: {e}"))?;
+    if npy.order() == npyz::Order::Fortran {
+        // The values are stored column by column; reading them row by row would scramble them.
+        return Err(
+            "the array is in Fortran (column-major) order; save it with np.ascontiguousarray"
+                .into(),
+        );
+    }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let dtype = npy.dtype();
-    let npyz::DType::Plain(ts) = &dtype else {
-        return Err(format!("unsupported element type {}", dtype.descr()));
+    let unsupported = || {
+        format!(
+            "unsupported element type {} (baler reads float16/32/64 and 8- to 64-bit integers)",
+            dtype.descr()
+        )
     };
-    let kind = match (ts.type_char(), ts.size_field()) {
-        (TypeChar::Float, 8) => DType::F64,
-        (TypeChar::Float, 4) => DType::F32,
-        (TypeChar::Int, 2) => DType::I16,
-        (TypeChar::Int, 4) => DType::I32,
-        _ => return Err(format!("unsupported element type {}", dtype.descr())),
+    let npyz::DType::Plain(ts) = &dtype else {
+        return Err(unsupported());
+    };
+    let source = (ts.type_char(), ts.size_field());
+    // Types without a stream type of their own are widened to one that holds every value
+    // exactly: float16 to float32, 8-bit integers to int16, uint16 to int32, and 64-bit
+    // integers and uint32 to float64 (64-bit values beyond 2^53 are refused when read).
+    let kind = match source {
+        (TypeChar::Float, 8) | (TypeChar::Int, 8) | (TypeChar::Uint, 4 | 8) => DType::F64,
+        (TypeChar::Float, 4 | 2) => DType::F32,
+        (TypeChar::Int, 1 | 2) | (TypeChar::Uint, 1) => DType::I16,
+        (TypeChar::Int, 4) | (TypeChar::Uint, 2) => DType::I32,
+        _ => return Err(unsupported()),
     };
     let header = Header {
         shape,
@@ -247,22 +265,49 @@ fn stream_npy<R: Read>(
     let chunk_len = (rows / row_len).max(1) * row_len;
     let _ = header_tx.send(Ok(header));
     let e = |e: std::io::Error| e.to_string();
-    match kind {
-        DType::F64 => {
-            let it = npy.data::<f64>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map_err(e)), chunk_len, tx)
+    // 64-bit integers: exact in float64 up to 2^53 only.
+    let exact = |i: usize, magnitude: u64, v: f64, text: String| {
+        if magnitude <= 1 << 53 {
+            Ok(v)
+        } else {
+            Err(format!(
+                "row {} column {}: {text} is beyond 2^53, which float64 cannot hold exactly",
+                i / row_len,
+                i % row_len
+            ))
         }
-        DType::F32 => {
-            let it = npy.data::<f32>().map_err(|e| e.to_string())?;
+    };
+    macro_rules! widen {
+        ($t:ty) => {{
+            let it = npy.data::<$t>().map_err(|e| e.to_string())?;
             send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
-        }
-        DType::I16 => {
-            let it = npy.data::<i16>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
+        }};
+    }
+    match source {
+        (TypeChar::Float, 8) => widen!(f64),
+        (TypeChar::Float, 4) => widen!(f32),
+        (TypeChar::Float, _) => widen!(half::f16),
+        (TypeChar::Int, 1) => widen!(i8),
+        (TypeChar::Int, 2) => widen!(i16),
+        (TypeChar::Int, 4) => widen!(i32),
+        (TypeChar::Uint, 1) => widen!(u8),
+        (TypeChar::Uint, 2) => widen!(u16),
+        (TypeChar::Uint, 4) => widen!(u32),
+        (TypeChar::Int, _) => {
+            let it = npy.data::<i64>().map_err(|e| e.to_string())?;
+            let values = it.enumerate().map(|(i, v)| {
+                v.map_err(e)
+                    .and_then(|v| exact(i, v.unsigned_abs(), v as f64, v.to_string()))
+            });
+            send_chunks(values, chunk_len, tx)
         }
         _ => {
-            let it = npy.data::<i32>().map_err(|e| e.to_string())?;
-            send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
+            let it = npy.data::<u64>().map_err(|e| e.to_string())?;
+            let values = it.enumerate().map(|(i, v)| {
+                v.map_err(e)
+                    .and_then(|v| exact(i, v, v as f64, v.to_string()))
+            });
+            send_chunks(values, chunk_len, tx)
         }
     }
 }
@@ -305,6 +350,9 @@ fn stream_csv<R: Read>(
         .map(|s| s.trim().to_string())
         .collect();
     let n = names.len();
+    if n == 0 {
+        return Err("empty file: no header row of column names".into());
+    }
     let _ = header_tx.send(Ok(Header {
         shape: vec![0, n],
         dtype: DType::F64,
@@ -335,9 +383,23 @@ fn stream_csv<R: Read>(
 
 /// Reads a whole data file.
 pub fn read(path: &Path) -> Result<Dataset, String> {
+    read_checked(path, false)
+}
+
+/// Reads a whole data file for a model, which works in float32: NaN, infinity and values
+/// beyond float32's range are refused with their row and column.
+pub fn read_for_model(path: &Path) -> Result<Dataset, String> {
+    read_checked(path, true)
+}
+
+fn read_checked(path: &Path, for_model: bool) -> Result<Dataset, String> {
     let mut source = RowSource::open(path, 1 << 20)?;
     let mut values = Vec::new();
     while let Some(chunk) = source.next_chunk_f64()? {
+        if for_model {
+            let first_row = values.len() / source.header.row_len().max(1);
+            check_f32(path, &chunk, first_row, &source.header)?;
+        }
         values.extend(chunk.into_iter().map(|x| x as f32));
     }
     let mut shape = source.header.shape.clone();
@@ -351,6 +413,41 @@ pub fn read(path: &Path) -> Result<Dataset, String> {
         dtype: source.header.dtype,
         names: source.header.names,
     })
+}
+
+/// Column `column` for messages: its index, and its name when there is one.
+pub fn column_label(names: &[String], column: usize) -> String {
+    match names.get(column) {
+        Some(name) => format!("{column} ({name:?})"),
+        None => column.to_string(),
+    }
+}
+
+/// Refuses the first value of `chunk` (rows from `first_row` on) that a model cannot take:
+/// NaN, infinity, or a finite value beyond float32's range (which would become infinity).
+pub fn check_f32(
+    path: &Path,
+    chunk: &[f64],
+    first_row: usize,
+    header: &Header,
+) -> Result<(), String> {
+    let Some(i) = chunk.iter().position(|&v| !(v as f32).is_finite()) else {
+        return Ok(());
+    };
+    let v = chunk[i];
+    let what = if v.is_finite() {
+        format!("{v:e}, beyond float32's range (3.4e38),")
+    } else {
+        format!("{v}")
+    };
+    let n = header.row_len().max(1);
+    Err(format!(
+        "{}: {what} at row {}, column {}: models take finite float32 values; \
+         --error-bound streams keep such values",
+        path.display(),
+        first_row + i / n,
+        column_label(&header.names, i % n)
+    ))
 }
 
 enum Message {
@@ -405,23 +502,30 @@ impl RowSink {
     }
 
     /// Appends rows.
-    pub fn push(&self, values: Vec<f32>) -> Result<(), String> {
+    pub fn push(&mut self, values: Vec<f32>) -> Result<(), String> {
         self.send(values.into_iter().map(f64::from).collect(), true)
     }
 
     /// Appends rows given with full precision.
-    pub fn push_f64(&self, values: Vec<f64>) -> Result<(), String> {
+    pub fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String> {
         self.send(values, false)
     }
 
-    fn send(&self, values: Vec<f64>, from_f32: bool) -> Result<(), String> {
+    fn send(&mut self, values: Vec<f64>, from_f32: bool) -> Result<(), String> {
         let sent = self
             .tx
             .as_ref()
             .map(|tx| tx.send(Message::Values(values, from_f32)));
         match sent {
             Some(Ok(())) => Ok(()),
-            _ => Err("the output writer stopped".to_string()),
+            // The writer stopped on an error (a full disk, say): report that error.
+            _ => {
+                drop(self.tx.take());
+                match self.done.take().map(|h| h.join()) {
+                    Some(Ok(Err(e))) => Err(e),
+                    _ => Err("the output writer stopped".to_string()),
+                }
+            }
         }
     }
 
@@ -543,17 +647,22 @@ pub fn write(path: &Path, data: &Dataset) -> Result<(), String> {
         dtype: data.dtype,
         names: data.names.clone(),
     };
-    let sink = RowSink::create(path, &header)?;
+    let mut sink = RowSink::create(path, &header)?;
     sink.push(data.values.clone())?;
     sink.finish()
 }
 
 /// A file written next to its final path and renamed into place only when complete, so a
 /// failed or interrupted run never leaves a truncated file under the final name.
+///
+/// The temporary file is `.NAME.PID.tmp` in the target's directory. It is removed when the
+/// writing fails (and when the process is stopped by a signal it does not catch, the next
+/// write of the same target removes it: temporaries of processes that no longer run go).
 pub struct AtomicFile {
     temp: PathBuf,
     target: PathBuf,
     file: Option<BufWriter<File>>,
+    committed: bool,
 }
 
 impl AtomicFile {
@@ -562,15 +671,14 @@ impl AtomicFile {
         let name = target
             .file_name()
             .ok_or_else(|| format!("{}: not a file path", target.display()))?;
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.tmp", std::process::id()));
-        let temp = target.with_file_name(temp_name);
+        remove_stale_temps(target, name);
+        let temp = target.with_file_name(temp_name(name, std::process::id()));
         let file = File::create(&temp).map_err(|e| format!("{}: {e}", target.display()))?;
         Ok(AtomicFile {
             temp,
             target: target.to_path_buf(),
             file: Some(BufWriter::new(file)),
+            committed: false,
         })
     }
 
@@ -579,20 +687,61 @@ impl AtomicFile {
         self.file.as_mut().expect("file is open until commit")
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place; on failure the temporary file goes.
     pub fn commit(mut self) -> Result<(), String> {
         let err = |e: std::io::Error| format!("{}: {e}", self.target.display());
         let file = self.file.take().expect("file is open until commit");
         let file = file.into_inner().map_err(|e| err(e.into_error()))?;
         file.sync_all().map_err(err)?;
-        std::fs::rename(&self.temp, &self.target).map_err(err)
+        drop(file);
+        std::fs::rename(&self.temp, &self.target).map_err(err)?;
+        self.committed = true;
+        Ok(())
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if !self.committed {
+            drop(self.file.take());
             let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+fn temp_name(name: &std::ffi::OsStr, pid: u32) -> std::ffi::OsString {
+    let mut temp = std::ffi::OsString::from(".");
+    temp.push(name);
+    temp.push(format!(".{pid}.tmp"));
+    temp
+}
+
+/// Removes the temporaries that killed runs left for `target`: `.NAME.PID.tmp` whose process
+/// no longer runs (Linux, where `/proc` tells; elsewhere nothing is removed).
+fn remove_stale_temps(target: &Path, name: &std::ffi::OsStr) {
+    let proc = Path::new("/proc");
+    if !cfg!(target_os = "linux") || !proc.join("self").exists() {
+        return;
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let (Some(name), Ok(entries)) = (name.to_str(), std::fs::read_dir(dir)) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 }
