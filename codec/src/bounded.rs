@@ -834,7 +834,14 @@ mod tests {
     }
 
     fn specials(limit: f64) -> std::vec::Vec<f64> {
-        let mut v = std::vec![0.0, -0.0, limit, -limit, f64::MIN_POSITIVE, -f64::MIN_POSITIVE];
+        let mut v = std::vec![
+            0.0,
+            -0.0,
+            limit,
+            -limit,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE
+        ];
         for k in -1000i64..1000 {
             let k = k as f64;
             for d in [0.5, -0.5, 0.49999999999999994, 0.5000000000000001] {
