@@ -411,11 +411,22 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
     } else {
         Vec::new()
     };
-    let expected_values = shape.iter().product::<usize>();
-    let per_frame = tiling.map_or(n, |t| {
-        let (gy, gx) = t.grid();
-        gy * gx * t.tile_len()
-    });
+    // The header's shape is untrusted: its value count, and the tiles of a tiled frame, must
+    // not overflow.
+    let too_large = || format!("{}: header shape {shape:?} is too large", input.display());
+    let expected_values = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(too_large)?;
+    let per_frame = match tiling {
+        None => n,
+        Some(t) => {
+            let (gy, gx) = t.grid();
+            gy.checked_mul(gx)
+                .and_then(|g| g.checked_mul(t.tile_len()))
+                .ok_or_else(too_large)?
+        }
+    };
     let sink = RowSink::create(
         output,
         &Header {
