@@ -501,12 +501,7 @@ fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<
             found: payload,
         });
     }
-    let mut block = head.to_vec();
-    block.resize(BLOCK_HEADER_LEN + payload + BLOCK_TRAILER_LEN, 0);
-    reader
-        .read_exact(&mut block[BLOCK_HEADER_LEN..])
-        .map_err(|_| Error::Truncated)?;
-    Ok(Some(block))
+    crate::blocks::read_block_rest(reader, &head, payload).map(Some)
 }
 
 /// Decompresses an error-bounded stream (its header already read) into `output`.
