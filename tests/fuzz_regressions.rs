@@ -61,7 +61,9 @@ fn fuzz_regressions_are_refused_or_decoded_without_panics() {
                     let error = result.as_ref().expect_err(&name);
                     assert!(!error.is_empty(), "{target}/{name}: empty error");
                 }
-                _ => panic!("{target}/{name}: name must start with ok-, err-, crash-, oom- or timeout-"),
+                _ => panic!(
+                    "{target}/{name}: name must start with ok-, err-, crash-, oom- or timeout-"
+                ),
             }
             // A debug build is slow, but a former hang must not come back.
             assert!(

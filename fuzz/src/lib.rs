@@ -397,7 +397,16 @@ pub fn encode_bounded(
         Predictor::None
     };
     let mut params = vec![0u8; params_len(layout, row_len, names)];
-    write_params(layout, predictor, dtype, row_len, &grids, names, &mut params).unwrap();
+    write_params(
+        layout,
+        predictor,
+        dtype,
+        row_len,
+        &grids,
+        names,
+        &mut params,
+    )
+    .unwrap();
     let parsed = BoundParams::read(&params).unwrap();
     let rows = values.len() / row_len;
     let latent = model.map_or(0, |m| m.row_codes());
@@ -490,7 +499,11 @@ fn entropy_decode_only(mode: u8, bytes: &[u8]) -> Result<usize, Error> {
             // Every byte consumed: a clean end (the coder's last symbols need no more bytes).
             return Ok(i);
         }
-        match code_symbol(&mut decoder, &mut contexts[entropy_context(mode, i)], Symbol::Escape)? {
+        match code_symbol(
+            &mut decoder,
+            &mut contexts[entropy_context(mode, i)],
+            Symbol::Escape,
+        )? {
             Symbol::Value(v) => assert!(
                 v.unsigned_abs() < 1u64 << MAX_MAGNITUDE_BITS,
                 "decoded a value beyond the coded magnitude"
@@ -552,13 +565,19 @@ fn entropy_round_trip(mode: u8, bytes: &[u8]) -> Result<usize, Error> {
     for &v in &values {
         let model = &mut contexts[context_of(previous)];
         if v.unsigned_abs() < 1u64 << MAX_MAGNITUDE_BITS {
-            assert_eq!(code_symbol(&mut encoder, model, Symbol::Value(v))?, Symbol::Value(v));
+            assert_eq!(
+                code_symbol(&mut encoder, model, Symbol::Value(v))?,
+                Symbol::Value(v)
+            );
         } else {
             // A too-large value is refused without touching the coder's output...
             let refused = code_symbol(&mut encoder, &mut IntModel::default(), Symbol::Value(v));
             assert!(matches!(refused, Err(Error::Invalid(_))), "{refused:?}");
             // ...and goes as an escape and a raw word instead.
-            assert_eq!(code_symbol(&mut encoder, model, Symbol::Escape)?, Symbol::Escape);
+            assert_eq!(
+                code_symbol(&mut encoder, model, Symbol::Escape)?,
+                Symbol::Escape
+            );
             assert_eq!(code_raw64(&mut encoder, v as u64)?, v as u64);
         }
         previous = v;
@@ -578,7 +597,11 @@ fn entropy_round_trip(mode: u8, bytes: &[u8]) -> Result<usize, Error> {
         previous = v;
     }
     // The trainer relies on this to find trailing bytes after a block's payload.
-    assert_eq!(decoder.position(), len, "decoder did not consume exactly the encoded bytes");
+    assert_eq!(
+        decoder.position(),
+        len,
+        "decoder did not consume exactly the encoded bytes"
+    );
     Ok(values.len())
 }
 
@@ -629,7 +652,11 @@ pub fn readers(data: &[u8]) -> Result<usize, String> {
     let streamed = read_rows(&file.0, chunk);
     let whole = baler_trainer::data::read(&file.0);
     if let (Ok(values), Ok(set)) = (&streamed, &whole) {
-        assert_eq!(*values, set.values.len(), "chunked and whole reads disagree");
+        assert_eq!(
+            *values,
+            set.values.len(),
+            "chunked and whole reads disagree"
+        );
     }
     streamed
 }
@@ -785,7 +812,16 @@ fn bounded_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
             &["a", "b", "c"],
         ),
         encode_bounded(Layout::Table, DType::I16, None, 4, &counts, 2.0, 6, &[]),
-        encode_bounded(Layout::Table, DType::F64, Some(model), 48, &wide, 0.05, 3, &[]),
+        encode_bounded(
+            Layout::Table,
+            DType::F64,
+            Some(model),
+            48,
+            &wide,
+            0.05,
+            3,
+            &[],
+        ),
         encode_bounded(
             Layout::Field {
                 height: 4,
@@ -819,7 +855,11 @@ fn reader_seeds() -> Vec<Vec<u8>> {
     use baler_trainer::data::{write, Dataset};
     let mut seeds = Vec::new();
     let sets = [
-        (vec![3, 2], DType::F64, vec!["x".to_string(), "y".to_string()]),
+        (
+            vec![3, 2],
+            DType::F64,
+            vec!["x".to_string(), "y".to_string()],
+        ),
         (vec![2, 3], DType::F32, vec![]),
         (vec![2, 2, 2], DType::I16, vec![]),
         (vec![4, 1], DType::I32, vec![]),
