@@ -108,3 +108,48 @@ fn codec_crash_inputs_get_typed_errors() {
         }
     }
 }
+
+/// Maintenance, not a check: `BALER_FUZZ_PICK=fuzz/corpus cargo test --test fuzz_regressions
+/// -- --ignored pick` copies a few small corpus inputs per target (decoded ones first, then
+/// refused ones, at most 4 KB in all) into `tests/fuzz-regressions/<target>/`, named by outcome.
+#[test]
+#[ignore]
+fn pick_corpus_inputs_as_regressions() {
+    let Some(corpus) = std::env::var_os("BALER_FUZZ_PICK") else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    for target in harness::TARGETS {
+        let Ok(entries) = std::fs::read_dir(Path::new(&corpus).join(target)) else {
+            continue;
+        };
+        let mut inputs: Vec<(Vec<u8>, String)> = entries
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (std::fs::read(&p).unwrap(), name)
+            })
+            .filter(|(bytes, _)| bytes.len() <= 1024)
+            .collect();
+        // Larger inputs first (they tend to reach deeper), then by name for stability.
+        inputs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let (mut ok, mut err, mut budget) = (0, 0, 4096usize);
+        for (bytes, name) in inputs {
+            let result = harness::run(target, &bytes);
+            let (count, prefix) = match result {
+                Ok(()) => (&mut ok, "ok"),
+                Err(_) => (&mut err, "err"),
+            };
+            if *count >= 3 || bytes.len() > budget {
+                continue;
+            }
+            *count += 1;
+            budget -= bytes.len();
+            let short = &name[..name.len().min(12)];
+            let dir = root.join(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{prefix}-corpus-{short}")), &bytes).unwrap();
+        }
+        eprintln!("{target}: {ok} decoded and {err} refused inputs picked");
+    }
+}

@@ -558,6 +558,15 @@ pub fn decompress<R: Read>(
                     found: header.model_id,
                 }));
             }
+            // A crafted header can name the model with rows it does not fit: as compress
+            // requires, a row is one frame of the model unless the model tiles it.
+            if tiling.is_none() && m.input_len() != n {
+                return Err(format!(
+                    "{}: rows of {n} values, but the model expects {}",
+                    input.display(),
+                    m.input_len()
+                ));
+            }
             Some(ModelRows { model: m, tiling })
         }
         (Predictor::Model, None) => {
