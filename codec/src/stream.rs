@@ -351,6 +351,9 @@ pub fn decode_block<const L: usize, const W: usize>(
     block: &Block<'_>,
     out: &mut [f32],
 ) -> Result<()> {
+    if block.kind != BlockKind::LatentCodes {
+        return Err(Error::Invalid("not a block of latent codes"));
+    }
     let n = model.output_len();
     let expected = (block.frames as usize).saturating_mul(n);
     if out.len() != expected {
@@ -358,9 +361,6 @@ pub fn decode_block<const L: usize, const W: usize>(
             expected,
             found: out.len(),
         });
-    }
-    if block.kind != BlockKind::LatentCodes {
-        return Err(Error::Invalid("not a block of latent codes"));
     }
     let mut reader = BitReader::new(block.payload);
     let mut codes = [0i16; W];
@@ -576,6 +576,11 @@ impl<'m, 'a, 's, const L: usize, const W: usize> Decoder<'m, 'a, 's, L, W> {
             return Err(Error::TrailingBytes);
         }
         let (block, len) = read_block(self.model, rest, self.block_index)?;
+        // Only latent codes belong in a fixed-rate stream: another kind's payload must not be
+        // read as codes (its frame count is not even checked against its length).
+        if block.kind != BlockKind::LatentCodes {
+            return Err(Error::Invalid("not a block of latent codes"));
+        }
         let seen = self.frames_seen.saturating_add(u64::from(block.frames));
         if seen > self.header.frame_count {
             return Err(Error::FrameCountMismatch {

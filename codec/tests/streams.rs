@@ -217,6 +217,35 @@ fn a_stream_from_another_model_is_refused() {
 }
 
 #[test]
+fn blocks_of_another_kind_are_not_read_as_latent_codes() {
+    // A residual (or parameters) block in a fixed-rate stream, CRC intact and with a frame
+    // count its length does not back: refused, never decoded as codes.
+    let (blob, data) = small_model(24, 8);
+    let model = HostModel::from_bytes(&blob).unwrap();
+    let stream = encode_stream(&model, &data[..50], 8);
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let (_, len) = read_block(&model, &stream[STREAM_HEADER_LEN..], 0).unwrap();
+    let end = STREAM_HEADER_LEN + len;
+    for (kind, frames) in [(2u8, 0u32), (3, 1), (3, u32::MAX)] {
+        let mut bad = stream.clone();
+        bad[STREAM_HEADER_LEN] = kind;
+        bad[STREAM_HEADER_LEN + 1..STREAM_HEADER_LEN + 5].copy_from_slice(&frames.to_le_bytes());
+        let sum = crc.checksum(&bad[STREAM_HEADER_LEN..end - 4]);
+        bad[end - 4..end].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(
+            decode_stream(&model, &bad),
+            Err(Error::Invalid("not a block of latent codes")),
+            "kind {kind}, {frames} frames"
+        );
+        let (block, _) = read_block(&model, &bad[STREAM_HEADER_LEN..], 0).unwrap();
+        assert_eq!(
+            decode_block(&model, &block, &mut []),
+            Err(Error::Invalid("not a block of latent codes"))
+        );
+    }
+}
+
+#[test]
 fn unknown_versions_and_block_kinds_are_refused() {
     let (blob, data) = small_model(23, 8);
     let model = HostModel::from_bytes(&blob).unwrap();

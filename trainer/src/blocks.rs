@@ -1,7 +1,7 @@
 //! Reading a stream's blocks from a file, a bounded batch at a time (shared by the
 //! fixed-rate and the error-bounded decompress).
 
-use baler_codec::stream::BLOCK_HEADER_LEN;
+use baler_codec::stream::{BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
 use baler_codec::Error;
 use std::io::Read;
 
@@ -36,4 +36,26 @@ pub(crate) fn read_block_head<R: Read>(
         }
     }
     Ok(filled)
+}
+
+/// Reads the payload (`payload` bytes, as its header says) and CRC of the block whose header is
+/// `head`; returns the whole block. The buffer grows with the bytes that actually arrive, so a
+/// damaged length in a short file cannot make us allocate gigabytes.
+pub(crate) fn read_block_rest<R: Read>(
+    reader: &mut R,
+    head: &[u8; BLOCK_HEADER_LEN],
+    payload: usize,
+) -> Result<Vec<u8>, Error> {
+    let len = BLOCK_HEADER_LEN + payload + BLOCK_TRAILER_LEN;
+    let mut block = Vec::with_capacity(len.min(1 << 20));
+    block.extend_from_slice(head);
+    let rest = (len - BLOCK_HEADER_LEN) as u64;
+    let read = reader
+        .take(rest)
+        .read_to_end(&mut block)
+        .map_err(|_| Error::Truncated)?;
+    if read as u64 != rest {
+        return Err(Error::Truncated);
+    }
+    Ok(block)
 }

@@ -568,12 +568,7 @@ fn next_block<R: Read>(reader: &mut R, max_payload: usize) -> Result<Option<Vec<
             found: payload,
         });
     }
-    let mut block = head.to_vec();
-    block.resize(BLOCK_HEADER_LEN + payload + BLOCK_TRAILER_LEN, 0);
-    reader
-        .read_exact(&mut block[BLOCK_HEADER_LEN..])
-        .map_err(|_| Error::Truncated)?;
-    Ok(Some(block))
+    crate::blocks::read_block_rest(reader, &head, payload).map(Some)
 }
 
 /// Decompresses an error-bounded stream (its header already read) into `output`.
@@ -633,6 +628,15 @@ pub fn decompress<R: Read>(
                     expected: m.id(),
                     found: header.model_id,
                 }));
+            }
+            // A crafted header can name the model with rows it does not fit: as compress
+            // requires, a row is one frame of the model unless the model tiles it.
+            if tiling.is_none() && m.input_len() != n {
+                return Err(format!(
+                    "{}: rows of {n} values, but the model expects {}",
+                    input.display(),
+                    m.input_len()
+                ));
             }
             Some(ModelRows { model: m, tiling })
         }

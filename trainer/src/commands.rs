@@ -6,8 +6,8 @@ use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, tiling_for, Tiling};
 use crate::train::{self, Device, TrainConfig};
 use baler_codec::stream::{
-    block_len, decode_block, encode_block, read_block, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
-    FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
+    block_len, decode_block, encode_block, read_block, BLOCK_HEADER_LEN, FLAG_ERROR_BOUNDED,
+    STREAM_HEADER_LEN,
 };
 use baler_codec::{Decoder, HostModel, StreamHeader};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,6 +35,8 @@ const QAT_TRIGGER: f64 = 1.25;
 
 /// Frames per stream block: the unit of parallel work and of damage containment.
 const FRAMES_PER_BLOCK: usize = 1024;
+/// Largest row (values) a fixed-rate stream may declare (as for error-bounded streams).
+const MAX_ROW_VALUES: usize = 1 << 27;
 
 /// Arguments of `baler train`.
 #[derive(clap::Args, Debug)]
@@ -399,12 +401,7 @@ fn next_raw_block<R: Read>(
     if !kind_known {
         return Err(baler_codec::Error::UnknownBlockKind(head[0]));
     }
-    let mut block = head.to_vec();
-    block.resize(BLOCK_HEADER_LEN + payload + BLOCK_TRAILER_LEN, 0);
-    reader
-        .read_exact(&mut block[BLOCK_HEADER_LEN..])
-        .map_err(|_| baler_codec::Error::Truncated)?;
-    Ok(Some(block))
+    blocks::read_block_rest(reader, &head, payload).map(Some)
 }
 
 /// `baler decompress`: reads blocks in batches, decodes each batch in parallel and writes the
@@ -448,11 +445,55 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
     } else {
         Vec::new()
     };
-    let expected_values = shape.iter().product::<usize>();
-    let per_frame = tiling.map_or(n, |t| {
-        let (gy, gx) = t.grid();
-        gy * gx * t.tile_len()
-    });
+    // The header's shape is untrusted: its value count, and the tiles of a tiled frame, must
+    // not overflow.
+    let too_large = || format!("{}: header shape {shape:?} is too large", input.display());
+    let expected_values = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(too_large)?;
+    let (per_frame, frames_per_row) = match tiling {
+        None => (n, 1),
+        Some(t) => {
+            let (gy, gx) = t.grid();
+            let tiles = gy.checked_mul(gx).ok_or_else(too_large)?;
+            (
+                tiles.checked_mul(t.tile_len()).ok_or_else(too_large)?,
+                tiles,
+            )
+        }
+    };
+    // Before anything is allocated or written for it, the shape must agree with the model's
+    // frames and with the frame count, and the file must be long enough to hold those frames,
+    // which bounds every size below by the file's size (as compress writes them: one frame per
+    // row, or one per tile).
+    let row_len = shape
+        .get(1..)
+        .and_then(|dims| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)))
+        .ok_or_else(too_large)?;
+    let frames_match = shape
+        .first()
+        .and_then(|&rows| rows.checked_mul(frames_per_row))
+        .is_some_and(|frames| frames as u64 == header.frame_count);
+    if shape.len() < 2 || (tiling.is_none() && row_len != n) || !frames_match {
+        return Err(format!(
+            "{}: header shape {shape:?} does not match {} frames of the model's {n} values",
+            input.display(),
+            header.frame_count
+        ));
+    }
+    if row_len > MAX_ROW_VALUES {
+        return Err(at(baler_codec::Error::Invalid(
+            "rows of more than 2^27 values",
+        )));
+    }
+    let file_len = std::fs::metadata(input).map_or(0, |m| m.len());
+    let packed = usize::try_from(header.frame_count)
+        .ok()
+        .and_then(|frames| model.packed_len(frames));
+    if packed.is_none_or(|bytes| bytes as u64 > file_len.saturating_sub(STREAM_HEADER_LEN as u64)) {
+        return Err(at(baler_codec::Error::Truncated));
+    }
     let mut sink = RowSink::create(
         output,
         &Header {

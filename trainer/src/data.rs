@@ -5,7 +5,7 @@
 use baler_codec::DType;
 use npyz::{NpyFile, TypeChar, WriterBuilder};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Chain, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -219,6 +219,103 @@ fn send_chunks(
     Ok(())
 }
 
+/// Longest `.npy` header we read (numpy itself refuses headers over 10000 bytes by default).
+const MAX_NPY_HEADER: usize = 1 << 16;
+/// Deepest bracket nesting a `.npy` header may have: plain arrays need 2 (a dict holding the
+/// shape tuple), structured ones a few more. The Python-literal parser's time grows
+/// exponentially with the nesting.
+const MAX_NPY_NESTING: usize = 8;
+
+/// An .npy file whose checked header bytes are replayed before the rest of the reader.
+type ReplayedNpy<R> = NpyFile<Chain<Cursor<Vec<u8>>, R>>;
+
+/// Opens a `.npy` stream after checking its header ourselves, for what would otherwise make
+/// npyz panic or hang instead of returning an error: a shape whose element count overflows
+/// 64 bits (npyz multiplies the dimensions unchecked), an absurdly long header, or deeply
+/// nested brackets. The header is then handed to npyz unchanged.
+fn checked_npy<R: Read>(mut reader: R) -> Result<ReplayedNpy<R>, String> {
+    let short = |_| "not a .npy array: the header is truncated".to_string();
+    let mut head = vec![0u8; 8];
+    reader.read_exact(&mut head).map_err(short)?;
+    if head[..6] != *b"\x93NUMPY" {
+        return Err("not a .npy array: no NUMPY magic".to_string());
+    }
+    let size_len = match head[6] {
+        1 => 2,
+        2 | 3 => 4,
+        v => return Err(format!("not a .npy array: unknown format version {v}")),
+    };
+    let mut size = [0u8; 4];
+    reader.read_exact(&mut size[..size_len]).map_err(short)?;
+    let len = u32::from_le_bytes(size) as usize;
+    if len > MAX_NPY_HEADER {
+        return Err(format!(
+            "not a .npy array: a header of {len} bytes (at most {MAX_NPY_HEADER})"
+        ));
+    }
+    head.extend_from_slice(&size[..size_len]);
+    let start = head.len();
+    head.resize(start + len, 0);
+    reader.read_exact(&mut head[start..]).map_err(short)?;
+    check_npy_header(&head[start..])?;
+    NpyFile::new(Cursor::new(head).chain(reader)).map_err(|e| format!("not a .npy array: {e}"))
+}
+
+/// The checks of [`checked_npy`] on the header text (a Python dict literal).
+fn check_npy_header(text: &[u8]) -> Result<(), String> {
+    let (mut depth, mut deepest, mut quote, mut escaped) = (0usize, 0usize, None, false);
+    for &b in text {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if b == b'\\' => escaped = true,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'\'' | b'"' => quote = Some(b),
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    if deepest > MAX_NPY_NESTING {
+        return Err(format!(
+            "not a .npy array: header nested {deepest} deep (at most {MAX_NPY_NESTING})"
+        ));
+    }
+    let text = std::str::from_utf8(text).map_err(|_| "not a .npy array: header is not UTF-8")?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    // Parse errors are left to npyz, which reports them; only a shape it would accept is
+    // checked here (every 'shape' entry: with duplicate keys, npyz keeps the last).
+    let Ok(py_literal::Value::Dict(entries)) = text.parse::<py_literal::Value>() else {
+        return Ok(());
+    };
+    for (key, value) in &entries {
+        if key.as_string().map(String::as_str) != Some("shape") {
+            continue;
+        }
+        let dims = match value {
+            py_literal::Value::Tuple(d) | py_literal::Value::List(d) => d,
+            _ => continue,
+        };
+        let mut count = Some(1u64);
+        for dim in dims {
+            if let py_literal::Value::Integer(d) = dim {
+                count = count.and_then(|c| c.checked_mul(u64::try_from(d).ok()?));
+            }
+        }
+        if count.is_none() {
+            return Err(format!(
+                "not a .npy array: shape {value} has more than 2^64 elements"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn stream_npy<R: Read>(
     reader: R,
     names: Vec<String>,
@@ -226,7 +323,7 @@ fn stream_npy<R: Read>(
     header_tx: &SyncSender<Result<Header, String>>,
     tx: &SyncSender<Chunk>,
 ) -> Result<(), String> {
-    let npy = NpyFile::new(reader).map_err(|e| format!("not a .npy array: {e}"))?;
+    let npy = checked_npy(reader)?;
     if npy.order() == npyz::Order::Fortran {
         // The values are stored column by column; reading them row by row would scramble them.
         return Err(
@@ -321,7 +418,7 @@ fn stream_npz<R: Read + std::io::Seek>(
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| format!("not an .npz archive: {e}"))?;
     let mut names = Vec::new();
     if let Ok(entry) = zip.by_name("names.npy") {
-        let npy = NpyFile::new(entry).map_err(|e| format!("'names': {e}"))?;
+        let npy = checked_npy(entry).map_err(|e| format!("'names': {e}"))?;
         if npy.shape().iter().product::<u64>() > 0 {
             names = npy
                 .into_vec::<String>()
@@ -620,12 +717,12 @@ fn write_names<W: Write>(out: W, names: &[String]) -> std::io::Result<()> {
 fn write_csv<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::io::Result<bool> {
     let mut csv = csv::Writer::from_writer(out);
     let n = header.row_len().max(1);
-    let names: Vec<String> = if header.names.is_empty() {
-        (0..n).map(|i| format!("column_{i}")).collect()
+    // Generated names are written one by one, not collected: memory stays small for any row.
+    if header.names.is_empty() {
+        csv.write_record((0..n).map(|i| format!("column_{i}")))?;
     } else {
-        header.names.clone()
-    };
-    csv.write_record(&names)?;
+        csv.write_record(&header.names)?;
+    }
     let complete = drain(rx, |values, from_f32| {
         for row in values.chunks_exact(n) {
             if from_f32 {
@@ -743,5 +840,74 @@ fn remove_stale_temps(target: &Path, name: &std::ffi::OsStr) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 1.0 `.npy` file with `header` (padded as numpy pads it) and `data`.
+    fn npy(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut text = header.to_string();
+        while (10 + text.len() + 1) % 64 != 0 {
+            text.push(' ');
+        }
+        text.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    fn open(bytes: Vec<u8>) -> Result<(), String> {
+        let npy = checked_npy(Cursor::new(bytes))?;
+        assert!(!npy.shape().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn plain_npy_headers_pass_the_checks() {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }";
+        open(npy(header, &[0; 48])).unwrap();
+    }
+
+    #[test]
+    fn a_shape_beyond_64_bits_is_refused_before_npyz_multiplies_it() {
+        // npyz computes the element count and strides unchecked (a panic in debug builds).
+        for shape in [
+            "(4294967296, 4294967296, 16)",
+            "[4294967296, 4294967296, 2]",
+        ] {
+            let header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+            let err = open(npy(&header, &[])).unwrap_err();
+            assert!(err.contains("more than 2^64 elements"), "{err}");
+        }
+        // With the key twice, npyz keeps the last: every one is checked.
+        let header = "{'shape': (2, 3), 'descr': '<f8', 'fortran_order': False, \
+                      'shape': (4294967296, 4294967296, 16), }";
+        assert!(open(npy(header, &[])).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_or_huge_headers_are_refused_quickly() {
+        // npyz's parser takes time exponential in the nesting (20 levels: over a minute).
+        let nested = format!(
+            "{{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'x': {}{}}}",
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        let started = std::time::Instant::now();
+        let err = open(npy(&nested, &[0; 16])).unwrap_err();
+        assert!(err.contains("nested"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Brackets inside strings do not count.
+        let quoted = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'x': '((((((((((' }";
+        open(npy(quoted, &[0; 16])).unwrap();
+        let mut long = b"\x93NUMPY\x02\x00".to_vec();
+        long.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        let err = open(long).unwrap_err();
+        assert!(err.contains("header of"), "{err}");
     }
 }

@@ -212,6 +212,10 @@ fn a_header_whose_shape_overflows_is_refused() {
     ]);
     assert!(!out.status.success());
     assert!(!output.exists());
+    // Refused by our own header check, not by npyz panicking in the reader thread.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more than 2^64 elements"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 /// Compresses `input` at relative bound `r` with the default (auto) choice and with
