@@ -13,7 +13,24 @@
 mod harness;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 use std::time::{Duration, Instant};
+
+/// Panics anywhere in the process, counted: the trainer's readers run on their own threads,
+/// where a panic would otherwise only show up as a "reader stopped" error.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            default(info);
+        }));
+    });
+}
 
 #[test]
 fn seeds_decode_and_are_written_on_request() {
@@ -21,10 +38,17 @@ fn seeds_decode_and_are_written_on_request() {
     for target in harness::TARGETS {
         let seeds = harness::seeds(target);
         assert!(!seeds.is_empty(), "{target}: no seeds");
+        count_panics();
+        let panics = PANICS.load(Ordering::SeqCst);
         for (i, seed) in seeds.iter().enumerate() {
             let result = harness::run(target, seed);
             assert!(result.is_ok(), "{target} seed {i} is refused: {result:?}");
         }
+        assert_eq!(
+            PANICS.load(Ordering::SeqCst),
+            panics,
+            "{target}: a seed panicked"
+        );
         if let Some(dir) = &out {
             let dir = Path::new(dir).join(target);
             std::fs::create_dir_all(&dir).unwrap();
@@ -51,9 +75,16 @@ fn fuzz_regressions_are_refused_or_decoded_without_panics() {
         for file in &files {
             let name = file.file_name().unwrap().to_string_lossy().into_owned();
             let bytes = std::fs::read(file).unwrap();
+            count_panics();
+            let panics = PANICS.load(Ordering::SeqCst);
             let started = Instant::now();
             let result = harness::run(target, &bytes);
             let elapsed = started.elapsed();
+            assert_eq!(
+                PANICS.load(Ordering::SeqCst),
+                panics,
+                "{target}/{name} panicked (maybe in a reader thread)"
+            );
             let prefix = name.split('-').next().unwrap_or("");
             match prefix {
                 "ok" => assert!(result.is_ok(), "{target}/{name} is refused: {result:?}"),

@@ -226,14 +226,14 @@ const MAX_NPY_HEADER: usize = 1 << 16;
 /// exponentially with the nesting.
 const MAX_NPY_NESTING: usize = 8;
 
-/// An .npy file whose checked header bytes are replayed before the rest of the reader.
-type ReplayedNpy<R> = NpyFile<Chain<Cursor<Vec<u8>>, R>>;
+/// A `.npy` stream whose header was read ahead, put back in front of the rest.
+type Rejoined<R> = Chain<Cursor<Vec<u8>>, R>;
 
 /// Opens a `.npy` stream after checking its header ourselves, for what would otherwise make
 /// npyz panic or hang instead of returning an error: a shape whose element count overflows
 /// 64 bits (npyz multiplies the dimensions unchecked), an absurdly long header, or deeply
 /// nested brackets. The header is then handed to npyz unchanged.
-fn checked_npy<R: Read>(mut reader: R) -> Result<ReplayedNpy<R>, String> {
+fn checked_npy<R: Read>(mut reader: R) -> Result<NpyFile<Rejoined<R>>, String> {
     let short = |_| "not a .npy array: the header is truncated".to_string();
     let mut head = vec![0u8; 8];
     reader.read_exact(&mut head).map_err(short)?;
