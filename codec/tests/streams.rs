@@ -169,6 +169,7 @@ fn every_bit_flip_in_a_stream_is_detected() {
         detected += 1;
     }
     assert_eq!(detected, stream.len() * 8);
+    eprintln!("stream: {detected} of {} bit flips detected", stream.len() * 8);
 }
 
 #[test]
@@ -180,6 +181,7 @@ fn every_truncation_of_a_stream_is_detected() {
         let err = decode_stream(&model, &stream[..len]).expect_err("truncation went unnoticed");
         assert_eq!(err, Error::Truncated, "cut at {len}");
     }
+    eprintln!("stream: {0} of {0} truncations detected", stream.len());
 }
 
 #[test]
@@ -316,6 +318,12 @@ fn every_bit_flip_and_truncation_of_a_blob_is_detected() {
             "cut at {len}: {err:?}"
         );
     }
+    eprintln!(
+        "model blob: {} of {} bit flips and {2} of {2} truncations detected",
+        blob.len() * 8,
+        blob.len() * 8,
+        blob.len()
+    );
 }
 
 #[test]
