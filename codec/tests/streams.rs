@@ -169,7 +169,10 @@ fn every_bit_flip_in_a_stream_is_detected() {
         detected += 1;
     }
     assert_eq!(detected, stream.len() * 8);
-    eprintln!("stream: {detected} of {} bit flips detected", stream.len() * 8);
+    eprintln!(
+        "stream: {detected} of {} bit flips detected",
+        stream.len() * 8
+    );
 }
 
 #[test]
