@@ -10,7 +10,7 @@ use baler_trainer::plot::table::{overview_size, COLUMN_FIGURE_SIZE};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{baler, ok, s, temp_dir};
+use common::{baler, ok, s, shared, temp_dir};
 
 /// 1000 rows of three columns, each `0..1000`, and a reconstruction with known errors:
 /// - `pattern`: errors 0, +0.5, -5, +20 in turn (of the range 999: 0, 5e-4, 5e-3, 2e-2);
@@ -236,22 +236,6 @@ fn evaluate_and_plot_refuse_bad_inputs() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
     assert!(!out_dir.join("index.html").exists());
-}
-
-/// The shared data file `name`, or `None` (with a note) when the shared data is absent.
-fn shared(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (the shared data stays outside the repository)",
-            path.display()
-        );
-        None
-    }
 }
 
 /// `data` with a deterministic perturbation of each value by up to `fraction` of the

@@ -125,14 +125,9 @@ fn train_compress_decompress_hzz() {
 
 #[test]
 fn train_compress_decompress_cfd_frames_in_tiles() {
-    let cfd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/CFD_animation.npz");
-    if !cfd.exists() {
-        eprintln!(
-            "SKIPPED: {} is absent (the CFD frames stay outside the repository)",
-            cfd.display()
-        );
+    let Some(cfd) = common::shared("CFD_animation.npz") else {
         return;
-    }
+    };
     let dir = temp_dir("e2e-cfd");
     let args = [
         "--tile",

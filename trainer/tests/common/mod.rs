@@ -59,3 +59,19 @@ pub fn round_trip(model: &Path, input: &Path, dir: &Path, ext: &str) -> (PathBuf
     ]));
     (stream, out)
 }
+
+/// The shared data file `name`, or `None` (with a note) when the shared data is absent.
+pub fn shared(name: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared data stays outside the repository)",
+            path.display()
+        );
+        None
+    }
+}
