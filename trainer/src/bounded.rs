@@ -343,6 +343,31 @@ fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, Error
     Ok(block)
 }
 
+/// What `baler info` shows of an error-bounded stream's parameters: layout, predictor, and
+/// the bound of each grid (one per table column, one for a field).
+pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, Error> {
+    let rest = stream.get(STREAM_HEADER_LEN..).ok_or(Error::Truncated)?;
+    let (block, _) = checked_block(rest, 0)?;
+    if block.kind != BlockKind::BoundParams {
+        return Err(Error::Invalid(
+            "an error-bounded stream starts with its parameters",
+        ));
+    }
+    let params = BoundParams::read(block.payload)?;
+    let (layout, grids) = match params.layout {
+        Layout::Table => ("table".to_string(), params.row_len),
+        Layout::Field { height, width } => (format!("field of {height} x {width}"), 1),
+    };
+    let bounds = (0..grids)
+        .map(|i| params.grid(i).map(|g| g.bound))
+        .collect::<Result<Vec<f64>, Error>>()?;
+    Ok(serde_json::json!({
+        "layout": layout,
+        "predictor": describe(&params.predictor),
+        "bounds": bounds,
+    }))
+}
+
 fn describe(predictor: &Predictor) -> &'static str {
     match predictor {
         Predictor::None => "model-free",

@@ -722,7 +722,11 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
         Some(b"BALS") => {
             let header = StreamHeader::read(&bytes).map_err(at)?;
             let dtype = header.dtype;
-            let original = header.shape().iter().product::<u64>() as usize * dtype_size(dtype);
+            let original = header
+                .shape()
+                .iter()
+                .try_fold(dtype_size(dtype) as u64, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| format!("{}: header shape too large", file.display()))?;
             let mut report = serde_json::json!({
                 "kind": "stream",
                 "model_id": format!("{:016x}", header.model_id),
@@ -734,6 +738,9 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
                 "compressed_bytes": bytes.len(),
                 "ratio": original as f64 / bytes.len() as f64,
             });
+            if header.flags & FLAG_ERROR_BOUNDED != 0 {
+                report["error_bounded"] = bounded::params_report(&bytes).map_err(at)?;
+            }
             if let Some(path) = model_path {
                 let blob = read_model(path)?;
                 let model = load(path, &blob)?;

@@ -282,6 +282,15 @@ fn a_learned_predictor_is_fitted_and_chosen_for_moving_fields() {
         learned * 2 < model_free,
         "learned {learned} bytes, model-free {model_free}"
     );
+    // `baler info` tells what the stream holds.
+    let info = ok(baler(&["info", "--json", s(&dir.join("auto.baler"))]));
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let params = &info["error_bounded"];
+    assert_eq!(params["predictor"], "learned predictor", "{info}");
+    assert_eq!(params["layout"], "field of 20 x 30", "{info}");
+    let bound = params["bounds"][0].as_f64().unwrap();
+    // 1e-3 of the range, which is just under 10.
+    assert!(bound > 0.0099 && bound <= 0.00999, "{info}");
 }
 
 #[test]
