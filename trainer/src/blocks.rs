@@ -5,6 +5,19 @@ use baler_codec::stream::{BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
 use baler_codec::Error;
 use std::io::Read;
 
+/// Largest row (values) a stream may declare: a row's working memory is allocated up front,
+/// so a crafted header must not ask for absurd rows.
+pub(crate) const MAX_ROW_VALUES: usize = 1 << 27;
+
+/// Values per row of a stream header's `shape` (every dimension but the first), or `None`
+/// when the shape is empty or the product overflows (the header is untrusted).
+pub(crate) fn checked_row_len(shape: &[usize]) -> Option<usize> {
+    shape
+        .get(1..)?
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
 /// Reads up to `count` blocks with `next` (given each block's index within the batch);
 /// fewer at the end of the stream.
 pub(crate) fn read_batch<E>(

@@ -2,6 +2,7 @@
 //! value comes back within the bound. Two passes over the input (column ranges, then coding)
 //! keep memory bounded; blocks are coded in parallel.
 
+use crate::blocks::{checked_row_len, MAX_ROW_VALUES};
 use crate::data::{AtomicFile, Header, RowSink, RowSource};
 use crate::learned;
 use crate::tiles::{tiling_for, Tiling};
@@ -25,8 +26,6 @@ use std::path::Path;
 const VALUES_PER_BLOCK: usize = 1 << 20;
 /// Blocks coded in parallel per batch.
 const BATCH_BLOCKS: usize = 4;
-/// Largest row (values) a stream may declare.
-const MAX_ROW_VALUES: usize = 1 << 27;
 /// Rows kept from the first pass to choose context columns and the predictor...
 const SAMPLE_ROWS: usize = 4096;
 /// ...but no more values than a block, in whole rows (at least three, which the learned field
@@ -612,10 +611,7 @@ pub fn decompress<R: Read>(
     if n > MAX_ROW_VALUES {
         return Err(at(Error::Invalid("rows of more than 2^27 values")));
     }
-    let row_len = shape
-        .get(1..)
-        .and_then(|dims| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)));
-    if shape.len() < 2 || row_len != Some(n) || n == 0 {
+    if shape.len() < 2 || checked_row_len(&shape) != Some(n) || n == 0 {
         return Err(at(Error::Invalid("stream shape and frame length disagree")));
     }
     let layout = layout_of(&shape);

@@ -1,6 +1,6 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
-use crate::blocks;
+use crate::blocks::{self, checked_row_len, MAX_ROW_VALUES};
 use crate::bounded::{self, Bound, Chosen, UseModel};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, tiling_for, Tiling};
@@ -35,8 +35,6 @@ const QAT_TRIGGER: f64 = 1.25;
 
 /// Frames per stream block: the unit of parallel work and of damage containment.
 const FRAMES_PER_BLOCK: usize = 1024;
-/// Largest row (values) a fixed-rate stream may declare (as for error-bounded streams).
-const MAX_ROW_VALUES: usize = 1 << 27;
 
 /// Arguments of `baler train`.
 #[derive(clap::Args, Debug)]
@@ -467,10 +465,7 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
     // frames and with the frame count, and the file must be long enough to hold those frames,
     // which bounds every size below by the file's size (as compress writes them: one frame per
     // row, or one per tile).
-    let row_len = shape
-        .get(1..)
-        .and_then(|dims| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)))
-        .ok_or_else(too_large)?;
+    let row_len = checked_row_len(&shape).ok_or_else(too_large)?;
     let frames_match = shape
         .first()
         .and_then(|&rows| rows.checked_mul(frames_per_row))
