@@ -374,8 +374,9 @@ pub fn to_output(v: f64, dtype: DType) -> f64 {
     }
 }
 
-/// The grid index nearest `v`, if it is finite and within [`MAX_GRID_INDEX`].
-fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
+/// The grid index nearest `v`, if it is finite and within [`MAX_GRID_INDEX`]. Where it is not,
+/// the coding history holds the prediction base instead (0 without a model).
+pub fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
     let t = (v - g.offset) / g.step;
     (t.abs() <= MAX_GRID_INDEX as f64).then(|| round_half_away(t))
 }

@@ -2,7 +2,9 @@
 //! ([`field_taps`]) that predict its grid index. Grid indices do not depend on the predictor
 //! (every value snaps to the same grid), so the fit sees exactly what the decoder will see.
 
-use baler_codec::bounded::{field_taps, ColumnGrid, LEARNED_FRACTION_BITS, LEARNED_TAPS};
+use baler_codec::bounded::{
+    field_taps, grid_index, ColumnGrid, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+};
 use nalgebra::{DMatrix, DVector};
 
 /// Positions the fit uses at most (spread evenly over the sample).
@@ -10,16 +12,6 @@ const FIT_POSITIONS: usize = 1 << 14;
 /// Reweighting rounds that turn least squares into least absolute error, which is closer
 /// to what the residual coder pays (bits grow with log |residual|, not its square).
 const L1_ROUNDS: usize = 6;
-
-/// The grid index of `v` as the codec keeps it in its history (0 where it escapes the grid).
-fn grid_index(v: f64, g: &ColumnGrid) -> i64 {
-    let t = (v - g.offset) / g.step;
-    if t.is_finite() && t.abs() <= baler_codec::bounded::MAX_GRID_INDEX as f64 {
-        t.round() as i64
-    } else {
-        0
-    }
-}
 
 /// Fits weights on `frames` (rows of `height x width` values, back to back) on `grid`.
 /// `None` when there are fewer than three frames or the fit is degenerate.
@@ -34,7 +26,11 @@ pub fn fit(
     if n == 0 || count < 3 {
         return None;
     }
-    let k: Vec<i64> = frames.iter().map(|&v| grid_index(v, grid)).collect();
+    // As the codec keeps them in its history: 0 where a value escapes the grid.
+    let k: Vec<i64> = frames
+        .iter()
+        .map(|&v| grid_index(v, grid).unwrap_or(0))
+        .collect();
     let positions = (count - 2) * n;
     let stride = positions.div_ceil(FIT_POSITIONS).max(1);
     let rows = positions.div_ceil(stride);
