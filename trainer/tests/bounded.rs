@@ -21,6 +21,16 @@ fn hzz() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/hzz.npz")
 }
 
+fn decompress(stream: &Path, output: &Path) -> String {
+    ok(baler(&[
+        "decompress",
+        "--input",
+        s(stream),
+        "--output",
+        s(output),
+    ]))
+}
+
 fn compress(input: &Path, stream: &Path, bound: &[&str]) -> String {
     let mut args = vec!["compress", "--input", s(input), "--output", s(stream)];
     args.extend_from_slice(bound);
@@ -36,13 +46,7 @@ fn every_value_is_within_r_times_its_column_range() {
     for r in [1e-2, 1e-4] {
         let report = compress(&hzz(), &stream, &["--rel-error-bound", &r.to_string()]);
         assert!(report.contains("model-free"), "{report}");
-        ok(baler(&[
-            "decompress",
-            "--input",
-            s(&stream),
-            "--output",
-            s(&out),
-        ]));
+        decompress(&stream, &out);
         let (shape, decoded) = values(&out);
         assert_eq!(shape, vec![2421, 31]);
         for c in 0..columns {
@@ -68,13 +72,7 @@ fn every_value_is_within_r_times_its_column_range() {
         assert!(size < 600_408 / 8, "{size} bytes at {r}");
     }
     let csv = dir.join("hzz.csv");
-    ok(baler(&[
-        "decompress",
-        "--input",
-        s(&stream),
-        "--output",
-        s(&csv),
-    ]));
+    decompress(&stream, &csv);
     let header = std::fs::read_to_string(&csv).unwrap();
     assert!(
         header.starts_with("MET_px,MET_py,EventWeight"),
@@ -106,13 +104,7 @@ fn hostile_values_round_trip_within_an_absolute_bound() {
     std::fs::write(&input, text).unwrap();
     let (stream, out) = (dir.join("odd.baler"), dir.join("odd.csv.out.csv"));
     compress(&input, &stream, &["--error-bound", "0.01"]);
-    ok(baler(&[
-        "decompress",
-        "--input",
-        s(&stream),
-        "--output",
-        s(&out),
-    ]));
+    decompress(&stream, &out);
     let (_, original) = values(&input);
     let (_, decoded) = values(&out);
     assert_eq!(original.len(), decoded.len());
@@ -233,13 +225,7 @@ fn learned_against_model_free(input: &Path, dir: &Path, r: f64) -> (String, u64,
         &never,
         &["--rel-error-bound", &bound, "--use-model", "never"],
     );
-    ok(baler(&[
-        "decompress",
-        "--input",
-        s(&auto),
-        "--output",
-        s(&out),
-    ]));
+    decompress(&auto, &out);
     let ((shape, original), (decoded_shape, decoded)) = (values(input), values(&out));
     assert_eq!(shape, decoded_shape);
     let (lo, hi) = original
