@@ -85,8 +85,9 @@ fn bench(c: &mut Criterion) {
             let params = BoundParams::read(&bytes).unwrap();
             let mut models = vec![IntModel::default(); params.contexts(0)];
             let mut history = vec![0i64; HISTORY_ROWS * n];
+            let mut mirrors = vec![0f64; params.mirror_len()];
             let mut buffers = BlockBuffers {
-                state: RowState::new(&params, 0, &mut models, &mut history).unwrap(),
+                state: RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap(),
                 codes: &mut [],
                 base: &mut [],
             };

@@ -22,6 +22,9 @@ use crate::intcode::{code_raw64, code_symbol, IntModel, Symbol};
 use crate::range::BitCoder;
 use crate::stream::DType;
 
+pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
+use crate::field::{learned_prediction, lorenzo, TemporalSums};
+
 /// Format version of the parameters block.
 pub const PARAMS_VERSION: u8 = 1;
 /// Bytes of the parameters block before the per-column entries.
@@ -34,24 +37,6 @@ pub const TABLE_CLASSES: usize = 4;
 pub const FIELD_CLASSES: usize = 12;
 /// Largest grid index magnitude; values beyond are escaped.
 pub const MAX_GRID_INDEX: i64 = 1 << 40;
-/// Neighbours a learned field predictor weighs: [`CAUSAL_TAPS`] in the frame being decoded,
-/// then 5 x 5 around the value in the previous frame, then 5 x 5 in the frame before that.
-pub const LEARNED_TAPS: usize = CAUSAL_TAPS.len() + 2 * 25;
-/// Fractional bits of the learned predictor's weights.
-pub const LEARNED_FRACTION_BITS: u32 = 16;
-/// The already-decoded neighbours (row, column offsets) of the frame being decoded.
-pub const CAUSAL_TAPS: [(i8, i8); 10] = [
-    (-1, 0),
-    (0, -1),
-    (-1, -1),
-    (-1, 1),
-    (-2, 0),
-    (0, -2),
-    (-1, -2),
-    (-2, -1),
-    (-2, 1),
-    (-1, 2),
-];
 /// Bytes of the learned predictor's section of the parameters block.
 const LEARNED_SECTION_LEN: usize = 2 + 4 * LEARNED_TAPS;
 const NO_CONTEXT: u32 = u32::MAX;
@@ -357,6 +342,16 @@ impl<'a> BoundParams<'a> {
         }
     }
 
+    /// `f64` values a [`RowState`] needs for the learned predictor's mirrors (0 without it).
+    pub fn mirror_len(&self) -> usize {
+        match (self.layout, self.predictor) {
+            (Layout::Field { height, width }, Predictor::Learned(_)) => {
+                crate::field::mirror_len(height as usize, width as usize)
+            }
+            _ => 0,
+        }
+    }
+
     /// Contexts a [`RowState`] needs, with `latent_len` latent codes per row (0 without a
     /// model).
     pub fn contexts(&self, latent_len: usize) -> usize {
@@ -365,6 +360,7 @@ impl<'a> BoundParams<'a> {
 }
 
 /// The value a decoder writes for `v`: `v` as the output type would store it.
+#[inline]
 pub fn to_output(v: f64, dtype: DType) -> f64 {
     match dtype {
         DType::F64 => v,
@@ -376,6 +372,7 @@ pub fn to_output(v: f64, dtype: DType) -> f64 {
 
 /// The grid index nearest `v`, if it is finite and within [`MAX_GRID_INDEX`]. Where it is not,
 /// the coding history holds the prediction base instead (0 without a model).
+#[inline]
 pub fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
     let t = (v - g.offset) / g.step;
     (t.abs() <= MAX_GRID_INDEX as f64).then(|| round_half_away(t))
@@ -383,52 +380,60 @@ pub fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
 
 /// `round(t)` (halves away from zero) for |t| <= 2^40, without libm's general routine (a
 /// third of the encoder's time): truncation is one instruction, and `t - trunc(t)` is exact.
+#[inline]
 fn round_half_away(t: f64) -> i64 {
     let whole = t as i64;
     let fraction = t - whole as f64;
-    if fraction >= 0.5 {
-        whole + 1
-    } else if fraction <= -0.5 {
-        whole - 1
-    } else {
-        whole
-    }
+    // Branch-free: the fraction's sign is random, so branches would be mispredicted.
+    whole + i64::from(fraction >= 0.5) - i64::from(fraction <= -0.5)
 }
 
-/// The grid index of `x` if its grid value, as stored in `dtype`, is within the bound.
-fn quantize(x: f64, g: &ColumnGrid, dtype: DType) -> Option<i64> {
-    let k = grid_index(x, g)?;
+/// Grid index `k` of `x` and its decoded value (as `dtype` stores it), if that is within
+/// the bound.
+#[inline]
+fn within_bound(x: f64, k: i64, g: &ColumnGrid, dtype: DType) -> Option<(i64, f64)> {
     let y = to_output(g.offset + k as f64 * g.step, dtype);
-    ((x - y).abs() <= g.bound).then_some(k)
+    ((x - y).abs() <= g.bound).then_some((k, y))
 }
 
+#[inline]
 fn bit_len(v: u64) -> usize {
     (64 - v.leading_zeros()) as usize
 }
 
-/// Rows of grid indices a [`RowState`] keeps: the row being coded and two before it.
-pub const HISTORY_ROWS: usize = 3;
+/// Rows of `i64` a [`RowState`] keeps: the row being coded, the two before it, the learned
+/// predictor's temporal sums for the row being coded, and the encoder's targets.
+pub const HISTORY_ROWS: usize = 5;
+/// Marks a value the encoder found off the grid (it is escaped).
+const ESCAPED: i64 = i64::MIN;
 
-/// The caller's working memory for coding rows: adaptive contexts and [`HISTORY_ROWS`] rows
-/// of grid indices. Sizes are checked against the parameters, so no size is fixed here.
+/// The caller's working memory for coding rows: adaptive contexts, [`HISTORY_ROWS`] rows of
+/// grid indices, and for the learned predictor its `f64` mirrors. Sizes are checked against
+/// the parameters, so no size is fixed here.
 #[derive(Debug)]
 pub struct RowState<'b> {
     models: &'b mut [IntModel],
     older: &'b mut [i64],
     previous: &'b mut [i64],
     current: &'b mut [i64],
+    temporal: &'b mut [i64],
+    targets: &'b mut [i64],
+    mirrors: Option<TemporalSums<'b>>,
     /// Rows coded since the block started (saturating): the learned predictor needs two.
     rows_seen: u32,
 }
 
 impl<'b> RowState<'b> {
     /// Working memory for `params` with `latent_len` codes per row: `models` needs
-    /// [`BoundParams::contexts`] entries, `history` [`HISTORY_ROWS`] rows. Starts a block.
+    /// [`BoundParams::contexts`] entries, `history` [`HISTORY_ROWS`] rows, `mirrors`
+    /// [`BoundParams::mirror_len`] values (none unless the predictor is learned). Starts a
+    /// block.
     pub fn new(
         params: &BoundParams<'_>,
         latent_len: usize,
         models: &'b mut [IntModel],
         history: &'b mut [i64],
+        mirrors: &'b mut [f64],
     ) -> Result<Self> {
         let contexts = params.contexts(latent_len);
         if models.len() < contexts {
@@ -444,12 +449,27 @@ impl<'b> RowState<'b> {
             .get_mut(..needed)
             .ok_or(Error::BufferTooSmall { needed })?;
         let (older, rest) = history.split_at_mut(n);
-        let (previous, current) = rest.split_at_mut(n);
+        let (previous, rest) = rest.split_at_mut(n);
+        let (current, rest) = rest.split_at_mut(n);
+        let (temporal, targets) = rest.split_at_mut(n);
+        let mirrors = match (params.layout, params.predictor) {
+            (Layout::Field { height, width }, Predictor::Learned(_)) => Some(
+                TemporalSums::new(height as usize, width as usize, mirrors).ok_or(
+                    Error::BufferTooSmall {
+                        needed: params.mirror_len(),
+                    },
+                )?,
+            ),
+            _ => None,
+        };
         let mut state = RowState {
             models: &mut models[..contexts],
             older,
             previous,
             current,
+            temporal,
+            targets,
+            mirrors,
             rows_seen: 0,
         };
         state.start_block();
@@ -469,6 +489,9 @@ impl<'b> RowState<'b> {
     fn next_frame(&mut self) {
         core::mem::swap(&mut self.older, &mut self.previous);
         core::mem::swap(&mut self.previous, &mut self.current);
+        if let Some(mirrors) = &mut self.mirrors {
+            mirrors.push_frame(self.previous);
+        }
         self.rows_seen = self.rows_seen.saturating_add(1);
     }
 }
@@ -498,6 +521,122 @@ pub fn code_latent<C: BitCoder>(
     Ok(())
 }
 
+/// What the prediction of a row needs besides the coding history.
+#[derive(Clone, Copy)]
+struct RowSetup<'p> {
+    layout: Layout,
+    /// The field's one grid (tables read theirs per column).
+    field_grid: Option<ColumnGrid>,
+    /// Learned weights, when the learned predictor is in use for this row.
+    weights: Option<&'p [i32; LEARNED_TAPS]>,
+}
+
+impl RowSetup<'_> {
+    #[inline]
+    fn grid(&self, params: &BoundParams<'_>, i: usize) -> Result<ColumnGrid> {
+        match self.field_grid {
+            Some(g) => Ok(g),
+            None => params.grid(i),
+        }
+    }
+}
+
+/// Value `i`'s grid index in the model's reconstruction `base` (0 without a model).
+#[inline]
+fn base_index(base: Option<&[f32]>, i: usize, g: &ColumnGrid) -> i64 {
+    base.and_then(|b| b.get(i))
+        .and_then(|&b| grid_index(f64::from(b), g))
+        .unwrap_or(0)
+}
+
+/// The prediction of value `i` (at `at`, row and column, in a field) and its context class,
+/// from the decoded history only.
+#[inline(always)]
+fn predict(
+    setup: &RowSetup<'_>,
+    state: &RowState<'_>,
+    g: &ColumnGrid,
+    base_k: i64,
+    i: usize,
+    at: (usize, usize),
+) -> (i64, usize) {
+    let (prediction, class) = match setup.layout {
+        Layout::Table => {
+            let class = g.context.map_or(0, |j| {
+                let k = state.current.get(j as usize).copied().unwrap_or(0);
+                bit_len(k.unsigned_abs()).min(TABLE_CLASSES - 1)
+            });
+            (base_k, class)
+        }
+        Layout::Field { width, .. } => {
+            let width = width as usize;
+            let (mut d, activity) = lorenzo(state.current, state.previous, at, width);
+            if let Some(weights) = setup.weights {
+                let temporal = state.temporal.get(i).copied().unwrap_or(0);
+                d = learned_prediction(weights, state.current, state.previous, at, width, temporal);
+            }
+            let class = bit_len(activity).min(FIELD_CLASSES - 1);
+            (base_k.saturating_add(d), class)
+        }
+    };
+    (prediction.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX), class)
+}
+
+/// Row and column of the values of a field row in turn, counted rather than divided (a
+/// division per value cost a tenth of the coding time).
+struct Cursor {
+    width: usize,
+    row: usize,
+    col: usize,
+}
+
+impl Cursor {
+    fn new(layout: Layout) -> Self {
+        let width = match layout {
+            Layout::Field { width, .. } => width as usize,
+            Layout::Table => usize::MAX,
+        };
+        Cursor {
+            width,
+            row: 0,
+            col: 0,
+        }
+    }
+
+    /// The position of the next value.
+    #[inline(always)]
+    fn next(&mut self) -> (usize, usize) {
+        let at = (self.row, self.col);
+        self.col += 1;
+        if self.col == self.width {
+            (self.row, self.col) = (self.row + 1, 0);
+        }
+        at
+    }
+}
+
+/// The context of value `i` in class `class`.
+#[inline]
+fn context(layout: Layout, i: usize, class: usize) -> usize {
+    match layout {
+        Layout::Table => i * TABLE_CLASSES + class,
+        Layout::Field { .. } => class,
+    }
+}
+
+/// What the history keeps of a value with grid index `k`: the index itself in a table, the
+/// model's miss in a field.
+#[inline]
+fn history_value(layout: Layout, k: i64, base_k: i64) -> i64 {
+    match layout {
+        Layout::Table => k,
+        Layout::Field { .. } => k - base_k,
+    }
+}
+
+/// Bits of a packed prediction that hold the context class (classes are below 16).
+const CLASS_BITS: u32 = 4;
+
 /// Codes one row. The encoder passes `input`; both sides pass the same `base` (the model's
 /// reconstruction of the row, or `None`) and get the decoded row in `out`, exactly as the
 /// other side computes it.
@@ -520,66 +659,24 @@ pub fn code_row<C: BitCoder>(
             found: out.len(),
         });
     }
-    let field_grid = match params.layout {
-        Layout::Field { .. } => Some(params.grid(0)?),
-        Layout::Table => None,
+    let weights = match (&params.predictor, &mut state.mirrors, state.rows_seen) {
+        (Predictor::Learned(w), Some(mirrors), 2..) => {
+            mirrors.compute(w, [state.older, state.previous], state.temporal);
+            Some(w)
+        }
+        _ => None,
     };
-    for i in 0..n {
-        let g = match field_grid {
-            Some(g) => g,
-            None => params.grid(i)?,
-        };
-        let base_k = base
-            .and_then(|b| grid_index(f64::from(b[i]), &g))
-            .unwrap_or(0);
-        let (prediction, context) = match params.layout {
-            Layout::Table => {
-                let class = g.context.map_or(0, |j| {
-                    let k = state.current.get(j as usize).copied().unwrap_or(0);
-                    bit_len(k.unsigned_abs()).min(TABLE_CLASSES - 1)
-                });
-                (base_k, i * TABLE_CLASSES + class)
-            }
-            Layout::Field { width, height } => {
-                let (mut d, activity) = lorenzo(state, i, width as usize);
-                if let (Predictor::Learned(weights), 2..) = (&params.predictor, state.rows_seen) {
-                    d = learned(state, weights, i, width as usize, height as usize);
-                }
-                let class = bit_len(activity).min(FIELD_CLASSES - 1);
-                (base_k.saturating_add(d), class)
-            }
-        };
-        let prediction = prediction.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
-        let wanted = match input {
-            Some(x) => match quantize(x[i], &g, params.dtype) {
-                Some(k) => Symbol::Value(k - prediction),
-                None => Symbol::Escape,
-            },
-            None => Symbol::Escape,
-        };
-        let model = state
-            .models
-            .get_mut(context)
-            .ok_or(Error::Invalid("context"))?;
-        let (k, value) = match code_symbol(coder, model, wanted)? {
-            Symbol::Value(r) => {
-                let k = prediction + r;
-                if k.abs() > MAX_GRID_INDEX {
-                    return Err(Error::Invalid("residual outside the grid"));
-                }
-                (k, to_output(g.offset + k as f64 * g.step, params.dtype))
-            }
-            Symbol::Escape => {
-                let raw = input.map_or(0, |x| x[i].to_bits());
-                let v = f64::from_bits(code_raw64(coder, raw)?);
-                (grid_index(v, &g).unwrap_or(base_k), v)
-            }
-        };
-        out[i] = value;
-        state.current[i] = match params.layout {
-            Layout::Table => k,
-            Layout::Field { .. } => k - base_k,
-        };
+    let setup = RowSetup {
+        layout: params.layout,
+        field_grid: match params.layout {
+            Layout::Field { .. } => Some(params.grid(0)?),
+            Layout::Table => None,
+        },
+        weights,
+    };
+    match input {
+        Some(x) => encode_row(coder, params, &setup, state, x, base, out)?,
+        None => decode_row(coder, params, &setup, state, base, out)?,
     }
     if let Layout::Field { .. } = params.layout {
         state.next_frame();
@@ -587,118 +684,96 @@ pub fn code_row<C: BitCoder>(
     Ok(())
 }
 
-/// The grid indices a learned predictor weighs for value `i` of a `height x width` frame,
-/// in [`LEARNED_TAPS`] order, from the frame being decoded (`current`, decoded up to `i`)
-/// and the two before it. Coordinates outside the frame are clamped to its edge; a causal
-/// neighbour not decoded yet (left of the first column, above the first row) is taken from
-/// the previous frame instead. The encoder fits its weights on exactly these values.
-pub fn field_taps(
-    frames: [&[i64]; 3],
-    i: usize,
-    width: usize,
-    height: usize,
-    taps: &mut [i64; LEARNED_TAPS],
-) {
-    let [older, previous, current] = frames;
-    let (row, col) = ((i / width) as isize, (i % width) as isize);
-    let interior = row >= 2 && col >= 2 && col + 2 < width as isize && row + 2 < height as isize;
-    if interior
-        && current.len() >= i
-        && previous.len() > i + 2 * width + 2
-        && older.len() > i + 2 * width + 2
-    {
-        // Away from the edges no coordinate needs clamping (the common case, kept fast).
-        let at = |dr: isize, dc: isize| (i as isize + dr * width as isize + dc) as usize;
-        for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
-            *tap = current[at(isize::from(dr), isize::from(dc))];
-        }
-        let mut t = CAUSAL_TAPS.len();
-        for frame in [previous, older] {
-            for dr in -2..=2 {
-                let centre = at(dr, 0);
-                taps[t..t + 5].copy_from_slice(&frame[centre - 2..centre + 3]);
-                t += 5;
-            }
-        }
-        return;
-    }
-    let clamp = |r: isize, c: isize| {
-        let r = r.clamp(0, height as isize - 1) as usize;
-        let c = c.clamp(0, width as isize - 1) as usize;
-        r * width + c
-    };
-    let get = |frame: &[i64], at: usize| frame.get(at).copied().unwrap_or(0);
-    for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
-        let (r, c) = (row + isize::from(dr), col + isize::from(dc));
-        let decoded = r >= 0 && (dr < 0 || c >= 0);
-        *tap = if decoded {
-            get(current, clamp(r, c))
-        } else {
-            get(previous, clamp(r, c))
+/// The encoder's side of [`code_row`]. Grid indices do not depend on the prediction, so
+/// the whole row is quantized first, then predicted from that history exactly as the
+/// decoder will see it, and only then coded: three tight loops instead of one that stalls
+/// on every branch the coder mispredicts.
+fn encode_row<C: BitCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    input: &[f64],
+    base: Option<&[f32]>,
+    out: &mut [f64],
+) -> Result<()> {
+    // Targets (grid indices to code, or ESCAPED), history and decoded values.
+    for (i, &x) in input.iter().enumerate() {
+        let g = setup.grid(params, i)?;
+        let base_k = base_index(base, i, &g);
+        let k = grid_index(x, &g);
+        let (target, y) = k
+            .and_then(|k| within_bound(x, k, &g, params.dtype))
+            .unwrap_or((ESCAPED, x));
+        state.targets[i] = target;
+        out[i] = y;
+        state.current[i] = match setup.layout {
+            Layout::Table => k.unwrap_or(base_k),
+            Layout::Field { .. } => k.map_or(0, |k| k - base_k),
         };
     }
-    let mut t = CAUSAL_TAPS.len();
-    for frame in [previous, older] {
-        for dr in -2..=2 {
-            for dc in -2..=2 {
-                taps[t] = get(frame, clamp(row + dr, col + dc));
-                t += 1;
-            }
+    // Predictions, packed with their context class in place of the temporal sums (each
+    // sum is read only for its own value).
+    let mut at = Cursor::new(setup.layout);
+    for i in 0..input.len() {
+        let g = setup.grid(params, i)?;
+        let base_k = base_index(base, i, &g);
+        let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
+        state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+    }
+    for (i, &x) in input.iter().enumerate() {
+        let packed = state.temporal[i];
+        let (prediction, class) = (packed >> CLASS_BITS, (packed & 15) as usize);
+        let wanted = match state.targets[i] {
+            ESCAPED => Symbol::Escape,
+            k => Symbol::Value(k - prediction),
+        };
+        let model = state
+            .models
+            .get_mut(context(setup.layout, i, class))
+            .ok_or(Error::Invalid("context"))?;
+        if code_symbol(coder, model, wanted)? == Symbol::Escape {
+            code_raw64(coder, x.to_bits())?;
         }
     }
+    Ok(())
 }
 
-/// The learned prediction at `i`: the weighted taps, rounded. Wrapping arithmetic: a
-/// prediction is only a guess (clamped later), and wrapping is the same on every platform.
-fn learned(
-    state: &RowState<'_>,
-    weights: &[i32; LEARNED_TAPS],
-    i: usize,
-    width: usize,
-    height: usize,
-) -> i64 {
-    let mut taps = [0i64; LEARNED_TAPS];
-    field_taps(
-        [state.older, state.previous, state.current],
-        i,
-        width,
-        height,
-        &mut taps,
-    );
-    let sum = taps.iter().zip(weights).fold(0i64, |acc, (&k, &w)| {
-        acc.wrapping_add(k.wrapping_mul(i64::from(w)))
-    });
-    sum.wrapping_add(1 << (LEARNED_FRACTION_BITS - 1)) >> LEARNED_FRACTION_BITS
-}
-
-/// 3-D Lorenzo prediction of the model's miss at `i` from decoded neighbours (left, above,
-/// previous frame), and the local activity that picks the context.
-fn lorenzo(state: &RowState<'_>, i: usize, width: usize) -> (i64, u64) {
-    let (row, col) = (i / width, i % width);
-    let cur = |r: usize, c: usize| state.current[r * width + c];
-    let prev = |r: usize, c: usize| state.previous[r * width + c];
-    let (w, n, nw) = (
-        if col > 0 { cur(row, col - 1) } else { 0 },
-        if row > 0 { cur(row - 1, col) } else { 0 },
-        if row > 0 && col > 0 {
-            cur(row - 1, col - 1)
-        } else {
-            0
-        },
-    );
-    let (p, pw, pn, pnw) = (
-        prev(row, col),
-        if col > 0 { prev(row, col - 1) } else { 0 },
-        if row > 0 { prev(row - 1, col) } else { 0 },
-        if row > 0 && col > 0 {
-            prev(row - 1, col - 1)
-        } else {
-            0
-        },
-    );
-    let d = w + n - nw + p - pw - pn + pnw;
-    let activity = (w - nw).unsigned_abs() + (n - nw).unsigned_abs() + (p - pw).unsigned_abs();
-    (d, activity)
+/// The decoder's side of [`code_row`]: value by value, each predicted from those before it.
+fn decode_row<C: BitCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    base: Option<&[f32]>,
+    out: &mut [f64],
+) -> Result<()> {
+    let mut at = Cursor::new(setup.layout);
+    for (i, value) in out.iter_mut().enumerate() {
+        let g = setup.grid(params, i)?;
+        let base_k = base_index(base, i, &g);
+        let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
+        let model = state
+            .models
+            .get_mut(context(setup.layout, i, class))
+            .ok_or(Error::Invalid("context"))?;
+        let k = match code_symbol(coder, model, Symbol::Escape)? {
+            Symbol::Value(r) => {
+                let k = prediction + r;
+                if k.abs() > MAX_GRID_INDEX {
+                    return Err(Error::Invalid("residual outside the grid"));
+                }
+                *value = to_output(g.offset + k as f64 * g.step, params.dtype);
+                k
+            }
+            Symbol::Escape => {
+                *value = f64::from_bits(code_raw64(coder, 0)?);
+                grid_index(*value, &g).unwrap_or(base_k)
+            }
+        };
+        state.current[i] = history_value(setup.layout, k, base_k);
+    }
+    Ok(())
 }
 
 /// A model as error-bounded coding sees it: latent codes per row, and the row it decodes

@@ -42,7 +42,28 @@ impl Default for IntModel {
 
 /// Codes `symbol` (encoder) or reads one (decoder) in context `model`. Values need
 /// `|v| < 2^MAX_MAGNITUDE_BITS`; larger ones are an error on the encode side.
+#[inline(always)]
 pub fn code_symbol<C: BitCoder>(
+    coder: &mut C,
+    model: &mut IntModel,
+    symbol: Symbol,
+) -> Result<Symbol> {
+    // The zero flag is inlined into the caller's loop: zero is the common case. A value too
+    // large is refused before anything is coded.
+    if let Symbol::Value(v) = symbol {
+        if v.unsigned_abs() >> MAX_MAGNITUDE_BITS != 0 {
+            return Err(Error::Invalid("integer symbol too large"));
+        }
+    }
+    let nonzero = !matches!(symbol, Symbol::Value(0));
+    if coder.bit(&mut model.zero, u32::from(nonzero))? == 0 {
+        return Ok(Symbol::Value(0));
+    }
+    code_nonzero(coder, model, symbol)
+}
+
+/// [`code_symbol`] after its zero flag said "not zero".
+fn code_nonzero<C: BitCoder>(
     coder: &mut C,
     model: &mut IntModel,
     symbol: Symbol,
@@ -50,17 +71,10 @@ pub fn code_symbol<C: BitCoder>(
     let (magnitude, negative, len) = match symbol {
         Symbol::Value(v) => {
             let m = v.unsigned_abs();
-            let len = 64 - m.leading_zeros();
-            if len > MAX_MAGNITUDE_BITS {
-                return Err(Error::Invalid("integer symbol too large"));
-            }
-            (m, v < 0, len)
+            (m, v < 0, 64 - m.leading_zeros())
         }
         Symbol::Escape => (0, false, ESCAPE_LEN),
     };
-    if coder.bit(&mut model.zero, u32::from(len != 0))? == 0 {
-        return Ok(Symbol::Value(0));
-    }
     let mut n = 1;
     while n < ESCAPE_LEN {
         let slot = &mut model.len[n as usize];

@@ -28,6 +28,7 @@ extern crate std;
 pub mod bits;
 pub mod bounded;
 mod error;
+pub mod field;
 mod infer;
 pub mod intcode;
 pub mod le;

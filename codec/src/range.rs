@@ -28,10 +28,12 @@ impl Default for Prob {
 
 impl Prob {
     /// P(bit = 0) in 12 bits, kept inside 1..=4095 so both symbols stay codable.
+    #[inline(always)]
     fn p0(self) -> u32 {
         ((u32::from(self.fast) + u32::from(self.slow)) >> 5).clamp(1, (1 << PROB_BITS) - 1)
     }
 
+    #[inline(always)]
     fn update(&mut self, bit: u32) {
         if bit == 0 {
             self.fast += (u16::MAX - self.fast) >> 4;
@@ -101,6 +103,7 @@ impl<'o> RangeEncoder<'o> {
         Ok(())
     }
 
+    #[inline(always)]
     fn normalize(&mut self) -> Result<()> {
         while self.range < TOP {
             self.range <<= 8;
@@ -119,6 +122,7 @@ impl<'o> RangeEncoder<'o> {
 }
 
 impl BitCoder for RangeEncoder<'_> {
+    #[inline(always)]
     fn bit(&mut self, prob: &mut Prob, bit: u32) -> Result<u32> {
         let bound = (self.range >> PROB_BITS) * prob.p0();
         if bit == 0 {
@@ -177,6 +181,7 @@ impl<'s> RangeDecoder<'s> {
         Ok(byte)
     }
 
+    #[inline(always)]
     fn normalize(&mut self) -> Result<()> {
         while self.range < TOP {
             self.range <<= 8;

@@ -34,9 +34,10 @@ fn round_trip(
     let latent = model.map_or(0, |m| m.latent_len());
     let mut models = vec![IntModel::default(); params.contexts(latent)];
     let mut history = vec![0i64; HISTORY_ROWS * n];
+    let mut mirrors = vec![0f64; params.mirror_len()];
     let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; n]);
     let mut buffers = BlockBuffers {
-        state: RowState::new(params, latent, &mut models, &mut history).unwrap(),
+        state: RowState::new(params, latent, &mut models, &mut history, &mut mirrors).unwrap(),
         codes: &mut codes,
         base: &mut base,
     };
@@ -327,8 +328,9 @@ fn garbage_payloads_never_panic() {
     let params = BoundParams::read(&bytes).unwrap();
     let mut models = vec![IntModel::default(); params.contexts(0)];
     let mut history = vec![0i64; HISTORY_ROWS * 3];
+    let mut mirrors = vec![0f64; params.mirror_len()];
     let mut buffers = BlockBuffers {
-        state: RowState::new(&params, 0, &mut models, &mut history).unwrap(),
+        state: RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap(),
         codes: &mut [],
         base: &mut [],
     };
@@ -367,6 +369,7 @@ fn too_few_contexts_is_a_capacity_error() {
     let params = BoundParams::read(&bytes).unwrap();
     let mut models = vec![IntModel::default(); 2];
     let mut history = vec![0i64; HISTORY_ROWS * 3];
-    let err = RowState::new(&params, 0, &mut models, &mut history).unwrap_err();
+    let mut mirrors = vec![0f64; params.mirror_len()];
+    let err = RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap_err();
     assert!(matches!(err, Error::CapacityExceeded { needed: 12, .. }));
 }

@@ -322,9 +322,10 @@ pub fn decode_bounded(bytes: &[u8], model: Option<&HostModel<'_>>) -> Result<Vec
     let latent = model.map_or(0, |m| m.row_codes());
     let mut contexts = vec![IntModel::default(); params.contexts(latent)];
     let mut history = vec![0i64; HISTORY_ROWS * n];
+    let mut mirrors = vec![0f64; params.mirror_len()];
     let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; n]);
     let mut buffers = BlockBuffers {
-        state: RowState::new(&params, latent, &mut contexts, &mut history)?,
+        state: RowState::new(&params, latent, &mut contexts, &mut history, &mut mirrors)?,
         codes: &mut codes,
         base: &mut base,
     };
@@ -414,9 +415,10 @@ pub fn encode_bounded(
     let latent = model.map_or(0, |m| m.row_codes());
     let mut contexts = vec![IntModel::default(); parsed.contexts(latent)];
     let mut history = vec![0i64; HISTORY_ROWS * row_len];
+    let mut mirrors = vec![0f64; parsed.mirror_len()];
     let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; row_len]);
     let mut buffers = BlockBuffers {
-        state: RowState::new(&parsed, latent, &mut contexts, &mut history).unwrap(),
+        state: RowState::new(&parsed, latent, &mut contexts, &mut history, &mut mirrors).unwrap(),
         codes: &mut codes,
         base: &mut base,
     };

@@ -297,9 +297,10 @@ fn code_rows(
     };
     let mut models = vec![IntModel::default(); params.contexts(latent)];
     let mut history = vec![0i64; HISTORY_ROWS * n];
+    let mut mirrors = vec![0f64; params.mirror_len()];
     let (mut codes, mut base) = (vec![0i16; codes_len], vec![0f32; n]);
     let mut buffers = BlockBuffers {
-        state: RowState::new(params, latent, &mut models, &mut history)?,
+        state: RowState::new(params, latent, &mut models, &mut history, &mut mirrors)?,
         codes: &mut codes,
         base: &mut base,
     };

@@ -1,0 +1,372 @@
+//! Field prediction: a value of a `height x width` frame predicted from decoded neighbours in
+//! its own frame and the two frames before it, in integer grid indices.
+//!
+//! The learned predictor's semantics are [`field_taps`] weighed in wrapping `i64`
+//! arithmetic. It is computed in two parts with the same result: the 50 taps in the two
+//! earlier frames for a whole frame at once ([`TemporalSums`], a convolution over
+//! edge-replicated `f64` copies, exact while every partial sum stays below 2^53 and done in
+//! `i64` otherwise), and the 10 taps in the frame being decoded, value by value.
+
+/// Neighbours a learned field predictor weighs: [`CAUSAL_TAPS`] in the frame being decoded,
+/// then 5 x 5 around the value in the previous frame, then 5 x 5 in the frame before that.
+pub const LEARNED_TAPS: usize = CAUSAL_TAPS.len() + 2 * TEMPORAL_WINDOW;
+/// Fractional bits of the learned predictor's weights.
+pub const LEARNED_FRACTION_BITS: u32 = 16;
+/// The already-decoded neighbours (row, column offsets) of the frame being decoded.
+pub const CAUSAL_TAPS: [(i8, i8); 10] = [
+    (-1, 0),
+    (0, -1),
+    (-1, -1),
+    (-1, 1),
+    (-2, 0),
+    (0, -2),
+    (-1, -2),
+    (-2, -1),
+    (-2, 1),
+    (-1, 2),
+];
+/// Taps per earlier frame: the 5 x 5 window around the value.
+const TEMPORAL_WINDOW: usize = 25;
+/// Rows (and columns) of edge padding around a mirrored frame: the window's reach.
+const PAD: usize = 2;
+
+/// The grid indices a learned predictor weighs for value `i` of a `height x width` frame,
+/// in [`LEARNED_TAPS`] order, from the frame being decoded (`current`, decoded up to `i`)
+/// and the two before it. Coordinates outside the frame are clamped to its edge; a causal
+/// neighbour not decoded yet (left of the first column, above the first row) is taken from
+/// the previous frame instead. The encoder fits its weights on exactly these values.
+pub fn field_taps(
+    frames: [&[i64]; 3],
+    i: usize,
+    width: usize,
+    height: usize,
+    taps: &mut [i64; LEARNED_TAPS],
+) {
+    let [older, previous, current] = frames;
+    let mut causal = [0i64; CAUSAL_TAPS.len()];
+    causal_taps(
+        current,
+        previous,
+        (i / width, i % width),
+        width,
+        &mut causal,
+    );
+    taps[..CAUSAL_TAPS.len()].copy_from_slice(&causal);
+    let (row, col) = ((i / width) as isize, (i % width) as isize);
+    let clamp = |r: isize, c: isize| {
+        let r = r.clamp(0, height as isize - 1) as usize;
+        let c = c.clamp(0, width as isize - 1) as usize;
+        r * width + c
+    };
+    let mut t = CAUSAL_TAPS.len();
+    for frame in [previous, older] {
+        for dr in -2..=2 {
+            for dc in -2..=2 {
+                taps[t] = frame.get(clamp(row + dr, col + dc)).copied().unwrap_or(0);
+                t += 1;
+            }
+        }
+    }
+}
+
+/// The [`CAUSAL_TAPS`] of the value at `(row, column)`, as [`field_taps`] defines them.
+#[inline]
+fn causal_taps(
+    current: &[i64],
+    previous: &[i64],
+    (row, col): (usize, usize),
+    width: usize,
+    taps: &mut [i64; CAUSAL_TAPS.len()],
+) {
+    let i = row * width + col;
+    let (row, col) = (row as isize, col as isize);
+    if row >= 2 && col >= 2 && col + 2 < width as isize {
+        // Away from the edges no coordinate needs clamping (the common case, kept fast).
+        for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
+            let at = i as isize + isize::from(dr) * width as isize + isize::from(dc);
+            *tap = current.get(at as usize).copied().unwrap_or(0);
+        }
+        return;
+    }
+    // Causal rows are never below the value's own, so only the top edge clamps.
+    let clamp =
+        |r: isize, c: isize| r.max(0) as usize * width + c.clamp(0, width as isize - 1) as usize;
+    for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
+        let (r, c) = (row + isize::from(dr), col + isize::from(dc));
+        let decoded = r >= 0 && (dr < 0 || c >= 0);
+        let frame = if decoded { current } else { previous };
+        *tap = frame.get(clamp(r, c)).copied().unwrap_or(0);
+    }
+}
+
+/// The learned prediction at `(row, column)` from the weighted taps, rounded: `temporal` is the sum of
+/// the 50 temporal terms ([`TemporalSums`]). Wrapping arithmetic: a prediction is only a
+/// guess (clamped later), and wrapping is the same on every platform and in any order.
+#[inline]
+pub fn learned_prediction(
+    weights: &[i32; LEARNED_TAPS],
+    current: &[i64],
+    previous: &[i64],
+    at: (usize, usize),
+    width: usize,
+    temporal: i64,
+) -> i64 {
+    let mut taps = [0i64; CAUSAL_TAPS.len()];
+    causal_taps(current, previous, at, width, &mut taps);
+    let sum = taps.iter().zip(weights).fold(temporal, |acc, (&k, &w)| {
+        acc.wrapping_add(k.wrapping_mul(i64::from(w)))
+    });
+    round_fixed(sum)
+}
+
+/// A weighted sum of grid indices in units of 2^-[`LEARNED_FRACTION_BITS`], rounded (halves
+/// up) to a grid index.
+#[inline]
+pub fn round_fixed(sum: i64) -> i64 {
+    sum.wrapping_add(1 << (LEARNED_FRACTION_BITS - 1)) >> LEARNED_FRACTION_BITS
+}
+
+/// 3-D Lorenzo prediction at `(row, column)` from decoded neighbours (left, above, previous
+/// frame), and the local activity that picks the context.
+#[inline(always)]
+pub fn lorenzo(
+    current: &[i64],
+    previous: &[i64],
+    (row, col): (usize, usize),
+    width: usize,
+) -> (i64, u64) {
+    let i = row * width + col;
+    let cur = |at: usize| current.get(at).copied().unwrap_or(0);
+    let prev = |at: usize| previous.get(at).copied().unwrap_or(0);
+    let (w, n, nw) = (
+        if col > 0 { cur(i - 1) } else { 0 },
+        if row > 0 { cur(i - width) } else { 0 },
+        if row > 0 && col > 0 {
+            cur(i - width - 1)
+        } else {
+            0
+        },
+    );
+    let (p, pw, pn, pnw) = (
+        prev(i),
+        if col > 0 { prev(i - 1) } else { 0 },
+        if row > 0 { prev(i - width) } else { 0 },
+        if row > 0 && col > 0 {
+            prev(i - width - 1)
+        } else {
+            0
+        },
+    );
+    let d = w
+        .wrapping_add(n)
+        .wrapping_sub(nw)
+        .wrapping_add(p)
+        .wrapping_sub(pw)
+        .wrapping_sub(pn)
+        .wrapping_add(pnw);
+    let activity = (w.wrapping_sub(nw).unsigned_abs())
+        .saturating_add(n.wrapping_sub(nw).unsigned_abs())
+        .saturating_add(p.wrapping_sub(pw).unsigned_abs());
+    (d, activity)
+}
+
+/// `f64` working rows for the temporal sums: the two earlier frames with [`PAD`] rows and
+/// columns of edge replicas around them (so clamping is a plain read), and one row of sums.
+pub fn mirror_len(height: usize, width: usize) -> usize {
+    2 * (height + 2 * PAD) * (width + 2 * PAD) + width
+}
+
+/// The temporal part of the learned prediction for a whole frame, from `f64` mirrors of the
+/// two earlier frames kept by the caller.
+#[derive(Debug)]
+pub struct TemporalSums<'m> {
+    height: usize,
+    width: usize,
+    older: &'m mut [f64],
+    previous: &'m mut [f64],
+    row: &'m mut [f64],
+    /// Largest |grid index| in each mirror: decides whether `f64` sums are exact.
+    older_max: u64,
+    previous_max: u64,
+}
+
+impl<'m> TemporalSums<'m> {
+    /// Splits `mirrors` ([`mirror_len`] long) for frames of `height x width`; `None` when it
+    /// is too short.
+    pub fn new(height: usize, width: usize, mirrors: &'m mut [f64]) -> Option<Self> {
+        let frame = (height + 2 * PAD) * (width + 2 * PAD);
+        let mirrors = mirrors.get_mut(..mirror_len(height, width))?;
+        let (older, rest) = mirrors.split_at_mut(frame);
+        let (previous, row) = rest.split_at_mut(frame);
+        Some(TemporalSums {
+            height,
+            width,
+            older,
+            previous,
+            row,
+            older_max: 0,
+            previous_max: 0,
+        })
+    }
+
+    /// Takes a fully decoded frame: it becomes the previous one, which becomes the older.
+    pub fn push_frame(&mut self, frame: &[i64]) {
+        core::mem::swap(&mut self.older, &mut self.previous);
+        self.older_max = self.previous_max;
+        let (w, padded) = (self.width, self.width + 2 * PAD);
+        let mut largest = 0u64;
+        for r in 0..self.height + 2 * PAD {
+            let source = r.saturating_sub(PAD).min(self.height - 1) * w;
+            let (Some(src), Some(dst)) = (
+                frame.get(source..source + w),
+                self.previous.get_mut(r * padded..(r + 1) * padded),
+            ) else {
+                return;
+            };
+            for (d, &k) in dst[PAD..PAD + w].iter_mut().zip(src) {
+                *d = k as f64;
+                largest = largest.max(k.unsigned_abs());
+            }
+            let (first, last) = (dst[PAD], dst[PAD + w - 1]);
+            dst[..PAD].fill(first);
+            dst[PAD + w..].fill(last);
+        }
+        self.previous_max = largest;
+    }
+
+    /// Writes the sum of the 50 temporal terms of every value of the next frame into `sums`
+    /// (wrapping `i64`, as [`field_taps`] weighed with `weights` would give). `frames` are the
+    /// older and previous frames as `i64`, for sums that `f64` could not hold exactly.
+    pub fn compute(
+        &mut self,
+        weights: &[i32; LEARNED_TAPS],
+        frames: [&[i64]; 2],
+        sums: &mut [i64],
+    ) {
+        let temporal = &weights[CAUSAL_TAPS.len()..];
+        let weight_sum: u128 = temporal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
+        let largest = u128::from(self.previous_max.max(self.older_max));
+        if largest * weight_sum >= 1 << 53 {
+            return exact_sums(weights, frames, self.width, self.height, sums);
+        }
+        // Every partial sum is an integer below 2^53 in magnitude, so f64 adds it exactly,
+        // in whatever order: the same numbers as the i64 reference, vectorised.
+        let (width, padded) = (self.width, self.width + 2 * PAD);
+        for (r, out) in sums.chunks_exact_mut(width).take(self.height).enumerate() {
+            let Some(acc) = self.row.get_mut(..width) else {
+                return;
+            };
+            acc.fill(0.0);
+            // One pass per window row (five taps), so the sums are loaded and stored a tenth
+            // as often as one pass per tap would.
+            for (group, five) in temporal.chunks_exact(5).enumerate() {
+                if five.iter().all(|&w| w == 0) {
+                    continue;
+                }
+                let frame = if group < 5 {
+                    &*self.previous
+                } else {
+                    &*self.older
+                };
+                let start = (r + group % 5) * padded;
+                let Some(source) = frame.get(start..start + padded) else {
+                    return;
+                };
+                let [w0, w1, w2, w3, w4] = [0, 1, 2, 3, 4].map(|t| f64::from(five[t]));
+                let taps = source[..width]
+                    .iter()
+                    .zip(&source[1..])
+                    .zip(&source[2..])
+                    .zip(&source[3..])
+                    .zip(&source[4..]);
+                for (a, ((((k0, k1), k2), k3), k4)) in acc.iter_mut().zip(taps) {
+                    *a += w0 * k0 + w1 * k1 + w2 * k2 + w3 * k3 + w4 * k4;
+                }
+            }
+            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                *o = a as i64;
+            }
+        }
+    }
+}
+
+/// The temporal sums by [`field_taps`] itself, for frames whose sums `f64` cannot hold.
+fn exact_sums(
+    weights: &[i32; LEARNED_TAPS],
+    [older, previous]: [&[i64]; 2],
+    width: usize,
+    height: usize,
+    sums: &mut [i64],
+) {
+    let mut taps = [0i64; LEARNED_TAPS];
+    for (i, sum) in sums.iter_mut().enumerate().take(width * height) {
+        field_taps([older, previous, &[]], i, width, height, &mut taps);
+        *sum = taps[CAUSAL_TAPS.len()..]
+            .iter()
+            .zip(&weights[CAUSAL_TAPS.len()..])
+            .fold(0i64, |acc, (&k, &w)| {
+                acc.wrapping_add(k.wrapping_mul(i64::from(w)))
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// The learned predictor's sum by its definition: [`field_taps`] weighed in wrapping i64.
+    fn reference_sum(frames: [&[i64]; 3], i: usize, w: usize, h: usize, weights: &[i32]) -> i64 {
+        let mut taps = [0i64; LEARNED_TAPS];
+        field_taps(frames, i, w, h, &mut taps);
+        taps.iter().zip(weights).fold(0i64, |acc, (&k, &wt)| {
+            acc.wrapping_add(k.wrapping_mul(i64::from(wt)))
+        })
+    }
+
+    /// Grid indices mostly small (f64 sums exact), sometimes up to the grid's limit (the i64
+    /// fallback), and weights small or full-range.
+    fn case() -> impl Strategy<Value = (usize, usize, Vec<i64>, Vec<i32>)> {
+        (1usize..9, 1usize..9, any::<bool>(), any::<bool>()).prop_flat_map(|(h, w, huge, wide)| {
+            let k = if huge { 1i64 << 40 } else { 1 << 12 };
+            let wt = if wide { i32::MAX } else { 1 << 17 };
+            (
+                Just(h),
+                Just(w),
+                proptest::collection::vec(-k..=k, 3 * h * w),
+                proptest::collection::vec(-wt..=wt, LEARNED_TAPS),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Temporal sums by the f64 convolution (or its fallback) plus the causal part value by
+        /// value give exactly the reference prediction everywhere, edges included.
+        #[test]
+        fn split_prediction_equals_the_definition((h, w, k, weights) in case()) {
+            let n = h * w;
+            let (older, previous, current) = (&k[..n], &k[n..2 * n], &k[2 * n..]);
+            let weights: [i32; LEARNED_TAPS] = weights.try_into().unwrap();
+            let mut mirrors = std::vec![0f64; mirror_len(h, w)];
+            let mut temporal = TemporalSums::new(h, w, &mut mirrors).unwrap();
+            temporal.push_frame(older);
+            temporal.push_frame(previous);
+            let mut sums = std::vec![0i64; n];
+            temporal.compute(&weights, [older, previous], &mut sums);
+            for (i, &sum) in sums.iter().enumerate() {
+                let expected = reference_sum([older, previous, current], i, w, h, &weights);
+                let got = learned_prediction(&weights, current, previous, (i / w, i % w), w, sum);
+                prop_assert_eq!(got, round_fixed(expected), "value {} of {}x{}", i, h, w);
+            }
+        }
+    }
+
+    #[test]
+    fn mirrors_too_short_are_refused() {
+        let mut mirrors = std::vec![0f64; mirror_len(4, 4) - 1];
+        assert!(TemporalSums::new(4, 4, &mut mirrors).is_none());
+    }
+}
