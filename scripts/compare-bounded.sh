@@ -16,6 +16,10 @@ out=${1:-target/compare-bounded.md}
 if [ "${BALER_NO_BUILD:-0}" != 1 ] || [ ! -x target/release/baler ]; then
   cargo build --release -q -p baler-trainer
 fi
+# The codec-only bench, run by the script in the same session as SZ3.
+BALER_CODEC_BENCH=$(cargo bench --bench bounded_throughput --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and "bounded_throughput" in m["executable"]][-1])')
+export BALER_CODEC_BENCH
 python3 -c 'import numpy, pysz, zfpy, zstandard' 2>/dev/null \
   || { echo "error: python3 needs numpy, pysz, zfpy and zstandard (pip install pysz zfpy zstandard)" >&2; exit 1; }
 exec python3 scripts/compare_bounded.py "$out"

@@ -10,6 +10,9 @@ Environment:
   BALER_CFD_MODEL    model blob for CFD_animation.npz: the same
   BENCH_CPU          the one core everything runs on (default 0)
   BENCH_REPS         timing repetitions, best one kept (default 5)
+  BALER_CODEC_BENCH  the benches/bounded_throughput executable: adds a codec-only compress
+                     throughput table next to SZ3's, measured in the same run (compare-bounded.sh
+                     builds it and sets this)
 
 Bounds: hzz (a table) gets R x each column's range per column (SZ3 and ZFP compress each column on
 its own with that absolute bound, sizes summed); CFD_animation (a 3-D field) gets R x the whole
@@ -206,6 +209,29 @@ def zstd_row(data, rel, per_column):
                 tc=tc, td=td, ok=ok)
 
 
+def codec_bench():
+    """Codec-only encode MB/s from the criterion bench, {(data, codec, rel): MB/s}, or {}."""
+    exe = os.environ.get("BALER_CODEC_BENCH")
+    if not exe:
+        return {}
+    p = subprocess.run([exe, "--bench", "encode", "--warm-up-time", "1", "--measurement-time", "3"],
+                       capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        FAILURES.append(f"codec bench failed ({p.returncode}): {p.stderr.strip()[-300:]}")
+        return {}
+    found, name = {}, None
+    units = {"KiB/s": 1024 / 1e6, "MiB/s": 2**20 / 1e6, "GiB/s": 2**30 / 1e6}
+    for line in p.stdout.splitlines():
+        m = re.match(r"^bounded/(\S+)/encode/(\S+)", line.strip())
+        if m:
+            name = (m.group(1), float(m.group(2)))
+        t = re.search(r"thrpt:\s+\[\S+ \S+ (\S+) (\S+)", line)
+        if t and name:
+            found[name] = float(t.group(1)) * units.get(t.group(2), float("nan"))
+            name = None
+    return found
+
+
 # --------------------------------------------------------------------------------------- report
 
 def fmt_rmse(x):
@@ -283,6 +309,24 @@ def main():
             f"| {r['data']} | {r['rel']:.0e} | {r['codec']} | {r['raw'] / r['total']:.2f} "
             f"| {r['raw'] / r['size']:.2f} | {r['maxf']:.3f}{'' if r['ok'] else ' FAIL'} "
             f"| {fmt_rmse(r['rmse'])} | {mb / r['tc']:.1f} | {mb / r['td']:.1f} |")
+    codec = codec_bench()
+    if codec:
+        lines += ["", "Compress throughput of the codec alone (`benches/bounded_throughput`: no I/O, "
+                  "no fitting; criterion's mean) next to SZ3's in-process compress, same run, same "
+                  "core, MB/s of raw float64:", "",
+                  "| data | bound (x range) | baler model-free | baler learned | SZ3 | default baler / SZ3 |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for name, key in (("hzz", "hzz"), ("CFD_animation", "cfd")):
+            for rel in BOUNDS:
+                sz3 = [r for r in rows if r["data"] == name and r["rel"] == rel and r["codec"] == "SZ3"]
+                free, learned = codec.get((key, rel)), codec.get((f"{key}-learned", rel))
+                if not sz3 or free is None:
+                    continue
+                sz3_mbs = sz3[0]["raw"] / 1e6 / sz3[0]["tc"]
+                default = free if learned is None else learned  # what compress picks for fields
+                lines.append(f"| {name} | {rel:.0e} | {free:.0f} | "
+                             f"{'' if learned is None else f'{learned:.0f}'} | {sz3_mbs:.0f} "
+                             f"| {default / sz3_mbs:.2f} |")
     if notes:
         lines += ["", "baler's own in-process compress throughput (from its report line, "
                   f"start-up and file I/O excluded; best of {REPS}) and models used:", ""]

@@ -23,7 +23,7 @@ use crate::range::BitCoder;
 use crate::stream::DType;
 
 pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
-use crate::field::{learned_prediction, lorenzo, TemporalSums};
+use crate::field::{learned_prediction, lorenzo, round_fixed, TemporalSums};
 
 /// Format version of the parameters block.
 pub const PARAMS_VERSION: u8 = 1;
@@ -529,6 +529,9 @@ struct RowSetup<'p> {
     field_grid: Option<ColumnGrid>,
     /// Learned weights, when the learned predictor is in use for this row.
     weights: Option<&'p [i32; LEARNED_TAPS]>,
+    /// The learned sums already hold the causal terms away from the frame's edges (the
+    /// encoder adds them for the whole frame at once).
+    causal_in_sums: bool,
 }
 
 impl RowSetup<'_> {
@@ -571,8 +574,12 @@ fn predict(
         Layout::Field { width, .. } => {
             let width = width as usize;
             let (mut d, activity) = lorenzo(state.current, state.previous, at, width);
-            if let Some(weights) = setup.weights {
-                let temporal = state.temporal.get(i).copied().unwrap_or(0);
+            let (row, col) = at;
+            let sum = state.temporal.get(i).copied().unwrap_or(0);
+            if setup.causal_in_sums && row >= 2 && col >= 2 && col + 2 < width {
+                d = round_fixed(sum);
+            } else if let Some(weights) = setup.weights {
+                let temporal = sum;
                 d = learned_prediction(weights, state.current, state.previous, at, width, temporal);
             }
             let class = bit_len(activity).min(FIELD_CLASSES - 1);
@@ -673,6 +680,7 @@ pub fn code_row<C: BitCoder>(
             Layout::Table => None,
         },
         weights,
+        causal_in_sums: false,
     };
     match input {
         Some(x) => encode_row(coder, params, &setup, state, x, base, out)?,
@@ -712,6 +720,11 @@ fn encode_row<C: BitCoder>(
             Layout::Field { .. } => k.map_or(0, |k| k - base_k),
         };
     }
+    let mut setup = *setup;
+    if let (Some(weights), Some(mirrors)) = (setup.weights, &mut state.mirrors) {
+        setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
+    }
+    let setup = &setup;
     // Predictions, packed with their context class in place of the temporal sums (each
     // sum is read only for its own value).
     let mut at = Cursor::new(setup.layout);

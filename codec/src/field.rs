@@ -111,12 +111,50 @@ pub fn learned_prediction(
     width: usize,
     temporal: i64,
 ) -> i64 {
+    let mac = |acc: i64, k: i64, w: i32| acc.wrapping_add(k.wrapping_mul(i64::from(w)));
+    if let Some((two_up, one_up, left)) = causal_windows(current, at, width) {
+        // CAUSAL_TAPS in order, read straight from the frame (the common case).
+        let w = weights;
+        let mut sum = mac(temporal, one_up[2], w[0]);
+        sum = mac(sum, left[1], w[1]);
+        sum = mac(sum, one_up[1], w[2]);
+        sum = mac(sum, one_up[3], w[3]);
+        sum = mac(sum, two_up[1], w[4]);
+        sum = mac(sum, left[0], w[5]);
+        sum = mac(sum, one_up[0], w[6]);
+        sum = mac(sum, two_up[0], w[7]);
+        sum = mac(sum, two_up[2], w[8]);
+        return round_fixed(mac(sum, one_up[4], w[9]));
+    }
     let mut taps = [0i64; CAUSAL_TAPS.len()];
     causal_taps(current, previous, at, width, &mut taps);
-    let sum = taps.iter().zip(weights).fold(temporal, |acc, (&k, &w)| {
-        acc.wrapping_add(k.wrapping_mul(i64::from(w)))
-    });
-    round_fixed(sum)
+    round_fixed(
+        taps.iter()
+            .zip(weights)
+            .fold(temporal, |acc, (&k, &w)| mac(acc, k, w)),
+    )
+}
+
+/// Away from the frame's edges: columns -1..=1 two rows up, -2..=2 one row up, and the two
+/// values to the left, as arrays (so the taps are read without bounds checks).
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn causal_windows(
+    current: &[i64],
+    (row, col): (usize, usize),
+    width: usize,
+) -> Option<(&[i64; 3], &[i64; 5], &[i64; 2])> {
+    if row < 2 || col < 2 || col + 2 >= width {
+        return None;
+    }
+    let i = row * width + col;
+    let two_up: &[i64; 3] = current
+        .get(i - 2 * width - 1..i - 2 * width + 2)?
+        .try_into()
+        .ok()?;
+    let one_up: &[i64; 5] = current.get(i - width - 2..i - width + 3)?.try_into().ok()?;
+    let left: &[i64; 2] = current.get(i - 2..i)?.try_into().ok()?;
+    Some((two_up, one_up, left))
 }
 
 /// A weighted sum of grid indices in units of 2^-[`LEARNED_FRACTION_BITS`], rounded (halves
@@ -170,10 +208,11 @@ pub fn lorenzo(
     (d, activity)
 }
 
-/// `f64` working rows for the temporal sums: the two earlier frames with [`PAD`] rows and
-/// columns of edge replicas around them (so clamping is a plain read), and one row of sums.
+/// `f64` working memory for the learned predictor: the two earlier frames with [`PAD`] rows
+/// and columns of edge replicas around them (so clamping is a plain read), the frame being
+/// encoded, and one row of sums.
 pub fn mirror_len(height: usize, width: usize) -> usize {
-    2 * (height + 2 * PAD) * (width + 2 * PAD) + width
+    2 * (height + 2 * PAD) * (width + 2 * PAD) + height * width + width
 }
 
 /// The temporal part of the learned prediction for a whole frame, from `f64` mirrors of the
@@ -184,6 +223,7 @@ pub struct TemporalSums<'m> {
     width: usize,
     older: &'m mut [f64],
     previous: &'m mut [f64],
+    current: &'m mut [f64],
     row: &'m mut [f64],
     /// Largest |grid index| in each mirror: decides whether `f64` sums are exact.
     older_max: u64,
@@ -197,12 +237,14 @@ impl<'m> TemporalSums<'m> {
         let frame = (height + 2 * PAD) * (width + 2 * PAD);
         let mirrors = mirrors.get_mut(..mirror_len(height, width))?;
         let (older, rest) = mirrors.split_at_mut(frame);
-        let (previous, row) = rest.split_at_mut(frame);
+        let (previous, rest) = rest.split_at_mut(frame);
+        let (current, row) = rest.split_at_mut(height * width);
         Some(TemporalSums {
             height,
             width,
             older,
             previous,
+            current,
             row,
             older_max: 0,
             previous_max: 0,
@@ -272,21 +314,83 @@ impl<'m> TemporalSums<'m> {
                 let Some(source) = frame.get(start..start + padded) else {
                     return;
                 };
-                let [w0, w1, w2, w3, w4] = [0, 1, 2, 3, 4].map(|t| f64::from(five[t]));
-                let taps = source[..width]
-                    .iter()
-                    .zip(&source[1..])
-                    .zip(&source[2..])
-                    .zip(&source[3..])
-                    .zip(&source[4..]);
-                for (a, ((((k0, k1), k2), k3), k4)) in acc.iter_mut().zip(taps) {
-                    *a += w0 * k0 + w1 * k1 + w2 * k2 + w3 * k3 + w4 * k4;
-                }
+                add_window_row(acc, source, five);
             }
             for (o, &a) in out.iter_mut().zip(acc.iter()) {
                 *o = a as i64;
             }
         }
+    }
+
+    /// Encoder only (the whole frame is known before it is coded): adds the causal terms to
+    /// the `sums` of every value away from the frame's edges (rows from 2, columns from 2 to
+    /// `width - 3`), as [`learned_prediction`] would add them value by value. Returns
+    /// whether it did: it changes nothing when `f64` could not add them exactly.
+    pub fn add_causal(
+        &mut self,
+        weights: &[i32; LEARNED_TAPS],
+        current: &[i64],
+        sums: &mut [i64],
+    ) -> bool {
+        let (width, height) = (self.width, self.height);
+        let (Some(mirror), Some(acc)) = (
+            self.current.get_mut(..width * height),
+            self.row.get_mut(..width.saturating_sub(4)),
+        ) else {
+            return false;
+        };
+        let mut largest = 0u64;
+        for (m, &k) in mirror.iter_mut().zip(current) {
+            *m = k as f64;
+            largest = largest.max(k.unsigned_abs());
+        }
+        let causal = &weights[..CAUSAL_TAPS.len()];
+        let weight_sum: u128 = causal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
+        if u128::from(largest) * weight_sum >= 1 << 53 || current.len() < width * height {
+            return false;
+        }
+        // CAUSAL_TAPS as weights over columns -2..=2 of the rows two up, one up and the
+        // value's own (whose own and later columns weigh nothing).
+        let w = |t: usize| causal[t];
+        let windows = [
+            (2, [0, w(7), w(4), w(8), 0]),
+            (1, [w(6), w(2), w(0), w(3), w(9)]),
+            (0, [w(5), w(1), 0, 0, 0]),
+        ];
+        for r in 2..height {
+            acc.fill(0.0);
+            for &(up, five) in &windows {
+                let start = (r - up) * width;
+                if let Some(source) = mirror.get(start..start + width) {
+                    add_window_row(acc, source, &five);
+                }
+            }
+            let Some(out) = sums.get_mut(r * width + 2..(r + 1) * width - 2) else {
+                return false;
+            };
+            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                *o = o.wrapping_add(a as i64);
+            }
+        }
+        true
+    }
+}
+
+/// `acc[c] += sum of five[j] * source[c + j]` for every `c` (`source` is four longer than
+/// `acc`): one row of a 5-wide window. Exact only while the caller's bound holds.
+#[inline]
+fn add_window_row(acc: &mut [f64], source: &[f64], five: &[i32]) {
+    let [w0, w1, w2, w3, w4] =
+        [0, 1, 2, 3, 4].map(|t| f64::from(five.get(t).copied().unwrap_or(0)));
+    let taps = source
+        .iter()
+        .zip(source.get(1..).unwrap_or_default())
+        .zip(source.get(2..).unwrap_or_default())
+        .zip(source.get(3..).unwrap_or_default())
+        .zip(source.get(4..).unwrap_or_default());
+    for (a, ((((k0, k1), k2), k3), k4)) in acc.iter_mut().zip(taps) {
+        // A tree, not a chain: shorter latency, and exact sums make the order irrelevant.
+        *a += (w0 * k0 + w1 * k1) + (w2 * k2 + w3 * k3) + w4 * k4;
     }
 }
 
@@ -356,10 +460,19 @@ mod tests {
             temporal.push_frame(previous);
             let mut sums = std::vec![0i64; n];
             temporal.compute(&weights, [older, previous], &mut sums);
+            // The encoder's way: causal terms added for the whole frame away from its edges.
+            let mut with_causal = sums.clone();
+            let added = temporal.add_causal(&weights, current, &mut with_causal);
             for (i, &sum) in sums.iter().enumerate() {
-                let expected = reference_sum([older, previous, current], i, w, h, &weights);
-                let got = learned_prediction(&weights, current, previous, (i / w, i % w), w, sum);
-                prop_assert_eq!(got, round_fixed(expected), "value {} of {}x{}", i, h, w);
+                let expected = round_fixed(reference_sum([older, previous, current], i, w, h, &weights));
+                let at = (i / w, i % w);
+                let got = learned_prediction(&weights, current, previous, at, w, sum);
+                prop_assert_eq!(got, expected, "value {} of {}x{}", i, h, w);
+                if added && at.0 >= 2 && at.1 >= 2 && at.1 + 2 < w {
+                    prop_assert_eq!(round_fixed(with_causal[i]), expected, "encoder, value {}", i);
+                } else {
+                    prop_assert_eq!(with_causal[i], sum, "value {} changed", i);
+                }
             }
         }
     }

@@ -35,13 +35,18 @@ impl Prob {
 
     #[inline(always)]
     fn update(&mut self, bit: u32) {
-        if bit == 0 {
-            self.fast += (u16::MAX - self.fast) >> 4;
-            self.slow += (u16::MAX - self.slow) >> 7;
-        } else {
-            self.fast -= self.fast >> 4;
-            self.slow -= self.slow >> 7;
-        }
+        // Both outcomes computed, one selected: the coded bits are what is unpredictable.
+        let (fast_up, fast_down) = (
+            self.fast + ((u16::MAX - self.fast) >> 4),
+            self.fast - (self.fast >> 4),
+        );
+        let (slow_up, slow_down) = (
+            self.slow + ((u16::MAX - self.slow) >> 7),
+            self.slow - (self.slow >> 7),
+        );
+        let zero = bit == 0;
+        self.fast = if zero { fast_up } else { fast_down };
+        self.slow = if zero { slow_up } else { slow_down };
     }
 }
 
@@ -125,12 +130,9 @@ impl BitCoder for RangeEncoder<'_> {
     #[inline(always)]
     fn bit(&mut self, prob: &mut Prob, bit: u32) -> Result<u32> {
         let bound = (self.range >> PROB_BITS) * prob.p0();
-        if bit == 0 {
-            self.range = bound;
-        } else {
-            self.low += u64::from(bound);
-            self.range -= bound;
-        }
+        let one = bit != 0;
+        self.low += if one { u64::from(bound) } else { 0 };
+        self.range = if one { self.range - bound } else { bound };
         prob.update(bit);
         self.normalize()?;
         Ok(bit)
@@ -197,6 +199,7 @@ impl<'s> RangeDecoder<'s> {
 }
 
 impl BitCoder for RangeDecoder<'_> {
+    #[inline(always)]
     fn bit(&mut self, prob: &mut Prob, _bit: u32) -> Result<u32> {
         let bound = (self.range >> PROB_BITS) * prob.p0();
         let bit = if self.code < bound {
