@@ -368,7 +368,8 @@ pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, Error> {
     }))
 }
 
-fn describe(predictor: &Predictor) -> &'static str {
+/// How reports name a predictor.
+pub fn describe(predictor: &Predictor) -> &'static str {
     match predictor {
         Predictor::None => "model-free",
         Predictor::Learned(_) => "learned predictor",
@@ -391,20 +392,26 @@ fn layout_of(shape: &[usize]) -> Layout {
     }
 }
 
-/// Compresses `input` within `bound`, with `model` as predictor if given and if it pays
-/// (judged on the first block, counting the model's bytes).
-pub fn compress(
+/// What compress decides before it codes anything: the input's header and statistics, its
+/// grids, and the predictor (with its parameters block) that codes a sample of rows smallest.
+struct Choice {
+    header: Header,
+    stats: Stats,
+    grid: Vec<ColumnGrid>,
+    predictor: Predictor,
+    params_bytes: Vec<u8>,
+    estimates: Vec<(&'static str, f64)>,
+}
+
+/// Reads `input` once and chooses the predictor for `bound`.
+fn choose(
     model: Option<(&HostModel<'_>, usize)>,
     tiling: Option<Tiling>,
     input: &Path,
-    output: &Path,
     bound: Bound,
     use_model: UseModel,
-    bar: &indicatif::ProgressBar,
-) -> Result<Outcome, String> {
+) -> Result<Choice, String> {
     let at = |e: Error| format!("{}: {e}", input.display());
-    // Opened first, so an unwritable output fails before the first pass reads everything.
-    let mut file = AtomicFile::create(output)?;
     let (header, stats) = first_pass(input)?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
@@ -427,7 +434,6 @@ pub fn compress(
         .map_err(at)?;
         Ok(bytes)
     };
-    let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
     let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
     let sample_rows = stats.sample.len() / n;
     let sample = &stats.sample[..sample_rows * n];
@@ -483,6 +489,55 @@ pub fn compress(
         }
     }
     let (_, predictor, params_bytes) = best.ok_or("no predictor to choose from")?;
+    Ok(Choice {
+        header,
+        stats,
+        grid,
+        predictor,
+        params_bytes,
+        estimates,
+    })
+}
+
+/// Estimated total bytes (stream plus model blob) of compressing `input` within `bound` with
+/// each candidate predictor (model-free; for fields the learned predictor; `model`), from
+/// coding the same sample of rows compress judges by.
+pub fn estimate(
+    model: Option<(&HostModel<'_>, usize)>,
+    tiling: Option<Tiling>,
+    input: &Path,
+    bound: Bound,
+) -> Result<Vec<(&'static str, f64)>, String> {
+    Ok(choose(model, tiling, input, bound, UseModel::Auto)?.estimates)
+}
+
+/// Compresses `input` within `bound`, with `model` as predictor if given and if it pays
+/// (judged on the first block, counting the model's bytes).
+pub fn compress(
+    model: Option<(&HostModel<'_>, usize)>,
+    tiling: Option<Tiling>,
+    input: &Path,
+    output: &Path,
+    bound: Bound,
+    use_model: UseModel,
+    bar: &indicatif::ProgressBar,
+) -> Result<Outcome, String> {
+    let at = |e: Error| format!("{}: {e}", input.display());
+    // Opened first, so an unwritable output fails before the first pass reads everything.
+    let mut file = AtomicFile::create(output)?;
+    let Choice {
+        header,
+        stats,
+        grid,
+        predictor,
+        params_bytes,
+        estimates,
+    } = choose(model, tiling, input, bound, use_model)?;
+    let layout = layout_of(&header.shape);
+    let n = header.row_len();
+    let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
+    let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
+    let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
     let free_params_len = params_len(layout, &Predictor::None, n, &names);
     let with_model = predictor == Predictor::Model;
     let params = BoundParams::read(&params_bytes).map_err(at)?;

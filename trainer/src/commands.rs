@@ -5,6 +5,7 @@ use crate::bounded::{self, Bound, Chosen, UseModel};
 use crate::data::{self, AtomicFile, Header, RowSink, RowSource};
 use crate::tiles::{parse_tile, tiling_for, Tiling};
 use crate::train::{self, Device, TrainConfig};
+use crate::tune;
 use baler_codec::stream::{
     block_len, decode_block, encode_block, read_block, BLOCK_HEADER_LEN, FLAG_ERROR_BOUNDED,
     STREAM_HEADER_LEN,
@@ -83,6 +84,11 @@ pub struct TrainArgs {
     /// serves any frame size.
     #[arg(long)]
     pub tile: Option<String>,
+    /// Tune the model for `compress --rel-error-bound R`: quantize it with latent codes of
+    /// 4, 6, 8, 10 and 12 bits (the latent step), estimate each one's compressed size (stream
+    /// plus blob) on the data, and keep the smallest. Replaces --code-bits.
+    #[arg(long, value_name = "R")]
+    pub optimize_for_bound: Option<f64>,
 }
 
 fn read_model(path: &Path) -> Result<Vec<u8>, String> {
@@ -130,17 +136,27 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
             data::column_label(&data.names, c)
         ));
     }
+    if let Some(r) = args
+        .optimize_for_bound
+        .filter(|r| !(r.is_finite() && *r > 0.0))
+    {
+        return Err(format!(
+            "--optimize-for-bound must be a positive fraction of the range, not {r}"
+        ));
+    }
+    let mut tiling = None;
     let (values, n, shape, names) = match (&args.tile, data.shape.as_slice()) {
         (Some(tile), [_, h, w]) => {
             let tile = parse_tile(tile)?;
-            let tiling = Tiling {
+            let tiles = Tiling {
                 frame: (*h, *w),
                 tile,
             };
+            tiling = Some(tiles);
             let shape = vec![tile.0 as u32, tile.1 as u32];
             (
-                Cow::Owned(tiling.split(&data.values)),
-                tiling.tile_len(),
+                Cow::Owned(tiles.split(&data.values)),
+                tiles.tile_len(),
                 shape,
                 Vec::new(),
             )
@@ -204,10 +220,13 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
             train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
         say!("after fine-tuning: quantized {quant_mse:.5}");
     }
-    let blob = outcome
-        .model
-        .quantize()
-        .map_err(|e| format!("quantization: {e}"))?;
+    let blob = match args.optimize_for_bound {
+        Some(rel) => latent_step_for_bound(&outcome.model, tiling, &args.input, rel)?,
+        None => outcome
+            .model
+            .quantize()
+            .map_err(|e| format!("quantization: {e}"))?,
+    };
     let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
     let history = serde_json::to_string_pretty(&outcome.history).map_err(|e| e.to_string())?;
     history_file
@@ -234,6 +253,43 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         history_path.display()
     );
     Ok(())
+}
+
+/// `--optimize-for-bound`: the blob of the latent code width that compresses smallest
+/// within `rel` x range, after a table of every candidate and of the paths without a model.
+fn latent_step_for_bound(
+    model: &baler_codec::quantize::FloatModel,
+    tiling: Option<Tiling>,
+    input: &Path,
+    rel: f64,
+) -> Result<Vec<u8>, String> {
+    say!("choosing the latent step for --rel-error-bound {rel} (estimated on a sample, blob counted):");
+    let search = tune::search(model, tiling, input, rel)?;
+    for (what, bytes) in &search.without_model {
+        say!("  {what:<30} {:>12.0} bytes", bytes);
+    }
+    for c in &search.candidates {
+        say!(
+            "  autoencoder, {:>2}-bit codes     {:>12.0} bytes (blob {} bytes)",
+            c.code_bits,
+            c.total,
+            c.blob.len()
+        );
+    }
+    let best = search.best().ok_or("no candidate quantization")?;
+    say!("kept {}-bit latent codes", best.code_bits);
+    let smaller = search
+        .without_model
+        .iter()
+        .filter(|(_, bytes)| *bytes < best.total)
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((what, bytes)) = smaller {
+        say!(
+            "note: the {what} path is smaller at this bound ({bytes:.0} against {:.0} bytes): compress --use-model auto will not use this model",
+            best.total
+        );
+    }
+    Ok(best.blob.clone())
 }
 
 /// Validation MSE of the float model, in normalized units.

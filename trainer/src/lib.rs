@@ -13,3 +13,4 @@ pub mod plot;
 pub mod report;
 pub mod tiles;
 pub mod train;
+pub mod tune;

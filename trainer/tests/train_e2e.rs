@@ -163,3 +163,83 @@ fn train_compress_decompress_cfd_frames_in_tiles() {
         "max error {max_abs} vs range {range}"
     );
 }
+
+#[test]
+fn optimize_for_bound_keeps_the_latent_step_that_compresses_smallest() {
+    let hzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/hzz.npz");
+    let dir = temp_dir("optimize-for-bound");
+    let args = [
+        "--hidden",
+        "16",
+        "--latent",
+        "4",
+        "--epochs",
+        "3",
+        "--qat-epochs",
+        "0",
+        "--optimize-for-bound",
+        "0.01",
+    ];
+    let model = dir.join("model.blob");
+    let mut all = vec!["train", "--input", s(&hzz), "--output", s(&model)];
+    all.extend_from_slice(&args);
+    let out = ok(baler(&all));
+    // Every candidate's estimate, as printed: "autoencoder, B-bit codes  X bytes (blob ...)".
+    let estimates: Vec<(u32, f64)> = out
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("autoencoder, ")?;
+            let (bits, rest) = rest.split_once("-bit codes")?;
+            let bytes = rest.split_whitespace().next()?.parse().ok()?;
+            Some((bits.trim().parse().ok()?, bytes))
+        })
+        .collect();
+    assert_eq!(estimates.len(), 5, "{out}");
+    let best = estimates
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .copied()
+        .unwrap();
+    assert!(
+        out.contains(&format!("kept {}-bit latent codes", best.0)),
+        "{out}"
+    );
+    assert!(out.contains("model-free"), "{out}");
+    // The blob written is that quantization: its codes span best.0 bits.
+    let blob = std::fs::read(&model).unwrap();
+    let host = baler_codec::HostModel::from_bytes(&blob).unwrap();
+    assert_eq!(host.code_range().1, (1 << (best.0 - 1)) - 1);
+    // The estimate is what compress then makes, within 5% (the sample is the whole file).
+    let stream = dir.join("data.baler");
+    ok(baler(&[
+        "compress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&hzz),
+        "--output",
+        s(&stream),
+        "--rel-error-bound",
+        "0.01",
+        "--use-model",
+        "always",
+    ]));
+    let actual = (std::fs::metadata(&stream).unwrap().len() as usize + blob.len()) as f64;
+    assert!(
+        (actual / best.1 - 1.0).abs() < 0.05,
+        "estimated {} bytes, compress wrote {actual} (stream plus blob)",
+        best.1
+    );
+    let refused = baler(&[
+        "train",
+        "--input",
+        s(&hzz),
+        "--output",
+        s(&dir.join("x.blob")),
+        "--optimize-for-bound",
+        "0",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--optimize-for-bound"));
+    assert!(!dir.join("x.blob").exists());
+}

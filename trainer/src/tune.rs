@@ -1,0 +1,94 @@
+//! `baler train --optimize-for-bound R`: choose the latent quantization step of a trained
+//! model for error-bounded compression. Coarser latent codes cost fewer bits but leave larger
+//! residuals; which total is smallest depends on the bound, so it is measured with the codec
+//! on the data, the model blob counted.
+
+use crate::bounded::{self, Bound};
+use crate::tiles::Tiling;
+use baler_codec::bounded::Predictor;
+use baler_codec::quantize::FloatModel;
+use baler_codec::HostModel;
+use std::path::Path;
+
+/// Latent code widths tried: each sets the latent quantization step (range / 2^bits).
+pub const CANDIDATE_CODE_BITS: [u8; 5] = [4, 6, 8, 10, 12];
+
+/// One quantization of the trained model and what it would compress to.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Latent code width in bits.
+    pub code_bits: u8,
+    /// The quantized model blob.
+    pub blob: Vec<u8>,
+    /// Estimated stream bytes plus blob bytes at the bound.
+    pub total: f64,
+}
+
+/// What the search found.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// Every candidate, in [`CANDIDATE_CODE_BITS`] order.
+    pub candidates: Vec<Candidate>,
+    /// The paths that need no model (model-free, and the learned predictor for fields), with
+    /// their estimated bytes: what the autoencoder has to beat.
+    pub without_model: Vec<(&'static str, f64)>,
+}
+
+impl Search {
+    /// The candidate with the smallest estimated total.
+    pub fn best(&self) -> Option<&Candidate> {
+        self.candidates
+            .iter()
+            .min_by(|a, b| a.total.total_cmp(&b.total))
+    }
+}
+
+/// Quantizes `model` at every candidate code width and estimates the error-bounded size of
+/// `input` within `rel` x range with each, as `baler compress --rel-error-bound` would judge.
+pub fn search(
+    model: &FloatModel,
+    tiling: Option<Tiling>,
+    input: &Path,
+    rel: f64,
+) -> Result<Search, String> {
+    if !(rel.is_finite() && rel > 0.0) {
+        return Err(format!(
+            "--optimize-for-bound must be a positive fraction of the range, not {rel}"
+        ));
+    }
+    let mut candidates = Vec::new();
+    let mut without_model = Vec::new();
+    for code_bits in CANDIDATE_CODE_BITS {
+        let mut candidate = model.clone();
+        candidate.code_bits = code_bits;
+        let blob = candidate
+            .quantize()
+            .map_err(|e| format!("quantization at {code_bits} bits: {e}"))?;
+        let estimates = {
+            let host = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
+            bounded::estimate(
+                Some((&host, blob.len())),
+                tiling,
+                input,
+                Bound::Relative(rel),
+            )?
+        };
+        let (with_model, others): (Vec<_>, Vec<_>) = estimates
+            .into_iter()
+            .partition(|&(what, _)| what == bounded::describe(&Predictor::Model));
+        let total = with_model
+            .first()
+            .map(|&(_, bytes)| bytes)
+            .ok_or("the autoencoder was not among the candidates")?;
+        without_model = others;
+        candidates.push(Candidate {
+            code_bits,
+            blob,
+            total,
+        });
+    }
+    Ok(Search {
+        candidates,
+        without_model,
+    })
+}
