@@ -40,6 +40,7 @@ fn grids(values: &[f64], columns: usize, r: f64) -> Vec<ColumnGrid> {
                 step: (2.0 * bound).max(f64::MIN_POSITIVE),
                 bound,
                 context: None,
+                relation: None,
             }
         })
         .collect()

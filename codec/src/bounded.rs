@@ -24,6 +24,7 @@ use crate::stream::DType;
 
 pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
 use crate::field::{learned_prediction, lorenzo, round_fixed, TemporalSums};
+pub use crate::relation::{Relation, RelationKind};
 
 /// Format version of the parameters block.
 pub const PARAMS_VERSION: u8 = 1;
@@ -67,6 +68,9 @@ pub enum Predictor {
     /// Fields only: a learned linear predictor, weights in units of
     /// 2^-[`LEARNED_FRACTION_BITS`] over the [`field_taps`] neighbours.
     Learned([i32; LEARNED_TAPS]),
+    /// Tables only: columns with a [`ColumnGrid::relation`] are predicted from earlier
+    /// columns of the same row; the others as without a model.
+    Relations,
 }
 
 impl Predictor {
@@ -75,6 +79,7 @@ impl Predictor {
             Predictor::None => 0,
             Predictor::Model => 1,
             Predictor::Learned(_) => 2,
+            Predictor::Relations => 3,
         }
     }
 
@@ -98,6 +103,8 @@ pub struct ColumnGrid {
     pub bound: f64,
     /// Index of an earlier column whose magnitude picks this column's context.
     pub context: Option<u32>,
+    /// With [`Predictor::Relations`]: the function of earlier columns that predicts this one.
+    pub relation: Option<Relation>,
 }
 
 /// The parameters of an error-bounded stream, read in place from its parameters block.
@@ -223,7 +230,7 @@ pub fn write_params(
         e[8..16].copy_from_slice(&g.step.to_le_bytes());
         e[16..24].copy_from_slice(&g.bound.to_le_bytes());
         e[24..28].copy_from_slice(&g.context.unwrap_or(NO_CONTEXT).to_le_bytes());
-        e[28..32].copy_from_slice(&[0; 4]);
+        e[28..32].copy_from_slice(&Relation::to_bytes(g.relation.as_ref(), i)?);
     }
     let mut at = PARAMS_HEAD_LEN + grids.len() * COLUMN_ENTRY_LEN;
     if let Predictor::Learned(weights) = &predictor {
@@ -283,6 +290,7 @@ impl<'a> BoundParams<'a> {
                 Predictor::Learned(read_weights(payload, grids_end)?),
                 grids_end + LEARNED_SECTION_LEN,
             ),
+            (3, Layout::Table) => (Predictor::Relations, grids_end),
             _ => return Err(Error::Invalid("bounded predictor")),
         };
         let names = payload.get(names_at..).ok_or(Error::Truncated)?;
@@ -313,6 +321,11 @@ impl<'a> BoundParams<'a> {
             if g.context.is_some_and(|c| c as usize >= i) {
                 return Err(Error::Invalid("context column must come earlier"));
             }
+            if g.relation.is_some() && predictor != Predictor::Relations {
+                return Err(Error::Invalid(
+                    "a column relation without the relations predictor",
+                ));
+            }
         }
         Ok(params)
     }
@@ -321,11 +334,13 @@ impl<'a> BoundParams<'a> {
     pub fn grid(&self, i: usize) -> Result<ColumnGrid> {
         let at = i * COLUMN_ENTRY_LEN;
         let context = u32_at(self.entries, at + 24)?;
+        let relation = u32_at(self.entries, at + 28)?.to_le_bytes();
         Ok(ColumnGrid {
             offset: f64_at(self.entries, at)?,
             step: f64_at(self.entries, at + 8)?,
             bound: f64_at(self.entries, at + 16)?,
             context: (context != NO_CONTEXT).then_some(context),
+            relation: Relation::from_bytes(relation, i)?,
         })
     }
 
@@ -544,12 +559,18 @@ impl RowSetup<'_> {
     }
 }
 
-/// Value `i`'s grid index in the model's reconstruction `base` (0 without a model).
+/// Value `i`'s grid index in what predicts it before any residual: its column's relation
+/// to the `decoded` values before it in the row, or the model's reconstruction `base`
+/// (0 without either).
 #[inline]
-fn base_index(base: Option<&[f32]>, i: usize, g: &ColumnGrid) -> i64 {
-    base.and_then(|b| b.get(i))
-        .and_then(|&b| grid_index(f64::from(b), g))
-        .unwrap_or(0)
+fn base_index(base: Option<&[f32]>, decoded: &[f64], i: usize, g: &ColumnGrid) -> i64 {
+    match &g.relation {
+        Some(r) => grid_index(r.eval(decoded), g),
+        None => base
+            .and_then(|b| b.get(i))
+            .and_then(|&b| grid_index(f64::from(b), g)),
+    }
+    .unwrap_or(0)
 }
 
 /// The prediction of value `i` (at `at`, row and column, in a field) and its context class,
@@ -708,7 +729,7 @@ fn encode_row<C: BitCoder>(
     // Targets (grid indices to code, or ESCAPED), history and decoded values.
     for (i, &x) in input.iter().enumerate() {
         let g = setup.grid(params, i)?;
-        let base_k = base_index(base, i, &g);
+        let base_k = base_index(base, &out[..i], i, &g);
         let k = grid_index(x, &g);
         let (target, y) = k
             .and_then(|k| within_bound(x, k, &g, params.dtype))
@@ -730,7 +751,7 @@ fn encode_row<C: BitCoder>(
     let mut at = Cursor::new(setup.layout);
     for i in 0..input.len() {
         let g = setup.grid(params, i)?;
-        let base_k = base_index(base, i, &g);
+        let base_k = base_index(base, &out[..i], i, &g);
         let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
         state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
     }
@@ -762,10 +783,11 @@ fn decode_row<C: BitCoder>(
     out: &mut [f64],
 ) -> Result<()> {
     let mut at = Cursor::new(setup.layout);
-    for (i, value) in out.iter_mut().enumerate() {
+    for i in 0..out.len() {
         let g = setup.grid(params, i)?;
-        let base_k = base_index(base, i, &g);
+        let base_k = base_index(base, &out[..i], i, &g);
         let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
+        let value = &mut out[i];
         let model = state
             .models
             .get_mut(context(setup.layout, i, class))
@@ -862,7 +884,7 @@ pub fn code_block<C: BitCoder, M: RowModel>(
         });
     }
     let model = match (&params.predictor, model) {
-        (Predictor::None | Predictor::Learned(_), _) => None,
+        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
         (Predictor::Model, Some(m)) => Some(m),
         (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
     };

@@ -38,6 +38,7 @@ pub mod quant;
 pub mod quantize;
 pub mod range;
 mod reference;
+pub mod relation;
 pub mod spec;
 pub mod stream;
 

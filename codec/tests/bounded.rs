@@ -89,6 +89,7 @@ fn grid(bound: f64) -> ColumnGrid {
         step: 2.0 * bound,
         bound,
         context: None,
+        relation: None,
     }
 }
 
@@ -299,6 +300,7 @@ fn damaged_parameters_are_typed_errors() {
         grid(0.5),
         ColumnGrid {
             context: Some(0),
+            relation: None,
             ..grid(0.5)
         },
     ];

@@ -317,7 +317,7 @@ pub fn decode_bounded(bytes: &[u8], model: Option<&HostModel<'_>>) -> Result<Vec
     let model = match (params.predictor, model) {
         (Predictor::Model, Some(m)) if m.id() == header.model_id && m.input_len() == n => Some(m),
         (Predictor::Model, _) => return Err(Error::Invalid("harness: no model for this stream")),
-        (Predictor::None | Predictor::Learned(_), _) => None,
+        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
     };
     let latent = model.map_or(0, |m| m.row_codes());
     let mut contexts = vec![IntModel::default(); params.contexts(latent)];
@@ -387,6 +387,7 @@ pub fn encode_bounded(
         },
         bound,
         context,
+        relation: None,
     };
     let grids: Vec<ColumnGrid> = match layout {
         Layout::Table => (0..row_len)

@@ -5,6 +5,7 @@
 use crate::blocks::{checked_row_len, MAX_ROW_VALUES};
 use crate::data::{AtomicFile, Header, RowSink, RowSource};
 use crate::learned;
+use crate::relations;
 use crate::tiles::{tiling_for, Tiling};
 use baler_codec::bounded::{
     code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
@@ -61,6 +62,8 @@ pub enum Chosen {
     /// The linear field predictor learned from the data; its weights take this many bytes of
     /// the stream.
     Learned(usize),
+    /// Tables: this many columns predicted from earlier columns of their row.
+    Relations(usize),
     /// The autoencoder given with `--model`.
     Model,
 }
@@ -161,6 +164,7 @@ fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
                 step,
                 bound: eps,
                 context: None,
+                relation: None,
             }
         })
         .collect()
@@ -373,6 +377,7 @@ pub fn describe(predictor: &Predictor) -> &'static str {
     match predictor {
         Predictor::None => "model-free",
         Predictor::Learned(_) => "learned predictor",
+        Predictor::Relations => "column relations",
         Predictor::Model => "autoencoder + its blob",
     }
 }
@@ -419,15 +424,28 @@ fn choose(
     if layout == Layout::Table {
         choose_contexts(&stats.sample, &mut grid);
     }
+    // Tables: the same grids with relations between columns, where any pay on the sample.
+    let mut related = grid.clone();
+    let relations = match (layout, use_model) {
+        (Layout::Table, UseModel::Auto | UseModel::Always) => {
+            relations::choose(&stats.sample, &mut related)
+        }
+        _ => 0,
+    };
     let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
     let params_for = |predictor: Predictor| -> Result<Vec<u8>, String> {
         let mut bytes = vec![0u8; params_len(layout, &predictor, n, &names)];
+        let grids = if predictor == Predictor::Relations {
+            &related
+        } else {
+            &grid
+        };
         write_params(
             layout,
             predictor,
             header.dtype,
             n,
-            &grid,
+            grids,
             &names,
             &mut bytes,
         )
@@ -450,11 +468,17 @@ fn choose(
         (UseModel::Never, _, _) => candidates.push((Predictor::None, 0)),
         (UseModel::Always, Some((_, blob_len)), _) => candidates.push((Predictor::Model, blob_len)),
         (UseModel::Always, None, Some(w)) => candidates.push((Predictor::Learned(w), 0)),
+        (UseModel::Always, None, None) if relations > 0 => {
+            candidates.push((Predictor::Relations, 0))
+        }
         (UseModel::Always, None, None) => candidates.push((Predictor::None, 0)),
         (UseModel::Auto, model, learned) => {
             candidates.push((Predictor::None, 0));
             if let Some(w) = learned {
                 candidates.push((Predictor::Learned(w), 0));
+            }
+            if relations > 0 {
+                candidates.push((Predictor::Relations, 0));
             }
             if let Some((_, blob_len)) = model {
                 candidates.push((Predictor::Model, blob_len));
@@ -492,7 +516,11 @@ fn choose(
     Ok(Choice {
         header,
         stats,
-        grid,
+        grid: if predictor == Predictor::Relations {
+            related
+        } else {
+            grid
+        },
         predictor,
         params_bytes,
         estimates,
@@ -625,6 +653,9 @@ pub fn compress(
             Predictor::None => Chosen::ModelFree,
             Predictor::Model => Chosen::Model,
             Predictor::Learned(_) => Chosen::Learned(params_bytes.len() - free_params_len),
+            Predictor::Relations => {
+                Chosen::Relations(grid.iter().filter(|g| g.relation.is_some()).count())
+            }
         },
         worst_fraction_of_bound: worst,
         estimates,
@@ -724,7 +755,7 @@ pub fn decompress<R: Read>(
                 header.model_id
             ))
         }
-        (Predictor::None | Predictor::Learned(_), _) => None,
+        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
     };
     let mut sink = RowSink::create(
         output,

@@ -674,6 +674,9 @@ fn compress_bounded(
         (_, Chosen::Learned(bytes)) => {
             format!("learned field predictor, its {bytes} bytes inside the stream")
         }
+        (_, Chosen::Relations(columns)) => {
+            format!("{columns} columns predicted from earlier columns of their row")
+        }
         (Some(_), Chosen::ModelFree) => {
             "model-free: smaller than with the model, its bytes counted".to_string()
         }

@@ -104,6 +104,7 @@ mod tests {
             step: 1.0,
             bound: 0.5,
             context: None,
+            relation: None,
         };
         let mut frames = vec![0f64; t * h * w];
         for f in 0..t {

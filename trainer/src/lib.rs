@@ -10,6 +10,7 @@ pub mod evaluation;
 pub mod learned;
 pub mod metrics;
 pub mod plot;
+pub mod relations;
 pub mod report;
 pub mod tiles;
 pub mod train;
