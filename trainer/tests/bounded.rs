@@ -293,3 +293,75 @@ fn the_learned_predictor_earns_its_place_on_the_cfd_frames() {
         "learned {learned} bytes, model-free {model_free}"
     );
 }
+
+/// Events whose later columns follow from earlier ones (pt, E, phi and eta from px, py, pz),
+/// as CSV.
+fn derived_events(path: &Path, rows: usize) {
+    let mut text = String::from("px,py,pz,n,pt,E,phi,eta\n");
+    let mut s = 11u64;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for _ in 0..rows {
+        let (pt, phi, eta) = (5.0 + 50.0 * next(), 6.0 * next() - 3.0, 4.0 * next() - 2.0);
+        let (px, py, pz) = (pt * phi.cos(), pt * phi.sin(), pt * eta.sinh());
+        let e = (px * px + py * py + pz * pz + 0.01).sqrt();
+        let n = (next() * 5.0).floor();
+        text += &format!(
+            "{px},{py},{pz},{n},{},{e},{},{}\n",
+            px.hypot(py),
+            py.atan2(px),
+            (pz / px.hypot(py)).asinh()
+        );
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn derived_columns_are_predicted_from_earlier_ones_within_the_bound() {
+    let dir = temp_dir("bounded-relations");
+    let input = dir.join("events.csv");
+    derived_events(&input, 3000);
+    let (_, original) = values(&input);
+    let columns = 8;
+    let r = 1e-3;
+    let (stream, free, out) = (
+        dir.join("events.baler"),
+        dir.join("free.baler"),
+        dir.join("back.csv"),
+    );
+    let report = compress(&input, &stream, &["--rel-error-bound", "0.001"]);
+    assert!(
+        report.contains("4 columns predicted from earlier columns"),
+        "{report}"
+    );
+    compress(
+        &input,
+        &free,
+        &["--rel-error-bound", "0.001", "--use-model", "never"],
+    );
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len() as f64;
+    // pt, E, phi and eta cost a few bits each instead of about twelve.
+    assert!(
+        size(&free) > 1.5 * size(&stream),
+        "relations {} bytes, model-free {}",
+        size(&stream),
+        size(&free)
+    );
+    decompress(&stream, &out);
+    let (_, decoded) = values(&out);
+    for c in 0..columns {
+        let column = original.iter().skip(c).step_by(columns);
+        let (lo, hi) = column.fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let bound = r * (hi - lo);
+        for (x, y) in original.iter().zip(&decoded).skip(c).step_by(columns) {
+            assert!(
+                (x - y).abs() <= bound,
+                "column {c}: {x} -> {y}, bound {bound}"
+            );
+        }
+    }
+}
