@@ -115,8 +115,9 @@ def best_time(fn, reps=REPS):
 # ---------------------------------------------------------------------------------------- baler
 
 def baler_row(baler, path, data, rel, per_column, tmp, model=None, learned=False):
-    """One baler row: model-free (--use-model never), the learned field predictor (the
-    default auto choice, no model file), or the given autoencoder (--use-model always)."""
+    """One baler row: model-free (--use-model never), the default auto choice without a model
+    file (the learned predictor for fields, column relations for tables), or the given
+    autoencoder (--use-model always)."""
     taskset = ["taskset", "-c", str(CPU)] if shutil.which("taskset") else []
     stream = os.path.join(tmp, "out.baler")
     recon = os.path.join(tmp, "rec.npz")
@@ -146,7 +147,8 @@ def baler_row(baler, path, data, rel, per_column, tmp, model=None, learned=False
     maxf, rmse, ok = errors(data, rec, abs_bound, rng)
     self_mbs = max(reported) if reported else None
     label = ("baler (autoencoder, decoder counted)" if model
-             else "baler (learned predictor, in the stream)" if learned else "baler (model-free)")
+             else ("baler (learned predictor, in the stream)" if data.ndim >= 3
+                   else "baler (column relations)") if learned else "baler (model-free)")
     if not ok:
         msg = (f"FAIL: {label} on {os.path.basename(path)} at R={rel:g}: max error {maxf:.6f} "
                f"of the bound (> 1), some values are outside the error bound")
@@ -266,9 +268,8 @@ def main():
                 model = None
             for rel in BOUNDS:
                 print(f"== {name} R={rel:g}", file=sys.stderr)
-                rs = [baler_row(baler, path, data, rel, per_column, tmp)]
-                if data.ndim >= 3:
-                    rs.append(baler_row(baler, path, data, rel, per_column, tmp, learned=True))
+                rs = [baler_row(baler, path, data, rel, per_column, tmp),
+                      baler_row(baler, path, data, rel, per_column, tmp, learned=True)]
                 if model:
                     rs.append(baler_row(baler, path, data, rel, per_column, tmp, model=model))
                 rs += [sz3_row(data, rel, per_column), zfp_row(data, rel, per_column),
