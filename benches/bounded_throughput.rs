@@ -1,7 +1,8 @@
 //! Error-bounded coding throughput of the codec alone (no file I/O, one thread), in MB/s of
 //! raw float64 input: the model-free path on the shared collider events (per-column grids)
-//! and CFD frames (one grid, Lorenzo prediction), and the CFD frames with the learned field
-//! predictor (`cfd-learned`, weights fitted once outside the timing), at 1e-2, 1e-3 and
+//! and CFD frames (one grid, Lorenzo prediction), the CFD frames with the learned field
+//! predictor (`cfd-learned`, weights fitted once outside the timing), and the events with
+//! column relations (`hzz-relations`, chosen once outside the timing), at 1e-2, 1e-3 and
 //! 1e-4 x range.
 //! Run: `cargo bench --bench bounded_throughput`. Needs `../shared/data`; skips without it.
 //! The whole-tool comparison with SZ3, ZFP and zstd is `scripts/compare-bounded.sh`.
@@ -14,7 +15,7 @@ use baler_codec::intcode::IntModel;
 use baler_codec::range::{RangeDecoder, RangeEncoder};
 use baler_codec::{DType, HostModel};
 use baler_rs::data::RowSource;
-use baler_trainer::learned;
+use baler_trainer::{learned, relations};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::Path;
@@ -73,13 +74,17 @@ fn bench(c: &mut Criterion) {
             .flat_map(|r| [(r, false), (r, true)])
         {
             let g = grids(&values, columns, r);
+            let mut g = g;
             let (name, predictor) = match (layout, learned) {
                 (_, false) => (name.to_string(), Predictor::None),
                 (Layout::Field { height, width }, true) => {
                     let fit = learned::fit(&values, height as usize, width as usize, &g[0]);
                     (format!("{name}-learned"), Predictor::Learned(fit.unwrap()))
                 }
-                (Layout::Table, true) => continue,
+                (Layout::Table, true) => {
+                    relations::choose(&values, &mut g);
+                    (format!("{name}-relations"), Predictor::Relations)
+                }
             };
             let mut bytes = vec![0u8; params_len(layout, &predictor, n, &[])];
             write_params(layout, predictor, DType::F64, n, &g, &[], &mut bytes).unwrap();
