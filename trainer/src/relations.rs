@@ -5,8 +5,13 @@
 
 use baler_codec::bounded::{grid_index, ColumnGrid, Relation, RelationKind};
 
-/// Sample rows the candidates are scored on.
+/// Sample rows the finalists are scored on.
 const SEARCH_ROWS: usize = 512;
+/// Rows every candidate is screened on first (the functions are slow: about 1,000
+/// candidates per column).
+const SCREEN_ROWS: usize = 64;
+/// Candidates per column that go on from the screening to the full score.
+const FINALISTS: usize = 8;
 /// Earlier columns a relation may read: the nearest ones (a particle's attributes are
 /// usually stored side by side).
 const WINDOW: usize = 12;
@@ -36,10 +41,11 @@ pub fn choose(sample: &[f64], grids: &mut [ColumnGrid]) -> usize {
         let targets: Vec<Option<i64>> = (0..rows)
             .map(|r| grid_index(sample[r * n + c], &g))
             .collect();
-        // Estimated bits: about log2(1 + |residual|) per value.
-        let cost = |predict: &dyn Fn(&[f64]) -> f64| -> f64 {
+        // Estimated bits over the first `rows` rows: about log2(1 + |residual|) per value.
+        let cost = |predict: &dyn Fn(&[f64]) -> f64, rows: usize| -> f64 {
             targets
                 .iter()
+                .take(rows)
                 .enumerate()
                 .filter_map(|(r, k)| {
                     let row = &decoded[r * n..r * n + c];
@@ -48,11 +54,18 @@ pub fn choose(sample: &[f64], grids: &mut [ColumnGrid]) -> usize {
                 })
                 .sum()
         };
-        let alone = cost(&|_| 0.0);
+        let alone = cost(&|_| 0.0, rows);
+        let mut screened: Vec<(f64, Relation)> = candidates(c.saturating_sub(WINDOW), c)
+            .into_iter()
+            .map(|relation| (cost(&|row| relation.eval(row), SCREEN_ROWS), relation))
+            .collect();
+        screened.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut best: Option<(f64, Relation)> = None;
-        let first = c.saturating_sub(WINDOW);
-        for relation in candidates(first, c) {
-            let bits = cost(&|row| relation.eval(row));
+        for &(_, relation) in screened.iter().take(FINALISTS) {
+            // A hundredth of a bit per argument and row: of two that predict alike, the
+            // simpler relation wins.
+            let bits = cost(&|row| relation.eval(row), rows)
+                + 0.01 * (relation.kind.arity() * rows) as f64;
             if bits < MIN_GAIN * alone && best.is_none_or(|(b, _)| bits < b) {
                 best = Some((bits, relation));
             }
