@@ -944,6 +944,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn relations_need_their_predictor_and_a_table() {
+        let g = |relation| ColumnGrid {
+            offset: 0.0,
+            step: 1.0,
+            bound: 0.5,
+            context: None,
+            relation,
+        };
+        let norm = Relation {
+            kind: RelationKind::Norm2,
+            columns: [0, 1, 0],
+        };
+        let grids = [g(None), g(None), g(Some(norm))];
+        let mut out = [0u8; 256];
+        let write = |layout, predictor, grids: &[ColumnGrid], out: &mut [u8]| {
+            write_params(layout, predictor, DType::F64, 3, grids, &[], out)
+        };
+        let len = write(Layout::Table, Predictor::Relations, &grids, &mut out).unwrap();
+        let params = BoundParams::read(&out[..len]).unwrap();
+        assert_eq!(params.grid(2).unwrap().relation, Some(norm));
+        // Under another predictor the relation bytes are refused, not ignored.
+        assert!(write(Layout::Table, Predictor::None, &grids, &mut out).is_err());
+        let mut tampered = out;
+        tampered[2] = 0;
+        assert!(BoundParams::read(&tampered[..len]).is_err());
+        // A field has no columns to relate.
+        let field = Layout::Field {
+            height: 1,
+            width: 3,
+        };
+        assert!(write(field, Predictor::Relations, &[g(None)], &mut out).is_err());
+    }
+
     fn specials(limit: f64) -> std::vec::Vec<f64> {
         let mut v = std::vec![
             0.0,
