@@ -11,7 +11,14 @@
 //!   of what the model missed;
 //! - or, for fields, a learned linear predictor: [`LEARNED_TAPS`] fixed-point weights, fitted
 //!   to the data by the encoder and stored in the parameters block, over decoded neighbours
-//!   in the frame and the two frames before it ([`field_taps`]).
+//!   in the frame and the two frames before it ([`field_taps`]; computed in [`crate::field`]);
+//! - or, for tables, column relations: a column predicted as a function of earlier decoded
+//!   columns of its row ([`Relation`], e.g. a transverse momentum from px and py), snapped to
+//!   the grid.
+//!
+//! The encoder quantizes and predicts a whole row before coding it (grid indices do not depend
+//! on the prediction); the decoder predicts value by value from what it has decoded. Both call
+//! the same prediction code.
 //!
 //! Contexts: a table column is coded in one of four contexts picked by the magnitude of an
 //! earlier column of the same row (chosen by the encoder, e.g. an object count before the
