@@ -208,7 +208,7 @@ pub fn lorenzo(
     (d, activity)
 }
 
-/// `f64` working memory for the learned predictor: the two earlier frames with [`PAD`] rows
+/// `f64` working memory for the learned predictor: the two earlier frames with two rows
 /// and columns of edge replicas around them (so clamping is a plain read), the frame being
 /// encoded, and one row of sums.
 pub fn mirror_len(height: usize, width: usize) -> usize {
