@@ -507,6 +507,14 @@ impl<'b> RowState<'b> {
         self.rows_seen = 0;
     }
 
+    /// The adaptive context of value `i` in class `class`.
+    #[inline]
+    fn context_model(&mut self, layout: Layout, i: usize, class: usize) -> Result<&mut IntModel> {
+        self.models
+            .get_mut(context(layout, i, class))
+            .ok_or(Error::Invalid("context"))
+    }
+
     /// Ends a field row: it becomes the previous frame (no copy: the rows rotate).
     fn next_frame(&mut self) {
         core::mem::swap(&mut self.older, &mut self.previous);
@@ -733,7 +741,10 @@ fn encode_row<C: BitCoder>(
     base: Option<&[f32]>,
     out: &mut [f64],
 ) -> Result<()> {
-    // Targets (grid indices to code, or ESCAPED), history and decoded values.
+    // Targets (grid indices to code, or ESCAPED), history and decoded values; and, except for
+    // the learned predictor, the predictions, packed with their context class: a prediction
+    // reads only earlier values of this row and earlier rows, which are final by then.
+    let mut at = Cursor::new(setup.layout);
     for (i, &x) in input.iter().enumerate() {
         let g = setup.grid(params, i)?;
         let base_k = base_index(base, &out[..i], i, &g);
@@ -747,20 +758,24 @@ fn encode_row<C: BitCoder>(
             Layout::Table => k.unwrap_or(base_k),
             Layout::Field { .. } => k.map_or(0, |k| k - base_k),
         };
+        if setup.weights.is_none() {
+            let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
+            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+        }
     }
-    let mut setup = *setup;
-    if let (Some(weights), Some(mirrors)) = (setup.weights, &mut state.mirrors) {
-        setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
-    }
-    let setup = &setup;
-    // Predictions, packed with their context class in place of the temporal sums (each
-    // sum is read only for its own value).
-    let mut at = Cursor::new(setup.layout);
-    for i in 0..input.len() {
-        let g = setup.grid(params, i)?;
-        let base_k = base_index(base, &out[..i], i, &g);
-        let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
-        state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+    if let Some(weights) = setup.weights {
+        // The learned predictor's causal terms are added for the whole frame first; each
+        // temporal sum is read only for its own value, then replaced by the prediction.
+        let mut setup = *setup;
+        if let Some(mirrors) = &mut state.mirrors {
+            setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
+        }
+        for i in 0..input.len() {
+            let g = setup.grid(params, i)?;
+            let base_k = base_index(base, &out[..i], i, &g);
+            let (prediction, class) = predict(&setup, state, &g, base_k, i, at.next());
+            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+        }
     }
     for (i, &x) in input.iter().enumerate() {
         let packed = state.temporal[i];
@@ -769,10 +784,7 @@ fn encode_row<C: BitCoder>(
             ESCAPED => Symbol::Escape,
             k => Symbol::Value(k - prediction),
         };
-        let model = state
-            .models
-            .get_mut(context(setup.layout, i, class))
-            .ok_or(Error::Invalid("context"))?;
+        let model = state.context_model(setup.layout, i, class)?;
         if code_symbol(coder, model, wanted)? == Symbol::Escape {
             code_raw64(coder, x.to_bits())?;
         }
@@ -795,10 +807,7 @@ fn decode_row<C: BitCoder>(
         let base_k = base_index(base, &out[..i], i, &g);
         let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
         let value = &mut out[i];
-        let model = state
-            .models
-            .get_mut(context(setup.layout, i, class))
-            .ok_or(Error::Invalid("context"))?;
+        let model = state.context_model(setup.layout, i, class)?;
         let k = match code_symbol(coder, model, Symbol::Escape)? {
             Symbol::Value(r) => {
                 let k = prediction + r;

@@ -78,16 +78,7 @@ fn causal_taps(
     width: usize,
     taps: &mut [i64; CAUSAL_TAPS.len()],
 ) {
-    let i = row * width + col;
     let (row, col) = (row as isize, col as isize);
-    if row >= 2 && col >= 2 && col + 2 < width as isize {
-        // Away from the edges no coordinate needs clamping (the common case, kept fast).
-        for (tap, &(dr, dc)) in taps.iter_mut().zip(CAUSAL_TAPS.iter()) {
-            let at = i as isize + isize::from(dr) * width as isize + isize::from(dc);
-            *tap = current.get(at as usize).copied().unwrap_or(0);
-        }
-        return;
-    }
     // Causal rows are never below the value's own, so only the top edge clamps.
     let clamp =
         |r: isize, c: isize| r.max(0) as usize * width + c.clamp(0, width as isize - 1) as usize;
@@ -112,19 +103,23 @@ pub fn learned_prediction(
     temporal: i64,
 ) -> i64 {
     let mac = |acc: i64, k: i64, w: i32| acc.wrapping_add(k.wrapping_mul(i64::from(w)));
-    if let Some((two_up, one_up, left)) = causal_windows(current, at, width) {
-        // CAUSAL_TAPS in order, read straight from the frame (the common case).
-        let w = weights;
-        let mut sum = mac(temporal, one_up[2], w[0]);
-        sum = mac(sum, left[1], w[1]);
-        sum = mac(sum, one_up[1], w[2]);
-        sum = mac(sum, one_up[3], w[3]);
-        sum = mac(sum, two_up[1], w[4]);
-        sum = mac(sum, left[0], w[5]);
-        sum = mac(sum, one_up[0], w[6]);
-        sum = mac(sum, two_up[0], w[7]);
-        sum = mac(sum, two_up[2], w[8]);
-        return round_fixed(mac(sum, one_up[4], w[9]));
+    let (row, col) = at;
+    if row >= 2 && col >= 2 && col + 2 < width {
+        // Away from the edges nothing clamps: the stencil's rows read straight from the frame
+        // (the value's own and later columns weigh 0).
+        let mut sum = temporal;
+        for (up, five) in causal_stencil(weights).iter().enumerate() {
+            let start = (row - 2 + up) * width + col - 2;
+            for (&k, &w) in current
+                .get(start..start + 5)
+                .unwrap_or_default()
+                .iter()
+                .zip(five)
+            {
+                sum = mac(sum, k, w);
+            }
+        }
+        return round_fixed(sum);
     }
     let mut taps = [0i64; CAUSAL_TAPS.len()];
     causal_taps(current, previous, at, width, &mut taps);
@@ -135,26 +130,15 @@ pub fn learned_prediction(
     )
 }
 
-/// Away from the frame's edges: columns -1..=1 two rows up, -2..=2 one row up, and the two
-/// values to the left, as arrays (so the taps are read without bounds checks).
-#[inline(always)]
-#[allow(clippy::type_complexity)]
-fn causal_windows(
-    current: &[i64],
-    (row, col): (usize, usize),
-    width: usize,
-) -> Option<(&[i64; 3], &[i64; 5], &[i64; 2])> {
-    if row < 2 || col < 2 || col + 2 >= width {
-        return None;
+/// The causal weights as a stencil over columns -2..=2 of the rows two up, one up and the
+/// value's own (its own and later columns weigh 0): [`CAUSAL_TAPS`] laid out, not restated.
+#[inline]
+fn causal_stencil(weights: &[i32; LEARNED_TAPS]) -> [[i32; 5]; 3] {
+    let mut stencil = [[0; 5]; 3];
+    for (&(dr, dc), &w) in CAUSAL_TAPS.iter().zip(weights) {
+        stencil[(dr + 2) as usize][(dc + 2) as usize] = w;
     }
-    let i = row * width + col;
-    let two_up: &[i64; 3] = current
-        .get(i - 2 * width - 1..i - 2 * width + 2)?
-        .try_into()
-        .ok()?;
-    let one_up: &[i64; 5] = current.get(i - width - 2..i - width + 3)?.try_into().ok()?;
-    let left: &[i64; 2] = current.get(i - 2..i)?.try_into().ok()?;
-    Some((two_up, one_up, left))
+    stencil
 }
 
 /// A weighted sum of grid indices in units of 2^-[`LEARNED_FRACTION_BITS`], rounded (halves
@@ -346,23 +330,16 @@ impl<'m> TemporalSums<'m> {
         }
         let causal = &weights[..CAUSAL_TAPS.len()];
         let weight_sum: u128 = causal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
+        let stencil = causal_stencil(weights);
         if u128::from(largest) * weight_sum >= 1 << 53 || current.len() < width * height {
             return false;
         }
-        // CAUSAL_TAPS as weights over columns -2..=2 of the rows two up, one up and the
-        // value's own (whose own and later columns weigh nothing).
-        let w = |t: usize| causal[t];
-        let windows = [
-            (2, [0, w(7), w(4), w(8), 0]),
-            (1, [w(6), w(2), w(0), w(3), w(9)]),
-            (0, [w(5), w(1), 0, 0, 0]),
-        ];
         for r in 2..height {
             acc.fill(0.0);
-            for &(up, five) in &windows {
-                let start = (r - up) * width;
+            for (up, five) in stencil.iter().enumerate() {
+                let start = (r - 2 + up) * width;
                 if let Some(source) = mirror.get(start..start + width) {
-                    add_window_row(acc, source, &five);
+                    add_window_row(acc, source, five);
                 }
             }
             let Some(out) = sums.get_mut(r * width + 2..(r + 1) * width - 2) else {
