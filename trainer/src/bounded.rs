@@ -408,9 +408,10 @@ struct Choice {
     estimates: Vec<(&'static str, f64)>,
 }
 
-/// Reads `input` once and chooses the predictor for `bound`.
+/// Reads `input` once and chooses the predictor for `bound`, among the paths without a model
+/// and each of `models` (with its blob's bytes).
 fn choose(
-    model: Option<(&HostModel<'_>, usize)>,
+    models: &[(&HostModel<'_>, usize)],
     tiling: Option<Tiling>,
     input: &Path,
     bound: Bound,
@@ -452,7 +453,10 @@ fn choose(
         .map_err(at)?;
         Ok(bytes)
     };
-    let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
+    let model_rows: Vec<ModelRows> = models
+        .iter()
+        .map(|&(model, _)| ModelRows { model, tiling })
+        .collect();
     let sample_rows = stats.sample.len() / n;
     let sample = &stats.sample[..sample_rows * n];
     let learned = match (layout, use_model) {
@@ -462,34 +466,37 @@ fn choose(
         }
         (Layout::Table, _) => None,
     };
-    // The candidates, each with the bytes it adds outside the stream (the model blob).
-    let mut candidates: Vec<(Predictor, usize)> = Vec::new();
-    match (use_model, model, learned) {
-        (UseModel::Never, _, _) => candidates.push((Predictor::None, 0)),
-        (UseModel::Always, Some((_, blob_len)), _) => candidates.push((Predictor::Model, blob_len)),
-        (UseModel::Always, None, Some(w)) => candidates.push((Predictor::Learned(w), 0)),
-        (UseModel::Always, None, None) if relations > 0 => {
-            candidates.push((Predictor::Relations, 0))
+    // The candidates, each with its model (an index into `models`) and the bytes it adds
+    // outside the stream (the model blob).
+    let mut candidates: Vec<(Predictor, Option<usize>, usize)> = Vec::new();
+    let with_models = models
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, blob_len))| (Predictor::Model, Some(i), blob_len));
+    match (use_model, models.is_empty(), learned) {
+        (UseModel::Never, _, _) => candidates.push((Predictor::None, None, 0)),
+        (UseModel::Always, false, _) => candidates.extend(with_models),
+        (UseModel::Always, true, Some(w)) => candidates.push((Predictor::Learned(w), None, 0)),
+        (UseModel::Always, true, None) if relations > 0 => {
+            candidates.push((Predictor::Relations, None, 0))
         }
-        (UseModel::Always, None, None) => candidates.push((Predictor::None, 0)),
-        (UseModel::Auto, model, learned) => {
-            candidates.push((Predictor::None, 0));
+        (UseModel::Always, true, None) => candidates.push((Predictor::None, None, 0)),
+        (UseModel::Auto, _, learned) => {
+            candidates.push((Predictor::None, None, 0));
             if let Some(w) = learned {
-                candidates.push((Predictor::Learned(w), 0));
+                candidates.push((Predictor::Learned(w), None, 0));
             }
             if relations > 0 {
-                candidates.push((Predictor::Relations, 0));
+                candidates.push((Predictor::Relations, None, 0));
             }
-            if let Some((_, blob_len)) = model {
-                candidates.push((Predictor::Model, blob_len));
-            }
+            candidates.extend(with_models);
         }
     }
     // Whichever codes the sample smallest, scaled to the whole input, extra bytes counted.
     let scale = stats.rows as f64 / sample_rows.max(1) as f64;
     let mut best: Option<(f64, Predictor, Vec<u8>)> = None;
     let mut estimates = Vec::new();
-    for (predictor, extra) in candidates.iter().copied() {
+    for (predictor, model, extra) in candidates.iter().copied() {
         let bytes = params_for(predictor)?;
         let size = if candidates.len() == 1 {
             0.0
@@ -497,7 +504,7 @@ fn choose(
             let params = BoundParams::read(&bytes).map_err(at)?;
             let (coded, _) = code_rows(
                 &params,
-                model_rows.as_ref(),
+                model.map(|i| &model_rows[i]),
                 Some(sample),
                 None,
                 sample_rows,
@@ -528,15 +535,16 @@ fn choose(
 }
 
 /// Estimated total bytes (stream plus model blob) of compressing `input` within `bound` with
-/// each candidate predictor (model-free; for fields the learned predictor; `model`), from
-/// coding the same sample of rows compress judges by.
+/// each candidate predictor, from one read of the input and coding the same sample of rows
+/// compress judges by: first the paths without a model (model-free; for fields the learned
+/// predictor; for tables column relations, where any pay), then each of `models` in order.
 pub fn estimate(
-    model: Option<(&HostModel<'_>, usize)>,
+    models: &[(&HostModel<'_>, usize)],
     tiling: Option<Tiling>,
     input: &Path,
     bound: Bound,
 ) -> Result<Vec<(&'static str, f64)>, String> {
-    Ok(choose(model, tiling, input, bound, UseModel::Auto)?.estimates)
+    Ok(choose(models, tiling, input, bound, UseModel::Auto)?.estimates)
 }
 
 /// Compresses `input` within `bound`, with `model` as predictor if given and if it pays
@@ -560,7 +568,13 @@ pub fn compress(
         predictor,
         params_bytes,
         estimates,
-    } = choose(model, tiling, input, bound, use_model)?;
+    } = choose(
+        Vec::from_iter(model).as_slice(),
+        tiling,
+        input,
+        bound,
+        use_model,
+    )?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
     let names: Vec<&str> = header.names.iter().map(String::as_str).collect();

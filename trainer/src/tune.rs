@@ -56,37 +56,43 @@ pub fn search(
             "--optimize-for-bound must be a positive fraction of the range, not {rel}"
         ));
     }
-    let mut candidates = Vec::new();
-    let mut without_model = Vec::new();
-    for code_bits in CANDIDATE_CODE_BITS {
-        let mut candidate = model.clone();
-        candidate.code_bits = code_bits;
-        let blob = candidate
-            .quantize()
-            .map_err(|e| format!("quantization at {code_bits} bits: {e}"))?;
-        let estimates = {
-            let host = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
-            bounded::estimate(
-                Some((&host, blob.len())),
-                tiling,
-                input,
-                Bound::Relative(rel),
-            )?
-        };
-        let (with_model, others): (Vec<_>, Vec<_>) = estimates
-            .into_iter()
-            .partition(|&(what, _)| what == bounded::describe(&Predictor::Model));
-        let total = with_model
-            .first()
-            .map(|&(_, bytes)| bytes)
-            .ok_or("the autoencoder was not among the candidates")?;
-        without_model = others;
-        candidates.push(Candidate {
+    let blobs = CANDIDATE_CODE_BITS
+        .iter()
+        .map(|&code_bits| {
+            let mut candidate = model.clone();
+            candidate.code_bits = code_bits;
+            candidate
+                .quantize()
+                .map_err(|e| format!("quantization at {code_bits} bits: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let hosts = blobs
+        .iter()
+        .map(|blob| HostModel::from_bytes(blob).map_err(|e| format!("quantization: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sized: Vec<_> = hosts
+        .iter()
+        .zip(&blobs)
+        .map(|(h, b)| (h, b.len()))
+        .collect();
+    // One read of the input and one sample for every candidate.
+    let estimates = bounded::estimate(&sized, tiling, input, Bound::Relative(rel))?;
+    let (with_model, without_model): (Vec<_>, Vec<_>) = estimates
+        .into_iter()
+        .partition(|&(what, _)| what == bounded::describe(&Predictor::Model));
+    if with_model.len() != blobs.len() {
+        return Err("the autoencoders were not among the candidates".into());
+    }
+    let candidates = CANDIDATE_CODE_BITS
+        .into_iter()
+        .zip(blobs.iter().cloned())
+        .zip(with_model)
+        .map(|((code_bits, blob), (_, total))| Candidate {
             code_bits,
             blob,
             total,
-        });
-    }
+        })
+        .collect();
     Ok(Search {
         candidates,
         without_model,
