@@ -8,11 +8,12 @@
 //! The whole-tool comparison with SZ3, ZFP and zstd is `scripts/compare-bounded.sh`.
 
 use baler_codec::bounded::{
-    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowState, HISTORY_ROWS,
+    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
+    ColumnGrid, Layout, Predictor, RowState, HISTORY_ROWS,
 };
 use baler_codec::intcode::IntModel;
 use baler_codec::range::{RangeDecoder, RangeEncoder};
+use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
 use baler_codec::{DType, HostModel};
 use baler_rs::data::RowSource;
 use baler_trainer::{learned, relations};
@@ -99,7 +100,23 @@ fn bench(c: &mut Criterion) {
             };
             let mut out = vec![0f64; values.len()];
             let mut payload = vec![0u8; values.len() * 16];
+            // Fields are coded as compress codes them: under per-block tables.
+            let tabled = tabled::applies(&params);
+            let (mut tokens, mut raw) = (vec![0u16; values.len()], vec![0u8; values.len() * 9]);
+            let mut tables = Box::new(Tables::EMPTY);
             let mut encode = |payload: &mut [u8]| {
+                if tabled {
+                    let mut enc = TabledEncoder::new(&mut tokens, &mut raw);
+                    code_residual_block(
+                        &mut enc,
+                        &params,
+                        &mut buffers.state,
+                        Some(&values),
+                        &mut out,
+                    )
+                    .unwrap();
+                    return enc.finish(payload).unwrap();
+                }
                 let mut enc = RangeEncoder::new(payload);
                 code_block::<_, HostModel<'_>>(
                     &mut enc,
@@ -121,16 +138,23 @@ fn bench(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new(format!("{name}/decode"), r), |b| {
                 b.iter(|| {
-                    let mut dec = RangeDecoder::new(&encoded).unwrap();
-                    code_block::<_, HostModel<'_>>(
-                        &mut dec,
-                        &params,
-                        None,
-                        &mut buffers,
-                        None,
-                        &mut out,
-                    )
-                    .unwrap();
+                    if tabled {
+                        let mut dec = TabledDecoder::new(&encoded, &mut tables).unwrap();
+                        code_residual_block(&mut dec, &params, &mut buffers.state, None, &mut out)
+                            .unwrap();
+                        dec.finish().unwrap();
+                    } else {
+                        let mut dec = RangeDecoder::new(&encoded).unwrap();
+                        code_block::<_, HostModel<'_>>(
+                            &mut dec,
+                            &params,
+                            None,
+                            &mut buffers,
+                            None,
+                            &mut out,
+                        )
+                        .unwrap();
+                    }
                     black_box(&out);
                 })
             });

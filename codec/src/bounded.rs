@@ -507,14 +507,6 @@ impl<'b> RowState<'b> {
         self.rows_seen = 0;
     }
 
-    /// The adaptive context of value `i` in class `class`.
-    #[inline]
-    fn context_model(&mut self, layout: Layout, i: usize, class: usize) -> Result<&mut IntModel> {
-        self.models
-            .get_mut(context(layout, i, class))
-            .ok_or(Error::Invalid("context"))
-    }
-
     /// Ends a field row: it becomes the previous frame (no copy: the rows rotate).
     fn next_frame(&mut self) {
         core::mem::swap(&mut self.older, &mut self.previous);
@@ -523,6 +515,39 @@ impl<'b> RowState<'b> {
             mirrors.push_frame(self.previous);
         }
         self.rows_seen = self.rows_seen.saturating_add(1);
+    }
+}
+
+/// One value as coded: its residual from the prediction, or its raw bits (escaped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coded {
+    /// Grid index minus prediction.
+    Residual(i64),
+    /// The value's own `f64` bits: it is off the grid or would miss the bound there.
+    Raw(u64),
+}
+
+/// The entropy coding of residuals, in either direction: the encoder codes `value` and
+/// returns it, the decoder ignores it and returns what it reads. Implemented by every
+/// adaptive [`BitCoder`] (over `models`, one per context) and by the tabled coder
+/// ([`crate::tabled`], which ignores `models`).
+pub trait ResidualCoder {
+    /// Codes one value in context `context`.
+    fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded>;
+}
+
+impl<C: BitCoder> ResidualCoder for C {
+    #[inline(always)]
+    fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded> {
+        let model = models.get_mut(context).ok_or(Error::Invalid("context"))?;
+        let (wanted, raw) = match value {
+            Coded::Residual(r) => (Symbol::Value(r), 0),
+            Coded::Raw(bits) => (Symbol::Escape, bits),
+        };
+        Ok(match code_symbol(self, model, wanted)? {
+            Symbol::Value(r) => Coded::Residual(r),
+            Symbol::Escape => Coded::Raw(code_raw64(self, raw)?),
+        })
     }
 }
 
@@ -565,14 +590,33 @@ struct RowSetup<'p> {
 }
 
 impl RowSetup<'_> {
-    #[inline]
-    fn grid(&self, params: &BoundParams<'_>, i: usize) -> Result<ColumnGrid> {
-        match self.field_grid {
+    /// Value `i`'s grid: the field's, or its column's read into `slot` (a reference, not a
+    /// copy per value: copying the grid cost a store-forwarding stall per value).
+    #[inline(always)]
+    fn grid<'g>(
+        &'g self,
+        params: &BoundParams<'_>,
+        i: usize,
+        slot: &'g mut ColumnGrid,
+    ) -> Result<&'g ColumnGrid> {
+        match &self.field_grid {
             Some(g) => Ok(g),
-            None => params.grid(i),
+            None => {
+                *slot = params.grid(i)?;
+                Ok(slot)
+            }
         }
     }
 }
+
+/// A placeholder the grid of a table column is read into.
+const NO_GRID: ColumnGrid = ColumnGrid {
+    offset: 0.0,
+    step: 1.0,
+    bound: 0.0,
+    context: None,
+    relation: None,
+};
 
 /// Value `i`'s grid index in what predicts it before any residual: its column's relation
 /// to the `decoded` values before it in the row, or the model's reconstruction `base`
@@ -683,7 +727,7 @@ const CLASS_BITS: u32 = 4;
 /// Codes one row. The encoder passes `input`; both sides pass the same `base` (the model's
 /// reconstruction of the row, or `None`) and get the decoded row in `out`, exactly as the
 /// other side computes it.
-pub fn code_row<C: BitCoder>(
+pub fn code_row<C: ResidualCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
     state: &mut RowState<'_>,
@@ -732,7 +776,7 @@ pub fn code_row<C: BitCoder>(
 /// the whole row is quantized first, then predicted from that history exactly as the
 /// decoder will see it, and only then coded: three tight loops instead of one that stalls
 /// on every branch the coder mispredicts.
-fn encode_row<C: BitCoder>(
+fn encode_row<C: ResidualCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
     setup: &RowSetup<'_>,
@@ -746,11 +790,12 @@ fn encode_row<C: BitCoder>(
     // reads only earlier values of this row and earlier rows, which are final by then.
     let mut at = Cursor::new(setup.layout);
     for (i, &x) in input.iter().enumerate() {
-        let g = setup.grid(params, i)?;
-        let base_k = base_index(base, &out[..i], i, &g);
-        let k = grid_index(x, &g);
+        let mut slot = NO_GRID;
+        let g = setup.grid(params, i, &mut slot)?;
+        let base_k = base_index(base, &out[..i], i, g);
+        let k = grid_index(x, g);
         let (target, y) = k
-            .and_then(|k| within_bound(x, k, &g, params.dtype))
+            .and_then(|k| within_bound(x, k, g, params.dtype))
             .unwrap_or((ESCAPED, x));
         state.targets[i] = target;
         out[i] = y;
@@ -759,7 +804,7 @@ fn encode_row<C: BitCoder>(
             Layout::Field { .. } => k.map_or(0, |k| k - base_k),
         };
         if setup.weights.is_none() {
-            let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
+            let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
             state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
         }
     }
@@ -771,9 +816,10 @@ fn encode_row<C: BitCoder>(
             setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
         }
         for i in 0..input.len() {
-            let g = setup.grid(params, i)?;
-            let base_k = base_index(base, &out[..i], i, &g);
-            let (prediction, class) = predict(&setup, state, &g, base_k, i, at.next());
+            let mut slot = NO_GRID;
+            let g = setup.grid(params, i, &mut slot)?;
+            let base_k = base_index(base, &out[..i], i, g);
+            let (prediction, class) = predict(&setup, state, g, base_k, i, at.next());
             state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
         }
     }
@@ -781,19 +827,16 @@ fn encode_row<C: BitCoder>(
         let packed = state.temporal[i];
         let (prediction, class) = (packed >> CLASS_BITS, (packed & 15) as usize);
         let wanted = match state.targets[i] {
-            ESCAPED => Symbol::Escape,
-            k => Symbol::Value(k - prediction),
+            ESCAPED => Coded::Raw(x.to_bits()),
+            k => Coded::Residual(k - prediction),
         };
-        let model = state.context_model(setup.layout, i, class)?;
-        if code_symbol(coder, model, wanted)? == Symbol::Escape {
-            code_raw64(coder, x.to_bits())?;
-        }
+        coder.residual(state.models, context(setup.layout, i, class), wanted)?;
     }
     Ok(())
 }
 
 /// The decoder's side of [`code_row`]: value by value, each predicted from those before it.
-fn decode_row<C: BitCoder>(
+fn decode_row<C: ResidualCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
     setup: &RowSetup<'_>,
@@ -803,13 +846,14 @@ fn decode_row<C: BitCoder>(
 ) -> Result<()> {
     let mut at = Cursor::new(setup.layout);
     for i in 0..out.len() {
-        let g = setup.grid(params, i)?;
-        let base_k = base_index(base, &out[..i], i, &g);
-        let (prediction, class) = predict(setup, state, &g, base_k, i, at.next());
+        let mut slot = NO_GRID;
+        let g = setup.grid(params, i, &mut slot)?;
+        let base_k = base_index(base, &out[..i], i, g);
+        let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
         let value = &mut out[i];
-        let model = state.context_model(setup.layout, i, class)?;
-        let k = match code_symbol(coder, model, Symbol::Escape)? {
-            Symbol::Value(r) => {
+        let coded = coder.residual(state.models, context(setup.layout, i, class), Coded::Raw(0))?;
+        let k = match coded {
+            Coded::Residual(r) => {
                 let k = prediction + r;
                 if k.abs() > MAX_GRID_INDEX {
                     return Err(Error::Invalid("residual outside the grid"));
@@ -817,9 +861,9 @@ fn decode_row<C: BitCoder>(
                 *value = to_output(g.offset + k as f64 * g.step, params.dtype);
                 k
             }
-            Symbol::Escape => {
-                *value = f64::from_bits(code_raw64(coder, 0)?);
-                grid_index(*value, &g).unwrap_or(base_k)
+            Coded::Raw(bits) => {
+                *value = f64::from_bits(bits);
+                grid_index(*value, g).unwrap_or(base_k)
             }
         };
         state.current[i] = history_value(setup.layout, k, base_k);
@@ -904,32 +948,69 @@ pub fn code_block<C: BitCoder, M: RowModel>(
         (Predictor::Model, Some(m)) => Some(m),
         (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
     };
+    let Some(model) = model else {
+        return code_residual_block(coder, params, &mut buffers.state, input, out);
+    };
     buffers.state.start_block();
     for (r, row_out) in out.chunks_exact_mut(n).enumerate() {
         let row_in = input.map(|x| &x[r * n..(r + 1) * n]);
-        let base = match model {
-            Some(m) => {
-                let codes =
-                    buffers
-                        .codes
-                        .get_mut(..m.row_codes())
-                        .ok_or(Error::BufferTooSmall {
-                            needed: m.row_codes(),
-                        })?;
-                if let Some(row) = row_in {
-                    m.encode_row(row, codes)?;
-                }
-                code_latent(coder, params, &mut buffers.state, codes, m.code_limits())?;
-                let base = buffers
-                    .base
-                    .get_mut(..n)
-                    .ok_or(Error::BufferTooSmall { needed: n })?;
-                m.decode_row(codes, base)?;
-                Some(&*base)
-            }
-            None => None,
-        };
-        code_row(coder, params, &mut buffers.state, row_in, base, row_out)?;
+        let codes = buffers
+            .codes
+            .get_mut(..model.row_codes())
+            .ok_or(Error::BufferTooSmall {
+                needed: model.row_codes(),
+            })?;
+        if let Some(row) = row_in {
+            model.encode_row(row, codes)?;
+        }
+        code_latent(
+            coder,
+            params,
+            &mut buffers.state,
+            codes,
+            model.code_limits(),
+        )?;
+        let base = buffers
+            .base
+            .get_mut(..n)
+            .ok_or(Error::BufferTooSmall { needed: n })?;
+        model.decode_row(codes, base)?;
+        code_row(
+            coder,
+            params,
+            &mut buffers.state,
+            row_in,
+            Some(base),
+            row_out,
+        )?;
+    }
+    Ok(())
+}
+
+/// Codes the rows of a block without a model ([`Predictor::Model`] is refused) through any
+/// [`ResidualCoder`]: the adaptive range coder, or the tabled coder of [`crate::tabled`].
+/// The encoder passes `input` (rows back to back); both get the decoded rows in `out`.
+pub fn code_residual_block<C: ResidualCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    state: &mut RowState<'_>,
+    input: Option<&[f64]>,
+    out: &mut [f64],
+) -> Result<()> {
+    let n = params.row_len;
+    if out.len() % n != 0 || input.is_some_and(|x| x.len() != out.len()) {
+        return Err(Error::FrameLength {
+            expected: n,
+            found: out.len() % n,
+        });
+    }
+    if params.predictor == Predictor::Model {
+        return Err(Error::Invalid("this stream needs its model"));
+    }
+    state.start_block();
+    for (r, row_out) in out.chunks_exact_mut(n).enumerate() {
+        let row_in = input.map(|x| &x[r * n..(r + 1) * n]);
+        code_row(coder, params, state, row_in, None, row_out)?;
     }
     Ok(())
 }

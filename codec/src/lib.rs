@@ -41,6 +41,7 @@ mod reference;
 pub mod relation;
 pub mod spec;
 pub mod stream;
+pub mod tabled;
 
 pub use error::{Capacity, Error, Result};
 pub use model::{EdgeModel, HostModel, Model, MAX_FRAME_RANK};

@@ -68,6 +68,9 @@ pub enum BlockKind {
     BoundParams,
     /// Range-coded latent codes and quantized residuals of an error-bounded stream.
     Residuals,
+    /// Quantized residuals of an error-bounded stream under per-block frequency tables
+    /// (see [`crate::tabled`]).
+    TabledResiduals,
 }
 
 impl BlockKind {
@@ -76,6 +79,7 @@ impl BlockKind {
             BlockKind::LatentCodes => 1,
             BlockKind::BoundParams => 2,
             BlockKind::Residuals => 3,
+            BlockKind::TabledResiduals => 4,
         }
     }
 
@@ -84,6 +88,7 @@ impl BlockKind {
             1 => Ok(BlockKind::LatentCodes),
             2 => Ok(BlockKind::BoundParams),
             3 => Ok(BlockKind::Residuals),
+            4 => Ok(BlockKind::TabledResiduals),
             other => Err(Error::UnknownBlockKind(other)),
         }
     }

@@ -8,8 +8,8 @@ use crate::learned;
 use crate::relations;
 use crate::tiles::{tiling_for, Tiling};
 use baler_codec::bounded::{
-    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowModel, RowState, HISTORY_ROWS,
+    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
+    ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS,
 };
 use baler_codec::intcode::IntModel;
 use baler_codec::range::{RangeDecoder, RangeEncoder};
@@ -17,6 +17,7 @@ use baler_codec::stream::{
     checked_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
     STREAM_HEADER_LEN,
 };
+use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
 use baler_codec::{DType, Error, HostModel, StreamHeader};
 use rayon::prelude::*;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -282,16 +283,16 @@ impl RowModel for ModelRows<'_> {
 }
 
 /// A block's payload and its decoded rows.
-type CodedBlock = (Vec<u8>, Vec<f64>);
+type CodedBlock = (Coded, Vec<f64>);
 
 /// Encodes or decodes one block of rows; returns the payload (encoder) and the decoded rows.
 fn code_rows(
     params: &BoundParams<'_>,
     model: Option<&ModelRows<'_>>,
     input: Option<&[f64]>,
-    payload: Option<&[u8]>,
+    payload: Option<(BlockKind, &[u8])>,
     rows: usize,
-) -> Result<(Vec<u8>, Vec<f64>), Error> {
+) -> Result<(Coded, Vec<f64>), Error> {
     let n = params.row_len;
     let codes_len = model.map_or(0, |m| m.row_codes());
     let latent = if params.predictor == Predictor::Model {
@@ -311,13 +312,44 @@ fn code_rows(
     let mut out = vec![0f64; rows * n];
     let model = model.filter(|_| params.predictor == Predictor::Model);
     match payload {
-        Some(bytes) => {
+        Some((BlockKind::Residuals, bytes)) => {
             let mut decoder = RangeDecoder::new(bytes)?;
             code_block(&mut decoder, params, model, &mut buffers, None, &mut out)?;
             if decoder.position() != bytes.len() {
                 return Err(Error::TrailingBytes);
             }
-            Ok((Vec::new(), out))
+        }
+        Some((BlockKind::TabledResiduals, bytes)) => {
+            if !tabled::applies(params) {
+                return Err(Error::Invalid(
+                    "tabled residuals in a stream that cannot have them",
+                ));
+            }
+            let mut tables = Box::new(Tables::EMPTY);
+            let mut decoder = TabledDecoder::new(bytes, &mut tables)?;
+            code_residual_block(&mut decoder, params, &mut buffers.state, None, &mut out)?;
+            decoder.finish()?;
+        }
+        Some(_) => return Err(Error::Invalid("expected a residual block")),
+        None if tabled::applies(params) => {
+            // Raw bits are rare (large residuals' low bits, escapes): grow when they are not.
+            let mut tokens = vec![0u16; rows * n];
+            let mut capacity = rows * n / 2 + 64;
+            loop {
+                let mut raw = vec![0u8; capacity];
+                let mut encoder = TabledEncoder::new(&mut tokens, &mut raw);
+                let mut bytes = vec![0u8; 2 * capacity + 4096];
+                match code_residual_block(&mut encoder, params, &mut buffers.state, input, &mut out)
+                    .and_then(|()| encoder.finish(&mut bytes))
+                {
+                    Ok(len) => {
+                        bytes.truncate(len);
+                        return Ok(((BlockKind::TabledResiduals, bytes), out));
+                    }
+                    Err(Error::BufferTooSmall { .. }) => capacity *= 4,
+                    Err(e) => return Err(e),
+                }
+            }
         }
         None => {
             // Typical data needs a few bits per value; grow the buffer in the rare worse case.
@@ -330,7 +362,7 @@ fn code_rows(
                 {
                     Ok(len) => {
                         bytes.truncate(len);
-                        return Ok((bytes, out));
+                        return Ok(((BlockKind::Residuals, bytes), out));
                     }
                     Err(Error::BufferTooSmall { .. }) => capacity *= 4,
                     Err(e) => return Err(e),
@@ -338,7 +370,11 @@ fn code_rows(
             }
         }
     }
+    Ok(((BlockKind::Residuals, Vec::new()), out))
 }
+
+/// A coded block's payload and how it is coded.
+type Coded = (BlockKind, Vec<u8>);
 
 fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, Error> {
     let mut block = vec![0u8; BLOCK_HEADER_LEN + payload.len() + BLOCK_TRAILER_LEN];
@@ -502,7 +538,7 @@ fn choose(
             0.0
         } else {
             let params = BoundParams::read(&bytes).map_err(at)?;
-            let (coded, _) = code_rows(
+            let ((_, coded), _) = code_rows(
                 &params,
                 model.map(|i| &model_rows[i]),
                 Some(sample),
@@ -608,7 +644,7 @@ pub fn compress(
                 )
             })
             .collect();
-        for ((payload, decoded), part) in coded
+        for (((kind, payload), decoded), part) in coded
             .map_err(at)?
             .iter()
             .zip(chunk.chunks(rows_per_block * n))
@@ -629,8 +665,7 @@ pub fn compress(
                     ));
                 }
             }
-            let block =
-                sealed(BlockKind::Residuals, (part.len() / n) as u32, payload).map_err(at)?;
+            let block = sealed(*kind, (part.len() / n) as u32, payload).map_err(at)?;
             file.writer().write_all(&block).map_err(err)?;
             total += block.len();
         }
@@ -794,7 +829,7 @@ pub fn decompress<R: Read>(
             .enumerate()
             .map(|(i, bytes)| {
                 let (block, _) = checked_block(bytes, index + i as u32)?;
-                if block.kind != BlockKind::Residuals || block.frames == 0 {
+                if block.frames == 0 {
                     return Err(Error::Invalid("expected a residual block"));
                 }
                 if block.frames as usize > rows_per_block {
@@ -804,7 +839,7 @@ pub fn decompress<R: Read>(
                     &params,
                     model_rows.as_ref(),
                     None,
-                    Some(block.payload),
+                    Some((block.kind, block.payload)),
                     block.frames as usize,
                 )?;
                 Ok(out)
