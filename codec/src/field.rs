@@ -179,6 +179,13 @@ pub fn lorenzo(
             0
         },
     );
+    lorenzo_terms(w, n, nw, p, pw, pn, pnw)
+}
+
+/// The Lorenzo prediction and activity from the seven neighbours: left, above, above-left in
+/// the frame, and the same three and the value's own place in the previous frame.
+#[inline(always)]
+pub fn lorenzo_terms(w: i64, n: i64, nw: i64, p: i64, pw: i64, pn: i64, pnw: i64) -> (i64, u64) {
     let d = w
         .wrapping_add(n)
         .wrapping_sub(nw)

@@ -40,7 +40,19 @@ pub fn applies(params: &BoundParams<'_>) -> bool {
     matches!(params.layout, Layout::Field { .. }) && params.predictor != Predictor::Model
 }
 
-/// A value's token and the raw bits that complete it (bits, count).
+/// The first token of each bit length up to [`SHORT_LEN`] (0: zero; 1: +-1; then four each).
+const FIRST_TOKEN: [u8; SHORT_LEN as usize + 1] = {
+    let mut first = [0u8; SHORT_LEN as usize + 1];
+    let mut n = 1;
+    while n <= SHORT_LEN as usize {
+        first[n] = if n == 1 { 1 } else { (3 + 4 * (n - 2)) as u8 };
+        n += 1;
+    }
+    first
+};
+
+/// A value's token and the raw bits that complete it (bits, count). Branch-free for the
+/// short lengths: which one comes next is what the coder cannot predict.
 #[inline(always)]
 fn tokenize(value: Coded) -> Result<(usize, u64, u32)> {
     let r = match value {
@@ -48,23 +60,21 @@ fn tokenize(value: Coded) -> Result<(usize, u64, u32)> {
         Coded::Raw(_) => return Ok((TOKEN_ESCAPE, 0, 0)),
     };
     let u = r.unsigned_abs();
-    let negative = usize::from(r < 0);
+    let negative = u64::from(r < 0);
     let n = 64 - u.leading_zeros();
-    Ok(match n {
-        0 => (0, 0, 0),
-        1 => (1 + negative, 0, 0),
-        2..=SHORT_LEN => {
-            let half = ((u >> (n - 2)) & 1) as usize;
-            let token = 3 + 4 * (n as usize - 2) + 2 * half + negative;
-            (token, u & ((1 << (n - 2)) - 1), n - 2)
-        }
-        _ if n <= MAX_MAGNITUDE_BITS => {
-            // Length (6 bits), sign, then the bits below the leading one.
-            let bits = u64::from(n) | (negative as u64) << 6 | (u & ((1 << (n - 1)) - 1)) << 7;
-            (TOKEN_LONG, bits, 7 + n - 1)
-        }
-        _ => return Err(Error::Invalid("integer symbol too large")),
-    })
+    if let Some(&first) = FIRST_TOKEN.get(n as usize) {
+        // Below the leading one: the next bit picks the token's half, the rest are raw.
+        let below = n.saturating_sub(2);
+        let half = (u >> below) & u64::from(n >= 2);
+        let token = u64::from(first) + 2 * half + (negative & u64::from(n >= 1));
+        return Ok((token as usize, u & ((1 << below) - 1), below));
+    }
+    if n > MAX_MAGNITUDE_BITS {
+        return Err(Error::Invalid("integer symbol too large"));
+    }
+    // Length (6 bits), sign, then the bits below the leading one.
+    let bits = u64::from(n) | negative << 6 | (u & ((1 << (n - 1)) - 1)) << 7;
+    Ok((TOKEN_LONG, bits, 7 + n - 1))
 }
 
 /// Bits appended least significant first to a caller buffer.
@@ -82,6 +92,19 @@ impl BitWriter<'_> {
     fn put(&mut self, bits: u64, count: u32) -> Result<()> {
         self.acc |= (bits & ((1u64 << count) - 1)) << self.filled;
         self.filled += count;
+        // Eight bytes stored whole, the position advanced by the complete ones: no loop.
+        if let Some(window) = self.out.get_mut(self.pos..self.pos + 8) {
+            window.copy_from_slice(&self.acc.to_le_bytes());
+            let bytes = self.filled / 8;
+            self.pos += bytes as usize;
+            self.acc = if bytes == 8 {
+                0
+            } else {
+                self.acc >> (8 * bytes)
+            };
+            self.filled -= 8 * bytes;
+            return Ok(());
+        }
         while self.filled >= 8 {
             let slot = self.out.get_mut(self.pos).ok_or(Error::BufferTooSmall {
                 needed: self.pos + 1,
@@ -281,8 +304,8 @@ struct EncodeSymbol {
     limit: u32,
     reciprocal: u32,
     bias: u32,
-    complement: u32,
-    shift: u32,
+    complement: u16,
+    shift: u16,
 }
 
 impl EncodeSymbol {
@@ -292,7 +315,7 @@ impl EncodeSymbol {
             return EncodeSymbol::default();
         }
         let limit = ((RANS_LOW >> TABLE_BITS) << 8) * freq;
-        let complement = TOTAL - freq;
+        let complement = (TOTAL - freq) as u16;
         if freq < 2 {
             // x / 1 == x: the reciprocal of all ones with shift 0 gives x - 1, and the bias
             // adds the 1 back (as in ryg's rans_byte).
@@ -314,7 +337,7 @@ impl EncodeSymbol {
                 reciprocal: reciprocal as u32,
                 bias: start,
                 complement,
-                shift: shift - 1,
+                shift: (shift - 1) as u16,
             }
         }
     }
@@ -379,24 +402,24 @@ impl<'b> TabledEncoder<'b> {
         let mut end = rest.len();
         let mut states = [RANS_LOW; 2];
         let full = too_small(out_len(rans_at, rest.len()));
-        for (i, &packed) in tokens.iter().enumerate().rev() {
-            let s = symbols
+        let symbol = |packed: u16| {
+            symbols
                 .get(usize::from(packed >> 8))
                 .and_then(|row| row.get(usize::from(packed & 0xFF)))
-                .ok_or(Error::Invalid("tabled token"))?;
-            let state = &mut states[i & 1];
-            while *state >= s.limit {
-                end = end.checked_sub(1).ok_or(full)?;
-                rest[end] = *state as u8;
-                *state >>= 8;
-            }
-            let q = ((u64::from(*state) * u64::from(s.reciprocal)) >> 32) as u32 >> s.shift;
-            *state = state
-                .wrapping_add(s.bias)
-                .wrapping_add(q.wrapping_mul(s.complement));
+                .ok_or(Error::Invalid("tabled token"))
+        };
+        let (pairs, last) = tokens.split_at(tokens.len() & !1);
+        if let Some(&packed) = last.first() {
+            rans_put(&mut states[0], symbol(packed)?, rest, &mut end).ok_or(full)?;
+        }
+        // Locals, not an array indexed by parity: the states stay in registers.
+        let [mut even, mut odd] = states;
+        for pair in pairs.chunks_exact(2).rev() {
+            rans_put(&mut odd, symbol(pair[1])?, rest, &mut end).ok_or(full)?;
+            rans_put(&mut even, symbol(pair[0])?, rest, &mut end).ok_or(full)?;
         }
         // State 1 first, so the decoder reads state 0 first.
-        for state in [states[1], states[0]] {
+        for state in [odd, even] {
             for byte in state.to_le_bytes().iter().rev() {
                 end = end.checked_sub(1).ok_or(full)?;
                 rest[end] = *byte;
@@ -406,6 +429,26 @@ impl<'b> TabledEncoder<'b> {
         rest.copy_within(end.., 0);
         Ok(rans_at + rans_len)
     }
+}
+
+/// Codes one token into `state`, its bytes leaving into `out` below `end`; `None` when `out`
+/// is full.
+#[inline(always)]
+fn rans_put(state: &mut u32, s: &EncodeSymbol, out: &mut [u8], end: &mut usize) -> Option<()> {
+    // At most two bytes leave (the state is below 2^31, a limit at least 2^19): two
+    // branch-free steps, each storing a byte and keeping it only when it must leave.
+    for _ in 0..2 {
+        let leave = *state >= s.limit;
+        let slot = end.checked_sub(1)?;
+        *out.get_mut(slot)? = *state as u8;
+        *end -= usize::from(leave);
+        *state >>= 8 * u32::from(leave);
+    }
+    let q = ((u64::from(*state) * u64::from(s.reciprocal)) >> 32) as u32 >> s.shift;
+    *state = state
+        .wrapping_add(s.bias)
+        .wrapping_add(q.wrapping_mul(u32::from(s.complement)));
+    Some(())
 }
 
 fn out_len(front: usize, rest: usize) -> usize {

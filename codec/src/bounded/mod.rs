@@ -30,8 +30,11 @@ use crate::range::BitCoder;
 use crate::stream::DType;
 
 pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
-use crate::field::{learned_prediction, lorenzo, round_fixed, TemporalSums};
+use crate::field::{learned_prediction, lorenzo, lorenzo_terms, round_fixed, TemporalSums};
 pub use crate::relation::{Relation, RelationKind};
+
+mod encode;
+use encode::encode_row;
 
 /// Format version of the parameters block.
 pub const PARAMS_VERSION: u8 = 1;
@@ -768,69 +771,6 @@ pub fn code_row<C: ResidualCoder>(
     }
     if let Layout::Field { .. } = params.layout {
         state.next_frame();
-    }
-    Ok(())
-}
-
-/// The encoder's side of [`code_row`]. Grid indices do not depend on the prediction, so
-/// the whole row is quantized first, then predicted from that history exactly as the
-/// decoder will see it, and only then coded: three tight loops instead of one that stalls
-/// on every branch the coder mispredicts.
-fn encode_row<C: ResidualCoder>(
-    coder: &mut C,
-    params: &BoundParams<'_>,
-    setup: &RowSetup<'_>,
-    state: &mut RowState<'_>,
-    input: &[f64],
-    base: Option<&[f32]>,
-    out: &mut [f64],
-) -> Result<()> {
-    // Targets (grid indices to code, or ESCAPED), history and decoded values; and, except for
-    // the learned predictor, the predictions, packed with their context class: a prediction
-    // reads only earlier values of this row and earlier rows, which are final by then.
-    let mut at = Cursor::new(setup.layout);
-    for (i, &x) in input.iter().enumerate() {
-        let mut slot = NO_GRID;
-        let g = setup.grid(params, i, &mut slot)?;
-        let base_k = base_index(base, &out[..i], i, g);
-        let k = grid_index(x, g);
-        let (target, y) = k
-            .and_then(|k| within_bound(x, k, g, params.dtype))
-            .unwrap_or((ESCAPED, x));
-        state.targets[i] = target;
-        out[i] = y;
-        state.current[i] = match setup.layout {
-            Layout::Table => k.unwrap_or(base_k),
-            Layout::Field { .. } => k.map_or(0, |k| k - base_k),
-        };
-        if setup.weights.is_none() {
-            let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
-            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
-        }
-    }
-    if let Some(weights) = setup.weights {
-        // The learned predictor's causal terms are added for the whole frame first; each
-        // temporal sum is read only for its own value, then replaced by the prediction.
-        let mut setup = *setup;
-        if let Some(mirrors) = &mut state.mirrors {
-            setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
-        }
-        for i in 0..input.len() {
-            let mut slot = NO_GRID;
-            let g = setup.grid(params, i, &mut slot)?;
-            let base_k = base_index(base, &out[..i], i, g);
-            let (prediction, class) = predict(&setup, state, g, base_k, i, at.next());
-            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
-        }
-    }
-    for (i, &x) in input.iter().enumerate() {
-        let packed = state.temporal[i];
-        let (prediction, class) = (packed >> CLASS_BITS, (packed & 15) as usize);
-        let wanted = match state.targets[i] {
-            ESCAPED => Coded::Raw(x.to_bits()),
-            k => Coded::Residual(k - prediction),
-        };
-        coder.residual(state.models, context(setup.layout, i, class), wanted)?;
     }
     Ok(())
 }

@@ -1,0 +1,222 @@
+//! The encoder's side of a row. Grid indices do not depend on the prediction, so a whole row
+//! is quantized first, then predicted from that history exactly as the decoder will see it
+//! (the decoder predicts value by value with the same functions), and only then coded: tight
+//! loops instead of one that stalls on every branch the coder mispredicts. Fields without a
+//! model, the bulk of the data by volume, have a path of their own without per-value grid
+//! lookups or layout dispatch.
+
+use super::*;
+
+/// The encoder's side of [`code_row`]. Grid indices do not depend on the prediction, so
+/// the whole row is quantized first, then predicted from that history exactly as the
+/// decoder will see it, and only then coded: three tight loops instead of one that stalls
+/// on every branch the coder mispredicts.
+pub(super) fn encode_row<C: ResidualCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    input: &[f64],
+    base: Option<&[f32]>,
+    out: &mut [f64],
+) -> Result<()> {
+    match (setup.layout, base) {
+        (Layout::Field { width, .. }, None) => {
+            predict_field(params, setup, state, input, out, width as usize)?
+        }
+        _ => predict_row(params, setup, state, input, base, out)?,
+    }
+    for (i, &x) in input.iter().enumerate() {
+        let packed = state.temporal[i];
+        let (prediction, class) = (packed >> CLASS_BITS, (packed & 15) as usize);
+        let wanted = match state.targets[i] {
+            ESCAPED => Coded::Raw(x.to_bits()),
+            k => Coded::Residual(k - prediction),
+        };
+        coder.residual(state.models, context(setup.layout, i, class), wanted)?;
+    }
+    Ok(())
+}
+
+/// Quantizes and predicts a row of any layout, value by value: each value's grid index, target
+/// and decoded value, and its prediction packed with its context class into the temporal row.
+fn predict_row(
+    params: &BoundParams<'_>,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    input: &[f64],
+    base: Option<&[f32]>,
+    out: &mut [f64],
+) -> Result<()> {
+    // Targets (grid indices to code, or ESCAPED), history and decoded values; and, except for
+    // the learned predictor, the predictions, packed with their context class: a prediction
+    // reads only earlier values of this row and earlier rows, which are final by then.
+    let mut at = Cursor::new(setup.layout);
+    for (i, &x) in input.iter().enumerate() {
+        let mut slot = NO_GRID;
+        let g = setup.grid(params, i, &mut slot)?;
+        let base_k = base_index(base, &out[..i], i, g);
+        let k = grid_index(x, g);
+        let (target, y) = k
+            .and_then(|k| within_bound(x, k, g, params.dtype))
+            .unwrap_or((ESCAPED, x));
+        state.targets[i] = target;
+        out[i] = y;
+        state.current[i] = match setup.layout {
+            Layout::Table => k.unwrap_or(base_k),
+            Layout::Field { .. } => k.map_or(0, |k| k - base_k),
+        };
+        if setup.weights.is_none() {
+            let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
+            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+        }
+    }
+    if let Some(weights) = setup.weights {
+        // The learned predictor's causal terms are added for the whole frame first; each
+        // temporal sum is read only for its own value, then replaced by the prediction.
+        let mut setup = *setup;
+        if let Some(mirrors) = &mut state.mirrors {
+            setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
+        }
+        for i in 0..input.len() {
+            let mut slot = NO_GRID;
+            let g = setup.grid(params, i, &mut slot)?;
+            let base_k = base_index(base, &out[..i], i, g);
+            let (prediction, class) = predict(&setup, state, g, base_k, i, at.next());
+            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+        }
+    }
+    Ok(())
+}
+
+/// [`predict_row`] for a field frame without a model: the same targets, history, decoded
+/// values and packed predictions, in whole-frame loops.
+fn predict_field(
+    params: &BoundParams<'_>,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    input: &[f64],
+    out: &mut [f64],
+    width: usize,
+) -> Result<()> {
+    let g = setup.field_grid.ok_or(Error::Invalid("field grid"))?;
+    let n = input.len();
+    let (targets, current) = (&mut state.targets[..n], &mut state.current[..n]);
+    match params.dtype {
+        DType::F64 => quantize(&g, input, targets, current, out, |v| v),
+        DType::F32 => quantize(&g, input, targets, current, out, |v| f64::from(v as f32)),
+        dtype => quantize(&g, input, targets, current, out, |v| to_output(v, dtype)),
+    }
+    let mut causal_in_sums = false;
+    if let (Some(weights), Some(mirrors)) = (setup.weights, &mut state.mirrors) {
+        causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
+    }
+    let (current, previous) = (&*state.current, &*state.previous);
+    let temporal = &mut state.temporal[..n];
+    for (row, packed_row) in temporal.chunks_mut(width).enumerate() {
+        let learned_cols = if row >= 2 && causal_in_sums {
+            2..width.saturating_sub(2)
+        } else {
+            0..0
+        };
+        let each = |col: usize, packed: &mut i64, (lorenzo_d, activity): (i64, u64)| {
+            let d = match setup.weights {
+                Some(_) if learned_cols.contains(&col) => round_fixed(*packed),
+                Some(weights) => {
+                    learned_prediction(weights, current, previous, (row, col), width, *packed)
+                }
+                None => lorenzo_d,
+            };
+            let class = bit_len(activity).min(FIELD_CLASSES - 1);
+            *packed = (d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX) << CLASS_BITS) | class as i64;
+        };
+        let start = row * width;
+        let (Some(first), Some(rows)) = (
+            packed_row.first_mut(),
+            frame_rows(current, previous, start, width).filter(|_| row > 0),
+        ) else {
+            // The top row: neighbours clamp, value by value.
+            for (col, packed) in packed_row.iter_mut().enumerate() {
+                each(col, packed, lorenzo(current, previous, (row, col), width));
+            }
+            continue;
+        };
+        each(0, first, lorenzo(current, previous, (row, 0), width));
+        // Below the top row and right of the first column every neighbour exists: pairs of
+        // (left, here) from this row and the one above, in both frames.
+        let [cur, cur_up, prev, prev_up] = rows;
+        let pairs = cur
+            .windows(2)
+            .zip(cur_up.windows(2))
+            .zip(prev.windows(2).zip(prev_up.windows(2)));
+        for (col, (packed, ((c, u), (p, pu)))) in packed_row[1..].iter_mut().zip(pairs).enumerate()
+        {
+            let terms = lorenzo_terms(c[0], u[1], u[0], p[1], p[0], pu[1], pu[0]);
+            each(col + 1, packed, terms);
+        }
+    }
+    Ok(())
+}
+
+/// The frame rows at `start` and the row above it, in the current and previous frames.
+fn frame_rows<'f>(
+    current: &'f [i64],
+    previous: &'f [i64],
+    start: usize,
+    width: usize,
+) -> Option<[&'f [i64]; 4]> {
+    let up = start.checked_sub(width)?;
+    Some([
+        current.get(start..start + width)?,
+        current.get(up..start)?,
+        previous.get(start..start + width)?,
+        previous.get(up..start)?,
+    ])
+}
+
+/// Grid index, target and decoded value of every value of a field frame, with the output
+/// type's conversion `to_out` chosen once per frame.
+///
+/// Any index whose decoded value is within the bound may be coded, so this one is found the
+/// fast way: a multiplication by the inverse step and rounding to nearest by adding 1.5 x
+/// 2^52, whose low mantissa bits are then the index (exact for |t| < 2^51). All of it runs on
+/// vector registers. Only an escaped value's history must be [`grid_index`] exactly (the
+/// decoder recomputes it from the raw value), so those few are redone.
+#[inline(always)]
+fn quantize(
+    g: &ColumnGrid,
+    input: &[f64],
+    targets: &mut [i64],
+    current: &mut [i64],
+    out: &mut [f64],
+    to_out: impl Fn(f64) -> f64,
+) {
+    const ROUNDER: f64 = 6_755_399_441_055_744.0; // 1.5 x 2^52
+    let limit = MAX_GRID_INDEX as f64;
+    let inverse = 1.0 / g.step;
+    let mut escaped = false;
+    let values = input
+        .iter()
+        .zip(&mut *targets)
+        .zip(&mut *current)
+        .zip(&mut *out);
+    for (((&x, target), k_out), y_out) in values {
+        let t = (x - g.offset) * inverse;
+        let on_grid = t.abs() <= limit;
+        let shifted = (if on_grid { t } else { 0.0 }) + ROUNDER;
+        let k = shifted.to_bits() as i64 - ROUNDER.to_bits() as i64;
+        let y = to_out(g.offset + (shifted - ROUNDER) * g.step);
+        let within = on_grid && (x - y).abs() <= g.bound;
+        escaped |= !within;
+        *target = if within { k } else { ESCAPED };
+        *y_out = if within { y } else { x };
+        *k_out = k;
+    }
+    if escaped {
+        for ((&x, &target), k_out) in input.iter().zip(&*targets).zip(current) {
+            if target == ESCAPED {
+                *k_out = grid_index(x, g).unwrap_or(0);
+            }
+        }
+    }
+}
