@@ -2,12 +2,13 @@
 //! payloads rejected without panics.
 
 use baler_codec::bounded::{
-    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
+    ColumnGrid, Layout, Predictor, RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::intcode::IntModel;
 use baler_codec::quantize::{FloatActivation, FloatModel};
 use baler_codec::range::{RangeDecoder, RangeEncoder};
+use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
 use baler_codec::{DType, Error, HostModel};
 use proptest::prelude::*;
 
@@ -64,6 +65,35 @@ fn round_trip(
         .zip(&decoded)
         .all(|(a, b)| a.to_bits() == b.to_bits());
     assert!(same, "encoder and decoder disagree");
+    (payload, decoded)
+}
+
+/// [`round_trip`] through the tabled coder (fields without a model); the decoded values
+/// must be bit for bit those of the adaptive coder: the coders differ, the prediction not.
+fn round_trip_tabled(params: &BoundParams<'_>, values: &[f64]) -> (Vec<u8>, Vec<f64>) {
+    assert!(tabled::applies(params));
+    let n = params.row_len;
+    let mut models = vec![IntModel::default(); params.contexts(0)];
+    let mut history = vec![0i64; HISTORY_ROWS * n];
+    let mut mirrors = vec![0f64; params.mirror_len()];
+    let mut state = RowState::new(params, 0, &mut models, &mut history, &mut mirrors).unwrap();
+    let (mut tokens, mut raw) = (vec![0u16; values.len()], vec![0u8; values.len() * 9 + 16]);
+    let mut encoded = vec![0f64; values.len()];
+    let mut enc = TabledEncoder::new(&mut tokens, &mut raw);
+    code_residual_block(&mut enc, params, &mut state, Some(values), &mut encoded).unwrap();
+    let mut payload = vec![0u8; values.len() * 20 + 4096];
+    let len = enc.finish(&mut payload).unwrap();
+    payload.truncate(len);
+    let mut tables = Box::new(Tables::EMPTY);
+    let mut decoded = vec![0f64; values.len()];
+    let mut dec = TabledDecoder::new(&payload, &mut tables).unwrap();
+    code_residual_block(&mut dec, params, &mut state, None, &mut decoded).unwrap();
+    dec.finish().unwrap();
+    let same = encoded
+        .iter()
+        .zip(&decoded)
+        .all(|(a, b)| a.to_bits() == b.to_bits());
+    assert!(same, "tabled encoder and decoder disagree");
     (payload, decoded)
 }
 
@@ -156,18 +186,24 @@ proptest! {
         seed_values in proptest::collection::vec(hostile_value(), 150),
         weights in proptest::option::weighted(0.7, weights()),
         exponent in -6i32..2,
+        f32_output in any::<bool>(),
     ) {
-        // Lorenzo, or learned weights of any size.
+        // Lorenzo, or learned weights of any size; both entropy coders.
         let predictor = weights.map_or(Predictor::None, Predictor::Learned);
         let bound = 10f64.powi(exponent);
         let n = (height * width) as usize;
         let values: Vec<f64> = seed_values.iter().cycle().take(frames * n).copied().collect();
+        let dtype = if f32_output { DType::F32 } else { DType::F64 };
+        let values: Vec<f64> = if f32_output { values.iter().map(|&v| f64::from(v as f32)).collect() } else { values };
         let layout = Layout::Field { height, width };
-        let bytes = params_bytes(layout, predictor, DType::F64, &[grid(bound)], n);
+        let bytes = params_bytes(layout, predictor, dtype, &[grid(bound)], n);
         let params = BoundParams::read(&bytes).unwrap();
         prop_assert_eq!(params.predictor, predictor);
         let (_, decoded) = round_trip(&params, None, &values);
         assert_within(&values, &decoded, |_| bound);
+        let (_, tabled) = round_trip_tabled(&params, &values);
+        let same = decoded.iter().zip(&tabled).all(|(a, b)| a.to_bits() == b.to_bits());
+        prop_assert!(same, "the two coders decode differently");
     }
 }
 
@@ -362,6 +398,49 @@ fn garbage_payloads_never_panic() {
             );
         }
     }
+}
+
+#[test]
+fn damaged_tabled_payloads_are_typed_errors() {
+    let layout = Layout::Field {
+        height: 4,
+        width: 5,
+    };
+    let bytes = params_bytes(layout, Predictor::None, DType::F64, &[grid(0.01)], 20);
+    let params = BoundParams::read(&bytes).unwrap();
+    let values: Vec<f64> = (0..200).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+    let (payload, _) = round_trip_tabled(&params, &values);
+    let mut models = vec![IntModel::default(); params.contexts(0)];
+    let mut history = vec![0i64; HISTORY_ROWS * 20];
+    let mut mirrors = vec![0f64; params.mirror_len()];
+    let mut state = RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap();
+    let mut tables = Box::new(Tables::EMPTY);
+    let mut decode = |bytes: &[u8]| -> Result<(), Error> {
+        let mut out = vec![0f64; values.len()];
+        let mut dec = TabledDecoder::new(bytes, &mut tables)?;
+        code_residual_block(&mut dec, &params, &mut state, None, &mut out)?;
+        dec.finish()
+    };
+    assert_eq!(decode(&payload), Ok(()));
+    // Every truncation is an error, and so is every single-bit flip that changes what
+    // decodes (the coder's end state and lengths are checked); none panics.
+    for len in 0..payload.len() {
+        assert!(decode(&payload[..len]).is_err(), "truncated to {len}");
+    }
+    let mut extended = payload.clone();
+    extended.push(0);
+    assert!(decode(&extended).is_err(), "a trailing byte");
+    let mut detected = 0;
+    for bit in 0..payload.len() * 8 {
+        let mut damaged = payload.clone();
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        detected += usize::from(decode(&damaged).is_err());
+    }
+    assert!(
+        detected * 2 > payload.len() * 8,
+        "{detected} of {} flips detected",
+        payload.len() * 8
+    );
 }
 
 #[test]

@@ -11,8 +11,9 @@
 //! past the integrity checks and reach the decoders behind them.
 
 use baler_codec::bounded::{
-    code_block, params_len, write_params, BlockBuffers, BoundParams, ColumnGrid, Layout, Predictor,
-    RowModel, RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
+    ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS,
+    LEARNED_TAPS,
 };
 use baler_codec::intcode::{code_raw64, code_symbol, IntModel, Symbol, MAX_MAGNITUDE_BITS};
 use baler_codec::quantize::{FloatActivation, FloatModel};
@@ -22,6 +23,7 @@ use baler_codec::stream::{
     checked_block, decode_block, read_block, seal_block, BlockKind, BLOCK_HEADER_LEN,
     BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
 };
+use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, Error, HostModel, Model, StreamHeader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -330,11 +332,12 @@ pub fn decode_bounded(bytes: &[u8], model: Option<&HostModel<'_>>) -> Result<Vec
         base: &mut base,
     };
     let max_rows = (HARNESS_MAX_BLOCK_VALUES / n).max(1);
+    let mut tables = Box::new(Tables::EMPTY);
     let mut all = Vec::new();
     let mut index = 1u32;
     while at < rest.len() {
         let (block, len) = checked_block(&rest[at..], index)?;
-        if block.kind != BlockKind::Residuals || block.frames == 0 {
+        if block.frames == 0 {
             return Err(Error::Invalid("expected a residual block"));
         }
         let rows = block.frames as usize;
@@ -342,10 +345,20 @@ pub fn decode_bounded(bytes: &[u8], model: Option<&HostModel<'_>>) -> Result<Vec
             return Err(Error::Invalid("block holds too many rows"));
         }
         let mut out = vec![0f64; rows * n];
-        let mut decoder = RangeDecoder::new(block.payload)?;
-        code_block(&mut decoder, &params, model, &mut buffers, None, &mut out)?;
-        if decoder.position() != block.payload.len() {
-            return Err(Error::TrailingBytes);
+        match block.kind {
+            BlockKind::Residuals => {
+                let mut decoder = RangeDecoder::new(block.payload)?;
+                code_block(&mut decoder, &params, model, &mut buffers, None, &mut out)?;
+                if decoder.position() != block.payload.len() {
+                    return Err(Error::TrailingBytes);
+                }
+            }
+            BlockKind::TabledResiduals if tabled::applies(&params) => {
+                let mut decoder = TabledDecoder::new(block.payload, &mut tables)?;
+                code_residual_block(&mut decoder, &params, &mut buffers.state, None, &mut out)?;
+                decoder.finish()?;
+            }
+            _ => return Err(Error::Invalid("expected a residual block")),
         }
         all.extend_from_slice(&out);
         if (all.len() / n) as u64 > header.frame_count {
@@ -425,9 +438,30 @@ pub fn encode_bounded(
     };
     let mut stream = vec![0u8; STREAM_HEADER_LEN];
     stream.extend(sealed(BlockKind::BoundParams, 0, &params));
-    for part in values.chunks(rows_per_block * row_len) {
-        let mut payload = vec![0u8; part.len() * 24 + latent * 8 * rows + 64];
+    for (index, part) in values.chunks(rows_per_block * row_len).enumerate() {
+        let mut payload = vec![0u8; part.len() * 24 + latent * 8 * rows + 4096];
         let mut out = vec![0f64; part.len()];
+        if index % 2 == 0 && tabled::applies(&parsed) {
+            // Fields without a model: every other block tabled, as compress writes them,
+            // the others adaptive, as older streams hold them.
+            let (mut tokens, mut raw) = (vec![0u16; part.len()], vec![0u8; part.len() * 9 + 16]);
+            let mut encoder = TabledEncoder::new(&mut tokens, &mut raw);
+            code_residual_block(
+                &mut encoder,
+                &parsed,
+                &mut buffers.state,
+                Some(part),
+                &mut out,
+            )
+            .unwrap();
+            let len = encoder.finish(&mut payload).unwrap();
+            stream.extend(sealed(
+                BlockKind::TabledResiduals,
+                (part.len() / row_len) as u32,
+                &payload[..len],
+            ));
+            continue;
+        }
         let mut encoder = RangeEncoder::new(&mut payload);
         code_block(
             &mut encoder,
