@@ -361,20 +361,43 @@ impl<'m> TemporalSums<'m> {
 }
 
 /// `acc[c] += sum of five[j] * source[c + j]` for every `c` (`source` is four longer than
-/// `acc`): one row of a 5-wide window. Exact only while the caller's bound holds.
+/// `acc`): one row of a 5-wide window. Exact only while the caller's bound holds. Rows whose
+/// outer weights are zero (the causal stencil's top and own rows) skip them.
 #[inline]
 fn add_window_row(acc: &mut [f64], source: &[f64], five: &[i32]) {
     let [w0, w1, w2, w3, w4] =
         [0, 1, 2, 3, 4].map(|t| f64::from(five.get(t).copied().unwrap_or(0)));
-    let taps = source
-        .iter()
-        .zip(source.get(1..).unwrap_or_default())
-        .zip(source.get(2..).unwrap_or_default())
-        .zip(source.get(3..).unwrap_or_default())
-        .zip(source.get(4..).unwrap_or_default());
-    for (a, ((((k0, k1), k2), k3), k4)) in acc.iter_mut().zip(taps) {
-        // A tree, not a chain: shorter latency, and exact sums make the order irrelevant.
-        *a += (w0 * k0 + w1 * k1) + (w2 * k2 + w3 * k3) + w4 * k4;
+    let shifted = |by: usize| source.get(by..).unwrap_or_default();
+    match (w0 == 0.0, w3 == 0.0 && w4 == 0.0) {
+        (true, true) => {
+            for (a, (k1, k2)) in acc.iter_mut().zip(shifted(1).iter().zip(shifted(2))) {
+                *a += w1 * k1 + w2 * k2;
+            }
+        }
+        (true, false) if w4 == 0.0 => {
+            let taps = shifted(1).iter().zip(shifted(2)).zip(shifted(3));
+            for (a, ((k1, k2), k3)) in acc.iter_mut().zip(taps) {
+                *a += (w1 * k1 + w2 * k2) + w3 * k3;
+            }
+        }
+        (false, true) => {
+            let taps = source.iter().zip(shifted(1)).zip(shifted(2));
+            for (a, ((k0, k1), k2)) in acc.iter_mut().zip(taps) {
+                *a += (w0 * k0 + w1 * k1) + w2 * k2;
+            }
+        }
+        _ => {
+            let taps = source
+                .iter()
+                .zip(shifted(1))
+                .zip(shifted(2))
+                .zip(shifted(3))
+                .zip(shifted(4));
+            for (a, ((((k0, k1), k2), k3), k4)) in acc.iter_mut().zip(taps) {
+                // A tree, not a chain: shorter latency, and exact sums make the order irrelevant.
+                *a += (w0 * k0 + w1 * k1) + (w2 * k2 + w3 * k3) + w4 * k4;
+            }
+        }
     }
 }
 

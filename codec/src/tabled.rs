@@ -476,7 +476,8 @@ impl ResidualCoder for TabledEncoder<'_> {
         if let Coded::Raw(word) = value {
             self.raw.put(word >> 32, 32)?;
             self.raw.put(word & 0xFFFF_FFFF, 32)?;
-        } else if count > 0 {
+        } else {
+            // Also when there are no bits: a branch here would be mispredicted.
             self.raw.put(bits, count)?;
         }
         Ok(value)
