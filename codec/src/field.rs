@@ -201,9 +201,10 @@ pub fn lorenzo_terms(w: i64, n: i64, nw: i64, p: i64, pw: i64, pn: i64, pnw: i64
 
 /// `f64` working memory for the learned predictor: the two earlier frames with two rows
 /// and columns of edge replicas around them (so clamping is a plain read), the frame being
-/// encoded, and one row of sums.
+/// encoded, one row of causal sums, and a frame of temporal sums at the padded row stride.
 pub fn mirror_len(height: usize, width: usize) -> usize {
-    2 * (height + 2 * PAD) * (width + 2 * PAD) + height * width + width
+    let padded = width + 2 * PAD;
+    2 * (height + 2 * PAD) * padded + height * width + width + height * padded
 }
 
 /// The temporal part of the learned prediction for a whole frame, from `f64` mirrors of the
@@ -216,6 +217,8 @@ pub struct TemporalSums<'m> {
     previous: &'m mut [f64],
     current: &'m mut [f64],
     row: &'m mut [f64],
+    /// The sums of a frame, row `r` at `r x (width + 4)`.
+    sums: &'m mut [f64],
     /// Largest |grid index| in each mirror: decides whether `f64` sums are exact.
     older_max: u64,
     previous_max: u64,
@@ -229,7 +232,8 @@ impl<'m> TemporalSums<'m> {
         let mirrors = mirrors.get_mut(..mirror_len(height, width))?;
         let (older, rest) = mirrors.split_at_mut(frame);
         let (previous, rest) = rest.split_at_mut(frame);
-        let (current, row) = rest.split_at_mut(height * width);
+        let (current, rest) = rest.split_at_mut(height * width);
+        let (row, sums) = rest.split_at_mut(width);
         Some(TemporalSums {
             height,
             width,
@@ -237,6 +241,7 @@ impl<'m> TemporalSums<'m> {
             previous,
             current,
             row,
+            sums,
             older_max: 0,
             previous_max: 0,
         })
@@ -283,31 +288,38 @@ impl<'m> TemporalSums<'m> {
             return exact_sums(weights, frames, self.width, self.height, sums);
         }
         // Every partial sum is an integer below 2^53 in magnitude, so f64 adds it exactly,
-        // in whatever order: the same numbers as the i64 reference, vectorised.
-        let (width, padded) = (self.width, self.width + 2 * PAD);
-        for (r, out) in sums.chunks_exact_mut(width).take(self.height).enumerate() {
-            let Some(acc) = self.row.get_mut(..width) else {
-                return;
-            };
-            acc.fill(0.0);
-            // One pass per window row (five taps), so the sums are loaded and stored a tenth
-            // as often as one pass per tap would.
-            for (group, five) in temporal.chunks_exact(5).enumerate() {
-                if five.iter().all(|&w| w == 0) {
-                    continue;
-                }
+        // in whatever order: the same numbers as the i64 reference, vectorised. The frame is
+        // one run at the padded row stride (the four extra columns of a row are computed and
+        // ignored), two window rows a pass: long loops, the sums loaded once per ten taps.
+        let padded = self.width + 2 * PAD;
+        let run = self.height.saturating_sub(1) * padded + self.width;
+        let Some(acc) = self.sums.get_mut(..run) else {
+            return;
+        };
+        let mut rows = [(&[][..], [0i32; 5]); 10];
+        let mut count = 0;
+        for (group, five) in temporal.chunks_exact(5).enumerate() {
+            if five.iter().any(|&w| w != 0) {
                 let frame = if group < 5 {
                     &*self.previous
                 } else {
                     &*self.older
                 };
-                let start = (r + group % 5) * padded;
-                let Some(source) = frame.get(start..start + padded) else {
-                    return;
-                };
-                add_window_row(acc, source, five);
+                let source = frame.get((group % 5) * padded..).unwrap_or_default();
+                rows[count] = (source, [five[0], five[1], five[2], five[3], five[4]]);
+                count += 1;
             }
-            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+        }
+        acc.fill(0.0);
+        for pair in rows[..count].chunks(2) {
+            match pair {
+                [(a, wa), (b, wb)] => add_window_rows(acc, [a, b], [wa, wb]),
+                [(a, wa)] => add_window_rows(acc, [a, a], [wa, &[0; 5]]),
+                _ => {}
+            }
+        }
+        for (out, acc) in sums.chunks_exact_mut(self.width).zip(acc.chunks(padded)) {
+            for (o, &a) in out.iter_mut().zip(acc) {
                 *o = a as i64;
             }
         }
@@ -398,6 +410,26 @@ fn add_window_row(acc: &mut [f64], source: &[f64], five: &[i32]) {
                 *a += (w0 * k0 + w1 * k1) + (w2 * k2 + w3 * k3) + w4 * k4;
             }
         }
+    }
+}
+
+/// `acc[c] += sum of w[j] * a[c + j] + v[j] * b[c + j]` for every `c`: two 5-wide window
+/// rows in one pass (ten weights fit in registers; the sums are loaded and stored once).
+/// Exact only while the caller's bound holds.
+#[inline]
+fn add_window_rows(acc: &mut [f64], [a, b]: [&[f64]; 2], [wa, wb]: [&[i32; 5]; 2]) {
+    let [a0, a1, a2, a3, a4] = wa.map(f64::from);
+    let [b0, b1, b2, b3, b4] = wb.map(f64::from);
+    let (a, b) = (a.get(..acc.len() + 4), b.get(..acc.len() + 4));
+    let (Some(a), Some(b)) = (a, b) else {
+        return;
+    };
+    for (c, s) in acc.iter_mut().enumerate() {
+        // Bounds are proven by the slices above; a tree, not a chain, for latency.
+        let (x, y) = (&a[c..c + 5], &b[c..c + 5]);
+        *s += ((a0 * x[0] + a1 * x[1]) + (a2 * x[2] + a3 * x[3]))
+            + ((a4 * x[4] + b0 * y[0]) + (b1 * y[1] + b2 * y[2]))
+            + (b3 * y[3] + b4 * y[4]);
     }
 }
 

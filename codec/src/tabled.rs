@@ -87,41 +87,46 @@ struct BitWriter<'o> {
 }
 
 impl BitWriter<'_> {
-    /// Appends the low `count` (at most 56) bits of `bits`.
+    /// Appends the low `count` (at most 32) bits of `bits`. Whole 32-bit words leave when
+    /// they are complete, so each call adds only a shift and an add to the serial chain.
     #[inline(always)]
     fn put(&mut self, bits: u64, count: u32) -> Result<()> {
         self.acc |= (bits & ((1u64 << count) - 1)) << self.filled;
         self.filled += count;
-        // Eight bytes stored whole, the position advanced by the complete ones: no loop.
-        if let Some(window) = self.out.get_mut(self.pos..self.pos + 8) {
-            window.copy_from_slice(&self.acc.to_le_bytes());
-            let bytes = self.filled / 8;
-            self.pos += bytes as usize;
-            self.acc = if bytes == 8 {
-                0
-            } else {
-                self.acc >> (8 * bytes)
-            };
-            self.filled -= 8 * bytes;
-            return Ok(());
-        }
-        while self.filled >= 8 {
-            let slot = self.out.get_mut(self.pos).ok_or(Error::BufferTooSmall {
-                needed: self.pos + 1,
-            })?;
-            *slot = self.acc as u8;
-            self.pos += 1;
-            self.acc >>= 8;
-            self.filled -= 8;
+        if self.filled >= 32 {
+            let word = self
+                .out
+                .get_mut(self.pos..self.pos + 4)
+                .ok_or(Error::BufferTooSmall {
+                    needed: self.pos + 4,
+                })?;
+            word.copy_from_slice(&(self.acc as u32).to_le_bytes());
+            self.pos += 4;
+            self.acc >>= 32;
+            self.filled -= 32;
         }
         Ok(())
     }
 
-    /// Pads the last byte with zeros; returns the bytes written.
+    /// Appends up to 64 bits, as two puts.
+    fn put_long(&mut self, bits: u64, count: u32) -> Result<()> {
+        let low = count.min(32);
+        self.put(bits, low)?;
+        self.put(bits >> low, count - low)
+    }
+
+    /// Writes the bits left, zero-padded to a whole byte; returns the bytes written.
     fn flush(&mut self) -> Result<usize> {
-        if self.filled > 0 {
-            self.put(0, 8 - self.filled)?;
-        }
+        let bytes = self.filled.div_ceil(8) as usize;
+        let tail = self
+            .out
+            .get_mut(self.pos..self.pos + bytes)
+            .ok_or(Error::BufferTooSmall {
+                needed: self.pos + bytes,
+            })?;
+        tail.copy_from_slice(&self.acc.to_le_bytes()[..bytes]);
+        self.pos += bytes;
+        (self.acc, self.filled) = (0, 0);
         Ok(self.pos)
     }
 }
@@ -473,12 +478,15 @@ impl ResidualCoder for TabledEncoder<'_> {
         })?;
         *slot = (context << 8 | token) as u16;
         self.len += 1;
-        if let Coded::Raw(word) = value {
-            self.raw.put(word >> 32, 32)?;
-            self.raw.put(word & 0xFFFF_FFFF, 32)?;
-        } else {
+        match value {
+            Coded::Raw(word) => {
+                self.raw.put(word >> 32, 32)?;
+                self.raw.put(word & 0xFFFF_FFFF, 32)?;
+            }
+            // Long residuals carry up to 50 raw bits.
+            _ if count > 32 => self.raw.put_long(bits, count)?,
             // Also when there are no bits: a branch here would be mispredicted.
-            self.raw.put(bits, count)?;
+            _ => self.raw.put(bits, count)?,
         }
         Ok(value)
     }
