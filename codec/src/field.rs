@@ -4,7 +4,7 @@
 //! The learned predictor's semantics are [`field_taps`] weighed in wrapping `i64`
 //! arithmetic. It is computed in two parts with the same result: the 50 taps in the two
 //! earlier frames for a whole frame at once ([`TemporalSums`], a convolution over
-//! edge-replicated `f64` copies, exact while every partial sum stays below 2^53 and done in
+//! edge-replicated `f64` copies, exact while every partial sum stays below 2^51 and done in
 //! `i64` otherwise), and the 10 taps in the frame being decoded, value by value.
 
 /// Neighbours a learned field predictor weighs: [`CAUSAL_TAPS`] in the frame being decoded,
@@ -284,10 +284,10 @@ impl<'m> TemporalSums<'m> {
         let temporal = &weights[CAUSAL_TAPS.len()..];
         let weight_sum: u128 = temporal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
         let largest = u128::from(self.previous_max.max(self.older_max));
-        if largest * weight_sum >= 1 << 53 {
+        if largest * weight_sum >= EXACT_LIMIT {
             return exact_sums(weights, frames, self.width, self.height, sums);
         }
-        // Every partial sum is an integer below 2^53 in magnitude, so f64 adds it exactly,
+        // Every partial sum is an integer below 2^51 in magnitude, so f64 adds it exactly,
         // in whatever order: the same numbers as the i64 reference, vectorised. The frame is
         // one run at the padded row stride (the four extra columns of a row are computed and
         // ignored), two window rows a pass: long loops, the sums loaded once per ten taps.
@@ -320,7 +320,7 @@ impl<'m> TemporalSums<'m> {
         }
         for (out, acc) in sums.chunks_exact_mut(self.width).zip(acc.chunks(padded)) {
             for (o, &a) in out.iter_mut().zip(acc) {
-                *o = a as i64;
+                *o = exact_to_i64(a);
             }
         }
     }
@@ -350,7 +350,7 @@ impl<'m> TemporalSums<'m> {
         let causal = &weights[..CAUSAL_TAPS.len()];
         let weight_sum: u128 = causal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
         let stencil = causal_stencil(weights);
-        if u128::from(largest) * weight_sum >= 1 << 53 || current.len() < width * height {
+        if u128::from(largest) * weight_sum >= EXACT_LIMIT || current.len() < width * height {
             return false;
         }
         for r in 2..height {
@@ -365,11 +365,23 @@ impl<'m> TemporalSums<'m> {
                 return false;
             };
             for (o, &a) in out.iter_mut().zip(acc.iter()) {
-                *o = o.wrapping_add(a as i64);
+                *o = o.wrapping_add(exact_to_i64(a));
             }
         }
         true
     }
+}
+
+/// Sums stay below this in magnitude for the `f64` paths (else the `i64` fallback): exact in
+/// `f64` (below 2^53), and convertible by [`exact_to_i64`].
+const EXACT_LIMIT: u128 = 1 << 51;
+
+/// An integer-valued `f64` below 2^51 in magnitude as `i64`: adding 1.5 x 2^52 puts it in the
+/// low mantissa bits. Unlike `as`, which saturates value by value, this vectorises.
+#[inline(always)]
+fn exact_to_i64(a: f64) -> i64 {
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 x 2^52
+    (a + SHIFT).to_bits() as i64 - SHIFT.to_bits() as i64
 }
 
 /// `acc[c] += sum of five[j] * source[c + j]` for every `c` (`source` is four longer than
