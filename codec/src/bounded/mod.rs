@@ -4,8 +4,10 @@
 //! with `step_c <= 2 bound_c`, and decodes to `offset_c + k step_c` (then to the output type).
 //! The encoder checks every value against its bound after that exact arithmetic; a value
 //! that would miss it (rounding, NaN, infinity, huge magnitudes) is escaped and stored raw,
-//! so the bound is a guarantee. Only `k - prediction` is coded, through an adaptive range
-//! coder; the prediction is integer arithmetic on grid indices, identical on every platform:
+//! so the bound is a guarantee. Only `k - prediction` is coded, through a [`ResidualCoder`]:
+//! the adaptive range coder ([`crate::range`]), or for fields without a model the tabled rANS
+//! coder ([`crate::tabled`]). The prediction is integer arithmetic on grid indices, identical
+//! on every platform:
 //! - a model's decoded output snapped to the grid, or 0 without a model;
 //! - for fields, plus 3-D Lorenzo prediction (previous frame, row above, value to the left)
 //!   of what the model missed;
@@ -16,9 +18,9 @@
 //!   columns of its row ([`Relation`], e.g. a transverse momentum from px and py), snapped to
 //!   the grid.
 //!
-//! The encoder quantizes and predicts a whole row before coding it (grid indices do not depend
-//! on the prediction); the decoder predicts value by value from what it has decoded. Both call
-//! the same prediction code.
+//! The encoder (`bounded/encode.rs`) quantizes and predicts a whole row before coding it (grid indices
+//! do not depend on the prediction); the decoder predicts value by value from what it has
+//! decoded. Both call the same prediction functions.
 //!
 //! Contexts: a table column is coded in one of four contexts picked by the magnitude of an
 //! earlier column of the same row (chosen by the encoder, e.g. an object count before the
@@ -866,6 +868,17 @@ pub struct BlockBuffers<'b> {
     pub base: &'b mut [f32],
 }
 
+/// Whole rows of `n` in `out`, and as many input values as output values.
+fn check_block_lengths(n: usize, input: Option<&[f64]>, out: &[f64]) -> Result<()> {
+    if out.len() % n != 0 || input.is_some_and(|x| x.len() != out.len()) {
+        return Err(Error::FrameLength {
+            expected: n,
+            found: out.len() % n,
+        });
+    }
+    Ok(())
+}
+
 /// Codes `rows` rows of a block in either direction: the encoder passes `input` (rows back to
 /// back); both get the decoded rows in `out`. The model is required iff the parameters say so.
 pub fn code_block<C: BitCoder, M: RowModel>(
@@ -877,12 +890,7 @@ pub fn code_block<C: BitCoder, M: RowModel>(
     out: &mut [f64],
 ) -> Result<()> {
     let n = params.row_len;
-    if out.len() % n != 0 || input.is_some_and(|x| x.len() != out.len()) {
-        return Err(Error::FrameLength {
-            expected: n,
-            found: out.len() % n,
-        });
-    }
+    check_block_lengths(n, input, out)?;
     let model = match (&params.predictor, model) {
         (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
         (Predictor::Model, Some(m)) => Some(m),
@@ -938,12 +946,7 @@ pub fn code_residual_block<C: ResidualCoder>(
     out: &mut [f64],
 ) -> Result<()> {
     let n = params.row_len;
-    if out.len() % n != 0 || input.is_some_and(|x| x.len() != out.len()) {
-        return Err(Error::FrameLength {
-            expected: n,
-            found: out.len() % n,
-        });
-    }
+    check_block_lengths(n, input, out)?;
     if params.predictor == Predictor::Model {
         return Err(Error::Invalid("this stream needs its model"));
     }
