@@ -750,6 +750,13 @@ pub fn decompress<R: Read>(
     if shape.len() < 2 || checked_row_len(&shape) != Some(n) || n == 0 {
         return Err(at(Error::Invalid("stream shape and frame length disagree")));
     }
+    // The writer of the output multiplies out the whole shape: it must fit, and its rows must
+    // be the frames the stream announces (found by fuzzing: a crafted first dimension
+    // overflowed that product).
+    let total = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if total.is_none() || shape[0] as u64 != header.frame_count {
+        return Err(at(Error::Invalid("stream shape and frame count disagree")));
+    }
     let layout = layout_of(&shape);
     // Room for the grids and names of up to 64 KiB each.
     let largest = Predictor::Learned([0; baler_codec::bounded::LEARNED_TAPS]);
