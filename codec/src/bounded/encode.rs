@@ -20,12 +20,10 @@ pub(super) fn encode_row<C: ResidualCoder>(
     base: Option<&[f32]>,
     out: &mut [f64],
 ) -> Result<()> {
-    match (setup.layout, base) {
-        (Layout::Field { width, .. }, None) => {
-            predict_field(params, setup, state, input, out, width as usize)?
-        }
-        _ => predict_row(params, setup, state, input, base, out)?,
+    if let (Layout::Field { width, .. }, None) = (setup.layout, base) {
+        return code_field(coder, params, setup, state, input, out, width as usize);
     }
+    predict_row(params, setup, state, input, base, out)?;
     for (i, &x) in input.iter().enumerate() {
         let packed = state.temporal[i];
         let (prediction, class) = (packed >> CLASS_BITS, (packed & 15) as usize);
@@ -89,9 +87,11 @@ fn predict_row(
     Ok(())
 }
 
-/// [`predict_row`] for a field frame without a model: the same targets, history, decoded
-/// values and packed predictions, in whole-frame loops.
-fn predict_field(
+/// [`encode_row`] for a field frame without a model: the same targets, history, decoded
+/// values, predictions and coded residuals, in whole-frame loops. Each value is coded as soon
+/// as it is predicted (a field's coder, the tabled one, has no branches to stall on).
+fn code_field<C: ResidualCoder>(
+    coder: &mut C,
     params: &BoundParams<'_>,
     setup: &RowSetup<'_>,
     state: &mut RowState<'_>,
@@ -112,36 +112,32 @@ fn predict_field(
         causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
     }
     let (current, previous) = (&*state.current, &*state.previous);
-    let temporal = &mut state.temporal[..n];
-    for (row, packed_row) in temporal.chunks_mut(width).enumerate() {
-        let learned_cols = if row >= 2 && causal_in_sums {
-            2..width.saturating_sub(2)
-        } else {
-            0..0
+    let (sums, targets) = (&state.temporal[..n], &state.targets[..n]);
+    let models = &mut *state.models;
+    let rows = sums.chunks(width).zip(targets.chunks(width)).zip(input.chunks(width));
+    for (row, ((sums, targets), input)) in rows.enumerate() {
+        let at = FieldRow {
+            weights: setup.weights,
+            current,
+            previous,
+            row,
+            width,
+            learned_cols: if row >= 2 && causal_in_sums {
+                2..width.saturating_sub(2)
+            } else {
+                0..0
+            },
         };
-        let each = |col: usize, packed: &mut i64, (lorenzo_d, activity): (i64, u64)| {
-            let d = match setup.weights {
-                Some(_) if learned_cols.contains(&col) => round_fixed(*packed),
-                Some(weights) => {
-                    learned_prediction(weights, current, previous, (row, col), width, *packed)
-                }
-                None => lorenzo_d,
-            };
-            let class = bit_len(activity).min(FIELD_CLASSES - 1);
-            *packed = (d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX) << CLASS_BITS) | class as i64;
-        };
+        let values = sums.iter().zip(targets).zip(input);
         let start = row * width;
-        let (Some(first), Some(rows)) = (
-            packed_row.first_mut(),
-            frame_rows(current, previous, start, width).filter(|_| row > 0),
-        ) else {
+        let Some(rows) = frame_rows(current, previous, start, width).filter(|_| row > 0) else {
             // The top row: neighbours clamp, value by value.
-            for (col, packed) in packed_row.iter_mut().enumerate() {
-                each(col, packed, lorenzo(current, previous, (row, col), width));
+            for (col, value) in values.enumerate() {
+                let terms = lorenzo(current, previous, (row, col), width);
+                at.code(coder, models, col, value, terms)?;
             }
             continue;
         };
-        each(0, first, lorenzo(current, previous, (row, 0), width));
         // Below the top row and right of the first column every neighbour exists: pairs of
         // (left, here) from this row and the one above, in both frames.
         let [cur, cur_up, prev, prev_up] = rows;
@@ -149,13 +145,63 @@ fn predict_field(
             .windows(2)
             .zip(cur_up.windows(2))
             .zip(prev.windows(2).zip(prev_up.windows(2)));
-        for (col, (packed, ((c, u), (p, pu)))) in packed_row[1..].iter_mut().zip(pairs).enumerate()
-        {
+        let mut values = values.enumerate();
+        if let Some((col, value)) = values.next() {
+            let terms = lorenzo(current, previous, (row, col), width);
+            at.code(coder, models, col, value, terms)?;
+        }
+        for ((col, value), ((c, u), (p, pu))) in values.zip(pairs) {
             let terms = lorenzo_terms(c[0], u[1], u[0], p[1], p[0], pu[1], pu[0]);
-            each(col + 1, packed, terms);
+            at.code(coder, models, col, value, terms)?;
         }
     }
     Ok(())
+}
+
+/// What predicting a value of one field row needs besides its own column.
+struct FieldRow<'f> {
+    weights: Option<&'f [i32; LEARNED_TAPS]>,
+    current: &'f [i64],
+    previous: &'f [i64],
+    row: usize,
+    width: usize,
+    /// Columns whose learned sums already hold the causal terms.
+    learned_cols: core::ops::Range<usize>,
+}
+
+impl FieldRow<'_> {
+    /// Predicts the value at `col` (its temporal sum, target and input `value`; its Lorenzo
+    /// prediction and activity `terms`) and codes it.
+    #[inline(always)]
+    fn code<C: ResidualCoder>(
+        &self,
+        coder: &mut C,
+        models: &mut [IntModel],
+        col: usize,
+        ((&sum, &target), &x): ((&i64, &i64), &f64),
+        (lorenzo_d, activity): (i64, u64),
+    ) -> Result<()> {
+        let d = match self.weights {
+            Some(_) if self.learned_cols.contains(&col) => round_fixed(sum),
+            Some(w) => learned_prediction(
+                w,
+                self.current,
+                self.previous,
+                (self.row, col),
+                self.width,
+                sum,
+            ),
+            None => lorenzo_d,
+        };
+        let class = bit_len(activity).min(FIELD_CLASSES - 1);
+        let prediction = d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
+        let wanted = match target {
+            ESCAPED => Coded::Raw(x.to_bits()),
+            k => Coded::Residual(k - prediction),
+        };
+        coder.residual(models, class, wanted)?;
+        Ok(())
+    }
 }
 
 /// The frame rows at `start` and the row above it, in the current and previous frames.
