@@ -201,10 +201,10 @@ pub fn lorenzo_terms(w: i64, n: i64, nw: i64, p: i64, pw: i64, pn: i64, pnw: i64
 
 /// `f64` working memory for the learned predictor: the two earlier frames with two rows
 /// and columns of edge replicas around them (so clamping is a plain read), the frame being
-/// encoded, one row of causal sums, and a frame of temporal sums at the padded row stride.
+/// encoded, and a frame of sums at the padded row stride.
 pub fn mirror_len(height: usize, width: usize) -> usize {
     let padded = width + 2 * PAD;
-    2 * (height + 2 * PAD) * padded + height * width + width + height * padded
+    2 * (height + 2 * PAD) * padded + height * width + height * padded
 }
 
 /// The temporal part of the learned prediction for a whole frame, from `f64` mirrors of the
@@ -216,7 +216,6 @@ pub struct TemporalSums<'m> {
     older: &'m mut [f64],
     previous: &'m mut [f64],
     current: &'m mut [f64],
-    row: &'m mut [f64],
     /// The sums of a frame, row `r` at `r x (width + 4)`.
     sums: &'m mut [f64],
     /// Largest |grid index| in each mirror: decides whether `f64` sums are exact.
@@ -232,15 +231,13 @@ impl<'m> TemporalSums<'m> {
         let mirrors = mirrors.get_mut(..mirror_len(height, width))?;
         let (older, rest) = mirrors.split_at_mut(frame);
         let (previous, rest) = rest.split_at_mut(frame);
-        let (current, rest) = rest.split_at_mut(height * width);
-        let (row, sums) = rest.split_at_mut(width);
+        let (current, sums) = rest.split_at_mut(height * width);
         Some(TemporalSums {
             height,
             width,
             older,
             previous,
             current,
-            row,
             sums,
             older_max: 0,
             previous_max: 0,
@@ -336,10 +333,7 @@ impl<'m> TemporalSums<'m> {
         sums: &mut [i64],
     ) -> bool {
         let (width, height) = (self.width, self.height);
-        let (Some(mirror), Some(acc)) = (
-            self.current.get_mut(..width * height),
-            self.row.get_mut(..width.saturating_sub(4)),
-        ) else {
+        let Some(mirror) = self.current.get_mut(..width * height) else {
             return false;
         };
         let mut largest = 0u64;
@@ -350,21 +344,25 @@ impl<'m> TemporalSums<'m> {
         let causal = &weights[..CAUSAL_TAPS.len()];
         let weight_sum: u128 = causal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
         let stencil = causal_stencil(weights);
-        if u128::from(largest) * weight_sum >= EXACT_LIMIT || current.len() < width * height {
+        let too_narrow = width < 5 || height < 3;
+        if u128::from(largest) * weight_sum >= EXACT_LIMIT || current.len() < width * height || too_narrow {
             return false;
         }
-        for r in 2..height {
-            acc.fill(0.0);
-            for (up, five) in stencil.iter().enumerate() {
-                let start = (r - 2 + up) * width;
-                if let Some(source) = mirror.get(start..start + width) {
-                    add_window_row(acc, source, five);
-                }
-            }
+        // From the third row's third value on, as one run at the frame's own stride: sum `j`
+        // belongs to value `2 width + 2 + j` and reads the stencil's rows from `j`, `j + width`
+        // and `j + 2 width`. Sums near a row's ends wrap into the neighbouring row and are
+        // computed but not used (those columns clamp).
+        let run = (height.saturating_sub(2) * width).saturating_sub(4);
+        let Some(acc) = self.sums.get_mut(..run) else {
+            return false;
+        };
+        let source = |up: usize| mirror.get(up * width..).unwrap_or_default();
+        causal_run(acc, [source(0), source(1), source(2)], &stencil);
+        for (r, acc) in (2..height).zip(acc.chunks(width)) {
             let Some(out) = sums.get_mut(r * width + 2..(r + 1) * width - 2) else {
                 return false;
             };
-            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+            for (o, &a) in out.iter_mut().zip(acc) {
                 *o = o.wrapping_add(exact_to_i64(a));
             }
         }
@@ -384,47 +382,6 @@ fn exact_to_i64(a: f64) -> i64 {
     (a + SHIFT).to_bits() as i64 - SHIFT.to_bits() as i64
 }
 
-/// `acc[c] += sum of five[j] * source[c + j]` for every `c` (`source` is four longer than
-/// `acc`): one row of a 5-wide window. Exact only while the caller's bound holds. Rows whose
-/// outer weights are zero (the causal stencil's top and own rows) skip them.
-#[inline]
-fn add_window_row(acc: &mut [f64], source: &[f64], five: &[i32]) {
-    let [w0, w1, w2, w3, w4] =
-        [0, 1, 2, 3, 4].map(|t| f64::from(five.get(t).copied().unwrap_or(0)));
-    let shifted = |by: usize| source.get(by..).unwrap_or_default();
-    match (w0 == 0.0, w3 == 0.0 && w4 == 0.0) {
-        (true, true) => {
-            for (a, (k1, k2)) in acc.iter_mut().zip(shifted(1).iter().zip(shifted(2))) {
-                *a += w1 * k1 + w2 * k2;
-            }
-        }
-        (true, false) if w4 == 0.0 => {
-            let taps = shifted(1).iter().zip(shifted(2)).zip(shifted(3));
-            for (a, ((k1, k2), k3)) in acc.iter_mut().zip(taps) {
-                *a += (w1 * k1 + w2 * k2) + w3 * k3;
-            }
-        }
-        (false, true) => {
-            let taps = source.iter().zip(shifted(1)).zip(shifted(2));
-            for (a, ((k0, k1), k2)) in acc.iter_mut().zip(taps) {
-                *a += (w0 * k0 + w1 * k1) + w2 * k2;
-            }
-        }
-        _ => {
-            let taps = source
-                .iter()
-                .zip(shifted(1))
-                .zip(shifted(2))
-                .zip(shifted(3))
-                .zip(shifted(4));
-            for (a, ((((k0, k1), k2), k3), k4)) in acc.iter_mut().zip(taps) {
-                // A tree, not a chain: shorter latency, and exact sums make the order irrelevant.
-                *a += (w0 * k0 + w1 * k1) + (w2 * k2 + w3 * k3) + w4 * k4;
-            }
-        }
-    }
-}
-
 /// `acc[c] += sum of w[j] * a[c + j] + v[j] * b[c + j]` for every `c`: two 5-wide window
 /// rows in one pass (ten weights fit in registers; the sums are loaded and stored once).
 /// Exact only while the caller's bound holds.
@@ -442,6 +399,26 @@ fn add_window_rows(acc: &mut [f64], [a, b]: [&[f64]; 2], [wa, wb]: [&[i32; 5]; 2
         *s += ((a0 * x[0] + a1 * x[1]) + (a2 * x[2] + a3 * x[3]))
             + ((a4 * x[4] + b0 * y[0]) + (b1 * y[1] + b2 * y[2]))
             + (b3 * y[3] + b4 * y[4]);
+    }
+}
+
+/// `acc[j]` = the causal stencil's ten terms for sum `j`, its three rows read from `rows` at
+/// `j` (each at least four longer than `acc`): the top row's columns 1..=3, the middle row's
+/// five, the value's own row's first two (the stencil's other weights are zero).
+#[inline]
+fn causal_run(acc: &mut [f64], [a, b, c]: [&[f64]; 3], stencil: &[[i32; 5]; 3]) {
+    let [_, a1, a2, a3, _] = stencil[0].map(f64::from);
+    let [b0, b1, b2, b3, b4] = stencil[1].map(f64::from);
+    let [c0, c1, ..] = stencil[2].map(f64::from);
+    let n = acc.len() + 4;
+    let (Some(a), Some(b), Some(c)) = (a.get(..n), b.get(..n), c.get(..n)) else {
+        return;
+    };
+    for (j, s) in acc.iter_mut().enumerate() {
+        let (x, y, z) = (&a[j..j + 5], &b[j..j + 5], &c[j..j + 5]);
+        *s = ((a1 * x[1] + a2 * x[2]) + (a3 * x[3] + b0 * y[0]))
+            + ((b1 * y[1] + b2 * y[2]) + (b3 * y[3] + b4 * y[4]))
+            + (c0 * z[0] + c1 * z[1]);
     }
 }
 
