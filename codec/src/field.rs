@@ -323,13 +323,15 @@ impl<'m> TemporalSums<'m> {
     }
 
     /// Encoder only (the whole frame is known before it is coded): adds the causal terms to
-    /// the `sums` of every value away from the frame's edges (rows from 2, columns from 2 to
-    /// `width - 3`), as [`learned_prediction`] would add them value by value. Returns
-    /// whether it did: it changes nothing when `f64` could not add them exactly.
+    /// the `sums` of every value from the frame's third row on, as [`learned_prediction`]
+    /// would add them value by value (`previous` is the frame before `current`). Returns
+    /// whether it did: it changes nothing when `f64` could not add them exactly, or when the
+    /// frame is narrower than 5 or shorter than 3.
     pub fn add_causal(
         &mut self,
         weights: &[i32; LEARNED_TAPS],
         current: &[i64],
+        previous: &[i64],
         sums: &mut [i64],
     ) -> bool {
         let (width, height) = (self.width, self.height);
@@ -345,7 +347,10 @@ impl<'m> TemporalSums<'m> {
         let weight_sum: u128 = causal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
         let stencil = causal_stencil(weights);
         let too_narrow = width < 5 || height < 3;
-        if u128::from(largest) * weight_sum >= EXACT_LIMIT || current.len() < width * height || too_narrow {
+        if u128::from(largest) * weight_sum >= EXACT_LIMIT
+            || current.len() < width * height
+            || too_narrow
+        {
             return false;
         }
         // From the third row's third value on, as one run at the frame's own stride: sum `j`
@@ -366,7 +371,41 @@ impl<'m> TemporalSums<'m> {
                 *o = o.wrapping_add(exact_to_i64(a));
             }
         }
+        add_causal_edges(weights, [current, previous], (width, height), sums);
         true
+    }
+}
+
+/// The causal terms of the two first and two last columns from the third row on, which the
+/// encoder's run leaves out: their taps clamp to the frame, and a tap left of the frame in the
+/// value's own row reads the previous frame ([`field_taps`]), so each column's taps are
+/// planned once and read row by row. Wrapping `i64`, exact.
+fn add_causal_edges(
+    weights: &[i32; LEARNED_TAPS],
+    [current, previous]: [&[i64]; 2],
+    (width, height): (usize, usize),
+    sums: &mut [i64],
+) {
+    for c in [0, 1, width - 2, width - 1] {
+        // Per tap: row offset, clamped column, whether it reads the previous frame, weight.
+        let mut plan = [(0isize, 0usize, false, 0i64); CAUSAL_TAPS.len()];
+        for (p, (&(dr, dc), &w)) in plan.iter_mut().zip(CAUSAL_TAPS.iter().zip(weights)) {
+            let col = c as isize + isize::from(dc);
+            let clamped = col.clamp(0, width as isize - 1) as usize;
+            *p = (isize::from(dr), clamped, dr == 0 && col < 0, i64::from(w));
+        }
+        for r in 2..height {
+            let mut sum = 0i64;
+            for &(dr, col, from_previous, w) in &plan {
+                let frame = if from_previous { previous } else { current };
+                let at = (r as isize + dr) as usize * width + col;
+                let k = frame.get(at).copied().unwrap_or(0);
+                sum = sum.wrapping_add(k.wrapping_mul(w));
+            }
+            if let Some(s) = sums.get_mut(r * width + c) {
+                *s = s.wrapping_add(sum);
+            }
+        }
     }
 }
 
@@ -488,15 +527,15 @@ mod tests {
             temporal.push_frame(previous);
             let mut sums = std::vec![0i64; n];
             temporal.compute(&weights, [older, previous], &mut sums);
-            // The encoder's way: causal terms added for the whole frame away from its edges.
+            // The encoder's way: causal terms added for the whole frame from its third row on.
             let mut with_causal = sums.clone();
-            let added = temporal.add_causal(&weights, current, &mut with_causal);
+            let added = temporal.add_causal(&weights, current, previous, &mut with_causal);
             for (i, &sum) in sums.iter().enumerate() {
                 let expected = round_fixed(reference_sum([older, previous, current], i, w, h, &weights));
                 let at = (i / w, i % w);
                 let got = learned_prediction(&weights, current, previous, at, w, sum);
                 prop_assert_eq!(got, expected, "value {} of {}x{}", i, h, w);
-                if added && at.0 >= 2 && at.1 >= 2 && at.1 + 2 < w {
+                if added && at.0 >= 2 {
                     prop_assert_eq!(round_fixed(with_causal[i]), expected, "encoder, value {}", i);
                 } else {
                     prop_assert_eq!(with_causal[i], sum, "value {} changed", i);

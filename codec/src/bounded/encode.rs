@@ -46,9 +46,10 @@ fn predict_row(
     base: Option<&[f32]>,
     out: &mut [f64],
 ) -> Result<()> {
-    // Targets (grid indices to code, or ESCAPED), history and decoded values; and, except for
-    // the learned predictor, the predictions, packed with their context class: a prediction
-    // reads only earlier values of this row and earlier rows, which are final by then.
+    // Targets (grid indices to code, or ESCAPED), history and decoded values, and the
+    // predictions packed with their context class: a prediction reads only earlier values of
+    // this row and earlier rows, which are final by then. (The learned predictor, fields
+    // without a model only, takes `code_field`.)
     let mut at = Cursor::new(setup.layout);
     for (i, &x) in input.iter().enumerate() {
         let mut slot = NO_GRID;
@@ -64,25 +65,8 @@ fn predict_row(
             Layout::Table => k.unwrap_or(base_k),
             Layout::Field { .. } => k.map_or(0, |k| k - base_k),
         };
-        if setup.weights.is_none() {
-            let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
-            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
-        }
-    }
-    if let Some(weights) = setup.weights {
-        // The learned predictor's causal terms are added for the whole frame first; each
-        // temporal sum is read only for its own value, then replaced by the prediction.
-        let mut setup = *setup;
-        if let Some(mirrors) = &mut state.mirrors {
-            setup.causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
-        }
-        for i in 0..input.len() {
-            let mut slot = NO_GRID;
-            let g = setup.grid(params, i, &mut slot)?;
-            let base_k = base_index(base, &out[..i], i, g);
-            let (prediction, class) = predict(&setup, state, g, base_k, i, at.next());
-            state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
-        }
+        let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
+        state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
     }
     Ok(())
 }
@@ -109,12 +93,15 @@ fn code_field<C: ResidualCoder>(
     }
     let mut causal_in_sums = false;
     if let (Some(weights), Some(mirrors)) = (setup.weights, &mut state.mirrors) {
-        causal_in_sums = mirrors.add_causal(weights, state.current, state.temporal);
+        causal_in_sums = mirrors.add_causal(weights, state.current, state.previous, state.temporal);
     }
     let (current, previous) = (&*state.current, &*state.previous);
     let (sums, targets) = (&state.temporal[..n], &state.targets[..n]);
     let models = &mut *state.models;
-    let rows = sums.chunks(width).zip(targets.chunks(width)).zip(input.chunks(width));
+    let rows = sums
+        .chunks(width)
+        .zip(targets.chunks(width))
+        .zip(input.chunks(width));
     for (row, ((sums, targets), input)) in rows.enumerate() {
         let at = FieldRow {
             weights: setup.weights,
@@ -123,7 +110,7 @@ fn code_field<C: ResidualCoder>(
             row,
             width,
             learned_cols: if row >= 2 && causal_in_sums {
-                2..width.saturating_sub(2)
+                0..width
             } else {
                 0..0
             },

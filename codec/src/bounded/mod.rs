@@ -589,9 +589,6 @@ struct RowSetup<'p> {
     field_grid: Option<ColumnGrid>,
     /// Learned weights, when the learned predictor is in use for this row.
     weights: Option<&'p [i32; LEARNED_TAPS]>,
-    /// The learned sums already hold the causal terms away from the frame's edges (the
-    /// encoder adds them for the whole frame at once).
-    causal_in_sums: bool,
 }
 
 impl RowSetup<'_> {
@@ -659,12 +656,8 @@ fn predict(
         Layout::Field { width, .. } => {
             let width = width as usize;
             let (mut d, activity) = lorenzo(state.current, state.previous, at, width);
-            let (row, col) = at;
-            let sum = state.temporal.get(i).copied().unwrap_or(0);
-            if setup.causal_in_sums && row >= 2 && col >= 2 && col + 2 < width {
-                d = round_fixed(sum);
-            } else if let Some(weights) = setup.weights {
-                let temporal = sum;
+            if let Some(weights) = setup.weights {
+                let temporal = state.temporal.get(i).copied().unwrap_or(0);
                 d = learned_prediction(weights, state.current, state.previous, at, width, temporal);
             }
             let class = bit_len(activity).min(FIELD_CLASSES - 1);
@@ -765,7 +758,6 @@ pub fn code_row<C: ResidualCoder>(
             Layout::Table => None,
         },
         weights,
-        causal_in_sums: false,
     };
     match input {
         Some(x) => encode_row(coder, params, &setup, state, x, base, out)?,
