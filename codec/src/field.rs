@@ -323,8 +323,8 @@ impl<'m> TemporalSums<'m> {
     }
 
     /// Encoder only (the whole frame is known before it is coded): adds the causal terms to
-    /// the `sums` of every value from the frame's third row on, as [`learned_prediction`]
-    /// would add them value by value (`previous` is the frame before `current`). Returns
+    /// the `sums` of every value of the frame, as [`learned_prediction`] would add them value
+    /// by value (`previous` is the frame before `current`). Returns
     /// whether it did: it changes nothing when `f64` could not add them exactly, or when the
     /// frame is narrower than 5 or shorter than 3.
     pub fn add_causal(
@@ -371,22 +371,31 @@ impl<'m> TemporalSums<'m> {
                 *o = o.wrapping_add(exact_to_i64(a));
             }
         }
-        add_causal_edges(weights, [current, previous], (width, height), sums);
+        add_causal_borders(weights, [current, previous], (width, height), sums);
         true
     }
 }
 
-/// The causal terms of the two first and two last columns from the third row on, which the
-/// encoder's run leaves out: their taps clamp to the frame, and a tap left of the frame in the
-/// value's own row reads the previous frame ([`field_taps`]), so each column's taps are
-/// planned once and read row by row. Wrapping `i64`, exact.
-fn add_causal_edges(
+/// The causal terms of the values the encoder's run leaves out: the two first and two last
+/// columns, and the first two rows. Their taps clamp to the frame, and a tap above the frame
+/// or left of it in the value's own row reads the previous frame ([`field_taps`]). Below the
+/// second row each edge column's taps are planned once and read row by row; in the first two
+/// rows each row's taps are planned once for the columns away from the edges, and the four
+/// corners of each take [`causal_taps`] itself. Wrapping `i64`, exact.
+fn add_causal_borders(
     weights: &[i32; LEARNED_TAPS],
     [current, previous]: [&[i64]; 2],
     (width, height): (usize, usize),
     sums: &mut [i64],
 ) {
-    for c in [0, 1, width - 2, width - 1] {
+    let frame = |from_previous: bool| if from_previous { previous } else { current };
+    let mut add = |at: usize, sum: i64| {
+        if let Some(s) = sums.get_mut(at) {
+            *s = s.wrapping_add(sum);
+        }
+    };
+    let edges = [0, 1, width - 2, width - 1];
+    for c in edges {
         // Per tap: row offset, clamped column, whether it reads the previous frame, weight.
         let mut plan = [(0isize, 0usize, false, 0i64); CAUSAL_TAPS.len()];
         for (p, (&(dr, dc), &w)) in plan.iter_mut().zip(CAUSAL_TAPS.iter().zip(weights)) {
@@ -397,14 +406,37 @@ fn add_causal_edges(
         for r in 2..height {
             let mut sum = 0i64;
             for &(dr, col, from_previous, w) in &plan {
-                let frame = if from_previous { previous } else { current };
                 let at = (r as isize + dr) as usize * width + col;
-                let k = frame.get(at).copied().unwrap_or(0);
+                let k = frame(from_previous).get(at).copied().unwrap_or(0);
                 sum = sum.wrapping_add(k.wrapping_mul(w));
             }
-            if let Some(s) = sums.get_mut(r * width + c) {
-                *s = s.wrapping_add(sum);
+            add(r * width + c, sum);
+        }
+    }
+    for r in 0..2 {
+        // Per tap: the row it reads (row 0 of the previous frame above the frame), whether
+        // from the previous frame, column offset, weight.
+        let mut plan = [(0usize, false, 0isize, 0i64); CAUSAL_TAPS.len()];
+        for (p, (&(dr, dc), &w)) in plan.iter_mut().zip(CAUSAL_TAPS.iter().zip(weights)) {
+            let row = r as isize + isize::from(dr);
+            *p = (row.max(0) as usize, row < 0, isize::from(dc), i64::from(w));
+        }
+        for c in 2..width - 2 {
+            let mut sum = 0i64;
+            for &(row, from_previous, dc, w) in &plan {
+                let at = row * width + (c as isize + dc) as usize;
+                let k = frame(from_previous).get(at).copied().unwrap_or(0);
+                sum = sum.wrapping_add(k.wrapping_mul(w));
             }
+            add(r * width + c, sum);
+        }
+        for c in edges {
+            let mut taps = [0i64; CAUSAL_TAPS.len()];
+            causal_taps(current, previous, (r, c), width, &mut taps);
+            let sum = taps.iter().zip(weights).fold(0i64, |acc, (&k, &w)| {
+                acc.wrapping_add(k.wrapping_mul(i64::from(w)))
+            });
+            add(r * width + c, sum);
         }
     }
 }
@@ -527,7 +559,7 @@ mod tests {
             temporal.push_frame(previous);
             let mut sums = std::vec![0i64; n];
             temporal.compute(&weights, [older, previous], &mut sums);
-            // The encoder's way: causal terms added for the whole frame from its third row on.
+            // The encoder's way: causal terms added for the whole frame at once.
             let mut with_causal = sums.clone();
             let added = temporal.add_causal(&weights, current, previous, &mut with_causal);
             for (i, &sum) in sums.iter().enumerate() {
@@ -535,7 +567,7 @@ mod tests {
                 let at = (i / w, i % w);
                 let got = learned_prediction(&weights, current, previous, at, w, sum);
                 prop_assert_eq!(got, expected, "value {} of {}x{}", i, h, w);
-                if added && at.0 >= 2 {
+                if added {
                     prop_assert_eq!(round_fixed(with_causal[i]), expected, "encoder, value {}", i);
                 } else {
                     prop_assert_eq!(with_causal[i], sum, "value {} changed", i);

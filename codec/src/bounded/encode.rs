@@ -109,11 +109,7 @@ fn code_field<C: ResidualCoder>(
             previous,
             row,
             width,
-            learned_cols: if row >= 2 && causal_in_sums {
-                0..width
-            } else {
-                0..0
-            },
+            causal_in_sums,
         };
         let values = sums.iter().zip(targets).zip(input);
         let start = row * width;
@@ -152,8 +148,8 @@ struct FieldRow<'f> {
     previous: &'f [i64],
     row: usize,
     width: usize,
-    /// Columns whose learned sums already hold the causal terms.
-    learned_cols: core::ops::Range<usize>,
+    /// The learned sums already hold the causal terms (else they are added value by value).
+    causal_in_sums: bool,
 }
 
 impl FieldRow<'_> {
@@ -169,7 +165,7 @@ impl FieldRow<'_> {
         (lorenzo_d, activity): (i64, u64),
     ) -> Result<()> {
         let d = match self.weights {
-            Some(_) if self.learned_cols.contains(&col) => round_fixed(sum),
+            Some(_) if self.causal_in_sums => round_fixed(sum),
             Some(w) => learned_prediction(
                 w,
                 self.current,
