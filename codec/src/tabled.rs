@@ -31,6 +31,8 @@ const TOKEN_ESCAPE: usize = TOKEN_LONG + 1;
 pub const ALPHABET: usize = TOKEN_ESCAPE + 1;
 /// rANS state lower bound: the state stays in `[RANS_LOW, 2^32)` between symbols.
 const RANS_LOW: u32 = 1 << 23;
+/// Interleaved rANS states: value `i` of a block uses state `i % STATES`.
+const STATES: usize = 4;
 /// Bytes of a section length.
 const LEN_BYTES: usize = 4;
 
@@ -402,10 +404,9 @@ impl<'b> TabledEncoder<'b> {
                 *s = EncodeSymbol::new(start, f);
             }
         }
-        // rANS codes backwards, two states taking turns (value i uses state i % 2, so their
-        // serial steps overlap); the bytes fill `rest` from its end.
+        // rANS codes backwards, STATES states taking turns (value i uses state i % STATES, so
+        // their serial steps overlap); the bytes fill `rest` from its end.
         let mut end = rest.len();
-        let mut states = [RANS_LOW; 2];
         let full = too_small(out_len(rans_at, rest.len()));
         let symbol = |packed: u16| {
             symbols
@@ -413,18 +414,21 @@ impl<'b> TabledEncoder<'b> {
                 .and_then(|row| row.get(usize::from(packed & 0xFF)))
                 .ok_or(Error::Invalid("tabled token"))
         };
-        let (pairs, last) = tokens.split_at(tokens.len() & !1);
-        if let Some(&packed) = last.first() {
-            rans_put(&mut states[0], symbol(packed)?, rest, &mut end).ok_or(full)?;
+        let (whole, tail) = tokens.split_at(tokens.len() - tokens.len() % STATES);
+        let mut states = [RANS_LOW; STATES];
+        for (state, &packed) in states.iter_mut().zip(tail).rev() {
+            rans_put(state, symbol(packed)?, rest, &mut end).ok_or(full)?;
         }
-        // Locals, not an array indexed by parity: the states stay in registers.
-        let [mut even, mut odd] = states;
-        for pair in pairs.chunks_exact(2).rev() {
-            rans_put(&mut odd, symbol(pair[1])?, rest, &mut end).ok_or(full)?;
-            rans_put(&mut even, symbol(pair[0])?, rest, &mut end).ok_or(full)?;
+        // Locals, not an array indexed by turn: the states stay in registers.
+        let [mut s0, mut s1, mut s2, mut s3] = states;
+        for four in whole.chunks_exact(STATES).rev() {
+            rans_put(&mut s3, symbol(four[3])?, rest, &mut end).ok_or(full)?;
+            rans_put(&mut s2, symbol(four[2])?, rest, &mut end).ok_or(full)?;
+            rans_put(&mut s1, symbol(four[1])?, rest, &mut end).ok_or(full)?;
+            rans_put(&mut s0, symbol(four[0])?, rest, &mut end).ok_or(full)?;
         }
-        // State 1 first, so the decoder reads state 0 first.
-        for state in [odd, even] {
+        // The last state first, so the decoder reads state 0 first.
+        for state in [s3, s2, s1, s0] {
             for byte in state.to_le_bytes().iter().rev() {
                 end = end.checked_sub(1).ok_or(full)?;
                 rest[end] = *byte;
@@ -440,14 +444,18 @@ impl<'b> TabledEncoder<'b> {
 /// is full.
 #[inline(always)]
 fn rans_put(state: &mut u32, s: &EncodeSymbol, out: &mut [u8], end: &mut usize) -> Option<()> {
-    // At most two bytes leave (the state is below 2^31, a limit at least 2^19): two
-    // branch-free steps, each storing a byte and keeping it only when it must leave.
-    for _ in 0..2 {
-        let leave = *state >= s.limit;
-        let slot = end.checked_sub(1)?;
-        *out.get_mut(slot)? = *state as u8;
-        *end -= usize::from(leave);
-        *state >>= 8 * u32::from(leave);
+    // At most two bytes leave (the state is below 2^31, a limit at least 2^19). The first
+    // step is branch-free (store the byte, keep it only if it must leave); a second byte
+    // leaves only for tokens rarer than 1/16, a well-predicted branch off the serial chain.
+    let leave = *state >= s.limit;
+    let slot = end.checked_sub(1)?;
+    *out.get_mut(slot)? = *state as u8;
+    *end -= usize::from(leave);
+    *state >>= 8 * u32::from(leave);
+    if *state >= s.limit {
+        *end = end.checked_sub(1)?;
+        *out.get_mut(*end)? = *state as u8;
+        *state >>= 8;
     }
     let q = ((u64::from(*state) * u64::from(s.reciprocal)) >> 32) as u32 >> s.shift;
     *state = state
@@ -499,8 +507,8 @@ pub struct TabledDecoder<'s, 't> {
     raw: BitReader<'s>,
     rans: &'s [u8],
     pos: usize,
-    /// The two interleaved states; `turn` is whose the next value is.
-    states: [u32; 2],
+    /// The interleaved states; `turn` is whose the next value is.
+    states: [u32; STATES],
     turn: usize,
 }
 
@@ -510,7 +518,7 @@ impl<'s, 't> TabledDecoder<'s, 't> {
         let (tables_bytes, rest) = section(payload)?;
         let (raw, rans) = section(rest)?;
         tables.read(tables_bytes)?;
-        let mut states = [0u32; 2];
+        let mut states = [0u32; STATES];
         for (state, bytes) in states.iter_mut().zip(rans.chunks(4)) {
             let bytes: [u8; 4] = bytes.try_into().map_err(|_| Error::Truncated)?;
             *state = u32::from_le_bytes(bytes);
@@ -527,7 +535,7 @@ impl<'s, 't> TabledDecoder<'s, 't> {
                 filled: 0,
             },
             rans,
-            pos: 8,
+            pos: 4 * STATES,
             states,
             turn: 0,
         })
@@ -535,7 +543,7 @@ impl<'s, 't> TabledDecoder<'s, 't> {
 
     /// Checks that the block ended exactly where its coder did.
     pub fn finish(&self) -> Result<()> {
-        let ended = self.states == [RANS_LOW; 2] && self.pos == self.rans.len();
+        let ended = self.states == [RANS_LOW; STATES] && self.pos == self.rans.len();
         if !ended || !self.raw.finished() {
             return Err(Error::TrailingBytes);
         }
@@ -545,8 +553,9 @@ impl<'s, 't> TabledDecoder<'s, 't> {
     #[inline(always)]
     fn token(&mut self, context: usize) -> Result<usize> {
         let mask = TOTAL - 1;
-        let state = self.states[self.turn & 1];
-        self.turn ^= 1;
+        let turn = self.turn;
+        self.turn = (turn + 1) % STATES;
+        let state = self.states.get(turn).copied().unwrap_or(0);
         let slot = (state & mask) as usize;
         let (freqs, starts, slots) = match (
             self.tables.freqs.get(context),
@@ -568,7 +577,9 @@ impl<'s, 't> TabledDecoder<'s, 't> {
             state = state << 8 | u32::from(byte);
             self.pos += 1;
         }
-        self.states[(self.turn ^ 1) & 1] = state;
+        if let Some(s) = self.states.get_mut(turn) {
+            *s = state;
+        }
         Ok(token)
     }
 }
