@@ -8,9 +8,9 @@
 use super::*;
 
 /// The encoder's side of [`code_row`]. Grid indices do not depend on the prediction, so
-/// the whole row is quantized first, then predicted from that history exactly as the
-/// decoder will see it, and only then coded: three tight loops instead of one that stalls
-/// on every branch the coder mispredicts.
+/// the whole row is quantized and predicted first, from that history exactly as the decoder
+/// will see it, and only then coded: tight loops instead of one that stalls on every branch
+/// the adaptive coder mispredicts. Fields without a model take [`code_field`].
 pub(super) fn encode_row<C: ResidualCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
