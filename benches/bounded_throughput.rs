@@ -8,12 +8,13 @@
 //! The whole-tool comparison with SZ3, ZFP and zstd is `scripts/compare-bounded.sh`.
 
 use baler_codec::bounded::{
-    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
-    ColumnGrid, Layout, Predictor, RowState, HISTORY_ROWS,
+    code_block, code_residual_block, decode_residuals, params_len, write_params, BlockBuffers,
+    BoundParams, ColumnGrid, Layout, Predictor, RowState, HISTORY_ROWS,
 };
 use baler_codec::intcode::IntModel;
-use baler_codec::range::{RangeDecoder, RangeEncoder};
-use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
+use baler_codec::range::RangeEncoder;
+use baler_codec::stream::BlockKind;
+use baler_codec::tabled::{self, TabledEncoder, Tables};
 use baler_codec::{DType, HostModel};
 use baler_rs::data::RowSource;
 use baler_trainer::{learned, relations};
@@ -138,23 +139,21 @@ fn bench(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new(format!("{name}/decode"), r), |b| {
                 b.iter(|| {
-                    if tabled {
-                        let mut dec = TabledDecoder::new(&encoded, &mut tables).unwrap();
-                        code_residual_block(&mut dec, &params, &mut buffers.state, None, &mut out)
-                            .unwrap();
-                        dec.finish().unwrap();
+                    let kind = if tabled {
+                        BlockKind::TabledResiduals
                     } else {
-                        let mut dec = RangeDecoder::new(&encoded).unwrap();
-                        code_block::<_, HostModel<'_>>(
-                            &mut dec,
-                            &params,
-                            None,
-                            &mut buffers,
-                            None,
-                            &mut out,
-                        )
-                        .unwrap();
-                    }
+                        BlockKind::Residuals
+                    };
+                    decode_residuals::<HostModel<'_>>(
+                        kind,
+                        &encoded,
+                        &params,
+                        None,
+                        &mut buffers,
+                        &mut tables,
+                        &mut out,
+                    )
+                    .unwrap();
                     black_box(&out);
                 })
             });

@@ -11,9 +11,9 @@
 //! past the integrity checks and reach the decoders behind them.
 
 use baler_codec::bounded::{
-    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
-    ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS,
-    LEARNED_TAPS,
+    code_block, code_residual_block, decode_residuals, params_len, write_params, BlockBuffers,
+    BoundParams, ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS,
+    LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::intcode::{code_raw64, code_symbol, IntModel, Symbol, MAX_MAGNITUDE_BITS};
 use baler_codec::quantize::{FloatActivation, FloatModel};
@@ -23,7 +23,7 @@ use baler_codec::stream::{
     checked_block, decode_block, read_block, seal_block, BlockKind, BLOCK_HEADER_LEN,
     BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
 };
-use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
+use baler_codec::tabled::{self, TabledEncoder, Tables};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, Error, HostModel, Model, StreamHeader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -345,21 +345,15 @@ pub fn decode_bounded(bytes: &[u8], model: Option<&HostModel<'_>>) -> Result<Vec
             return Err(Error::Invalid("block holds too many rows"));
         }
         let mut out = vec![0f64; rows * n];
-        match block.kind {
-            BlockKind::Residuals => {
-                let mut decoder = RangeDecoder::new(block.payload)?;
-                code_block(&mut decoder, &params, model, &mut buffers, None, &mut out)?;
-                if decoder.position() != block.payload.len() {
-                    return Err(Error::TrailingBytes);
-                }
-            }
-            BlockKind::TabledResiduals if tabled::applies(&params) => {
-                let mut decoder = TabledDecoder::new(block.payload, &mut tables)?;
-                code_residual_block(&mut decoder, &params, &mut buffers.state, None, &mut out)?;
-                decoder.finish()?;
-            }
-            _ => return Err(Error::Invalid("expected a residual block")),
-        }
+        decode_residuals(
+            block.kind,
+            block.payload,
+            &params,
+            model,
+            &mut buffers,
+            &mut tables,
+            &mut out,
+        )?;
         all.extend_from_slice(&out);
         if (all.len() / n) as u64 > header.frame_count {
             return Err(Error::FrameCountMismatch {

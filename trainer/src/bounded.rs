@@ -8,16 +8,16 @@ use crate::learned;
 use crate::relations;
 use crate::tiles::{tiling_for, Tiling};
 use baler_codec::bounded::{
-    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
-    ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS,
+    code_block, code_residual_block, decode_residuals, params_len, write_params, BlockBuffers,
+    BoundParams, ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS,
 };
 use baler_codec::intcode::IntModel;
-use baler_codec::range::{RangeDecoder, RangeEncoder};
+use baler_codec::range::RangeEncoder;
 use baler_codec::stream::{
     checked_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
     STREAM_HEADER_LEN,
 };
-use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
+use baler_codec::tabled::{self, TabledEncoder, Tables};
 use baler_codec::{DType, Error, HostModel, StreamHeader};
 use rayon::prelude::*;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -312,25 +312,18 @@ fn code_rows(
     let mut out = vec![0f64; rows * n];
     let model = model.filter(|_| params.predictor == Predictor::Model);
     match payload {
-        Some((BlockKind::Residuals, bytes)) => {
-            let mut decoder = RangeDecoder::new(bytes)?;
-            code_block(&mut decoder, params, model, &mut buffers, None, &mut out)?;
-            if decoder.position() != bytes.len() {
-                return Err(Error::TrailingBytes);
-            }
-        }
-        Some((BlockKind::TabledResiduals, bytes)) => {
-            if !tabled::applies(params) {
-                return Err(Error::Invalid(
-                    "tabled residuals in a stream that cannot have them",
-                ));
-            }
+        Some((kind, bytes)) => {
             let mut tables = Box::new(Tables::EMPTY);
-            let mut decoder = TabledDecoder::new(bytes, &mut tables)?;
-            code_residual_block(&mut decoder, params, &mut buffers.state, None, &mut out)?;
-            decoder.finish()?;
+            decode_residuals(
+                kind,
+                bytes,
+                params,
+                model,
+                &mut buffers,
+                &mut tables,
+                &mut out,
+            )?;
         }
-        Some(_) => return Err(Error::Invalid("expected a residual block")),
         None if tabled::applies(params) => {
             // Raw bits are rare (large residuals' low bits, escapes): grow when they are not.
             let mut tokens = vec![0u16; rows * n];

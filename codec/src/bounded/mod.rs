@@ -28,8 +28,9 @@
 
 use crate::error::{Capacity, Error, Result};
 use crate::intcode::{code_raw64, code_symbol, IntModel, Symbol};
-use crate::range::BitCoder;
-use crate::stream::DType;
+use crate::range::{BitCoder, RangeDecoder};
+use crate::stream::{BlockKind, DType};
+use crate::tabled::{TabledDecoder, Tables};
 
 pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
 use crate::field::{learned_prediction, lorenzo, lorenzo_terms, round_fixed, TemporalSums};
@@ -925,6 +926,39 @@ pub fn code_block<C: BitCoder, M: RowModel>(
         )?;
     }
     Ok(())
+}
+
+/// Decodes the payload of one residual block of `kind` into `out` (its rows back to back)
+/// with the coder the kind names, and checks that the payload ends where that coder does.
+/// `tables` is working memory for tabled blocks, which only fields without a model may hold.
+pub fn decode_residuals<M: RowModel>(
+    kind: BlockKind,
+    payload: &[u8],
+    params: &BoundParams<'_>,
+    model: Option<&M>,
+    buffers: &mut BlockBuffers<'_>,
+    tables: &mut Tables,
+    out: &mut [f64],
+) -> Result<()> {
+    match kind {
+        BlockKind::Residuals => {
+            let mut decoder = RangeDecoder::new(payload)?;
+            code_block(&mut decoder, params, model, buffers, None, out)?;
+            if decoder.position() != payload.len() {
+                return Err(Error::TrailingBytes);
+            }
+            Ok(())
+        }
+        BlockKind::TabledResiduals if crate::tabled::applies(params) => {
+            let mut decoder = TabledDecoder::new(payload, tables)?;
+            code_residual_block(&mut decoder, params, &mut buffers.state, None, out)?;
+            decoder.finish()
+        }
+        BlockKind::TabledResiduals => Err(Error::Invalid(
+            "tabled residuals in a stream that cannot have them",
+        )),
+        _ => Err(Error::Invalid("expected a residual block")),
+    }
 }
 
 /// Codes the rows of a block without a model ([`Predictor::Model`] is refused) through any
