@@ -102,7 +102,6 @@ pub fn learned_prediction(
     width: usize,
     temporal: i64,
 ) -> i64 {
-    let mac = |acc: i64, k: i64, w: i32| acc.wrapping_add(k.wrapping_mul(i64::from(w)));
     let (row, col) = at;
     if row >= 2 && col >= 2 && col + 2 < width {
         // Away from the edges nothing clamps: the stencil's rows read straight from the frame
@@ -121,13 +120,29 @@ pub fn learned_prediction(
         }
         return round_fixed(sum);
     }
+    round_fixed(temporal.wrapping_add(clamped_causal_sum(weights, current, previous, at, width)))
+}
+
+/// `acc + k w` in wrapping `i64`: the learned predictor's arithmetic, the same on every
+/// platform and in any order.
+#[inline(always)]
+fn mac(acc: i64, k: i64, w: i32) -> i64 {
+    acc.wrapping_add(k.wrapping_mul(i64::from(w)))
+}
+
+/// The causal terms of the value at `at` through [`causal_taps`], which clamps to the frame.
+fn clamped_causal_sum(
+    weights: &[i32; LEARNED_TAPS],
+    current: &[i64],
+    previous: &[i64],
+    at: (usize, usize),
+    width: usize,
+) -> i64 {
     let mut taps = [0i64; CAUSAL_TAPS.len()];
     causal_taps(current, previous, at, width, &mut taps);
-    round_fixed(
-        taps.iter()
-            .zip(weights)
-            .fold(temporal, |acc, (&k, &w)| mac(acc, k, w)),
-    )
+    taps.iter()
+        .zip(weights)
+        .fold(0, |acc, (&k, &w)| mac(acc, k, w))
 }
 
 /// The causal weights as a stencil over columns -2..=2 of the rows two up, one up and the
@@ -216,7 +231,8 @@ pub struct TemporalSums<'m> {
     older: &'m mut [f64],
     previous: &'m mut [f64],
     current: &'m mut [f64],
-    /// The sums of a frame, row `r` at `r x (width + 4)`.
+    /// Scratch sums of a frame: the temporal ones at the padded row stride, the encoder's
+    /// causal ones at the frame's own.
     sums: &'m mut [f64],
     /// Largest |grid index| in each mirror: decides whether `f64` sums are exact.
     older_max: u64,
@@ -335,17 +351,16 @@ impl<'m> TemporalSums<'m> {
         let Some(mirror) = self.current.get_mut(..width * height) else {
             return false;
         };
+        if width < 5 || height < 3 || current.len() < width * height {
+            return false;
+        }
         let largest = to_f64(current, mirror);
         let causal = &weights[..CAUSAL_TAPS.len()];
         let weight_sum: u128 = causal.iter().map(|w| u128::from(w.unsigned_abs())).sum();
-        let stencil = causal_stencil(weights);
-        let too_narrow = width < 5 || height < 3;
-        if u128::from(largest) * weight_sum >= EXACT_LIMIT
-            || current.len() < width * height
-            || too_narrow
-        {
+        if u128::from(largest) * weight_sum >= EXACT_LIMIT {
             return false;
         }
+        let stencil = causal_stencil(weights);
         // From the third row's third value on, as one run at the frame's own stride: sum `j`
         // belongs to value `2 width + 2 + j` and reads the stencil's rows from `j`, `j + width`
         // and `j + 2 width`. Sums near a row's ends wrap into the neighbouring row and are
@@ -374,7 +389,7 @@ impl<'m> TemporalSums<'m> {
 /// or left of it in the value's own row reads the previous frame ([`field_taps`]). Below the
 /// second row each edge column's taps are planned once and read row by row; in the first two
 /// rows each row's taps are planned once for the columns away from the edges, and the four
-/// corners of each take [`causal_taps`] itself. Wrapping `i64`, exact.
+/// corners of each take [`clamped_causal_sum`]. Wrapping `i64`, exact.
 fn add_causal_borders(
     weights: &[i32; LEARNED_TAPS],
     [current, previous]: [&[i64]; 2],
@@ -390,18 +405,17 @@ fn add_causal_borders(
     let edges = [0, 1, width - 2, width - 1];
     for c in edges {
         // Per tap: row offset, clamped column, whether it reads the previous frame, weight.
-        let mut plan = [(0isize, 0usize, false, 0i64); CAUSAL_TAPS.len()];
+        let mut plan = [(0isize, 0usize, false, 0i32); CAUSAL_TAPS.len()];
         for (p, (&(dr, dc), &w)) in plan.iter_mut().zip(CAUSAL_TAPS.iter().zip(weights)) {
             let col = c as isize + isize::from(dc);
             let clamped = col.clamp(0, width as isize - 1) as usize;
-            *p = (isize::from(dr), clamped, dr == 0 && col < 0, i64::from(w));
+            *p = (isize::from(dr), clamped, dr == 0 && col < 0, w);
         }
         for r in 2..height {
             let mut sum = 0i64;
             for &(dr, col, from_previous, w) in &plan {
                 let at = (r as isize + dr) as usize * width + col;
-                let k = frame(from_previous).get(at).copied().unwrap_or(0);
-                sum = sum.wrapping_add(k.wrapping_mul(w));
+                sum = mac(sum, frame(from_previous).get(at).copied().unwrap_or(0), w);
             }
             add(r * width + c, sum);
         }
@@ -409,27 +423,24 @@ fn add_causal_borders(
     for r in 0..2 {
         // Per tap: the row it reads (row 0 of the previous frame above the frame), whether
         // from the previous frame, column offset, weight.
-        let mut plan = [(0usize, false, 0isize, 0i64); CAUSAL_TAPS.len()];
+        let mut plan = [(0usize, false, 0isize, 0i32); CAUSAL_TAPS.len()];
         for (p, (&(dr, dc), &w)) in plan.iter_mut().zip(CAUSAL_TAPS.iter().zip(weights)) {
             let row = r as isize + isize::from(dr);
-            *p = (row.max(0) as usize, row < 0, isize::from(dc), i64::from(w));
+            *p = (row.max(0) as usize, row < 0, isize::from(dc), w);
         }
         for c in 2..width - 2 {
             let mut sum = 0i64;
             for &(row, from_previous, dc, w) in &plan {
                 let at = row * width + (c as isize + dc) as usize;
-                let k = frame(from_previous).get(at).copied().unwrap_or(0);
-                sum = sum.wrapping_add(k.wrapping_mul(w));
+                sum = mac(sum, frame(from_previous).get(at).copied().unwrap_or(0), w);
             }
             add(r * width + c, sum);
         }
         for c in edges {
-            let mut taps = [0i64; CAUSAL_TAPS.len()];
-            causal_taps(current, previous, (r, c), width, &mut taps);
-            let sum = taps.iter().zip(weights).fold(0i64, |acc, (&k, &w)| {
-                acc.wrapping_add(k.wrapping_mul(i64::from(w)))
-            });
-            add(r * width + c, sum);
+            add(
+                r * width + c,
+                clamped_causal_sum(weights, current, previous, (r, c), width),
+            );
         }
     }
 }
@@ -438,12 +449,30 @@ fn add_causal_borders(
 /// `f64` (below 2^53), and convertible by [`exact_to_i64`].
 const EXACT_LIMIT: u128 = 1 << 51;
 
+/// 1.5 x 2^52: added to an `f64` below 2^51 in magnitude, it leaves that number rounded to
+/// an integer (ties to even) in the low mantissa bits.
+const ROUNDING_SHIFT: f64 = 6_755_399_441_055_744.0;
+
+/// `t` (below 2^51 in magnitude) rounded to the nearest integer, ties to even, as `f64` and
+/// as `i64`. Unlike `as`, which saturates value by value, this vectorises.
+#[inline(always)]
+pub(crate) fn round_to_integer(t: f64) -> (f64, i64) {
+    let shifted = t + ROUNDING_SHIFT;
+    let whole = shifted.to_bits() as i64 - ROUNDING_SHIFT.to_bits() as i64;
+    (shifted - ROUNDING_SHIFT, whole)
+}
+
+/// An integer-valued `f64` below 2^51 in magnitude as `i64` ([`round_to_integer`]).
+#[inline(always)]
+fn exact_to_i64(a: f64) -> i64 {
+    round_to_integer(a).1
+}
+
 /// Copies grid indices into `f64` (exact below 2^53 in magnitude); returns the largest
 /// magnitude. Both loops vectorise: the largest is kept in four lanes, not one serial chain,
-/// and indices below 2^51 convert by the 1.5 x 2^52 shift ([`exact_to_i64`] backwards).
+/// and indices below 2^51 convert by [`ROUNDING_SHIFT`] backwards.
 #[inline]
 fn to_f64(src: &[i64], dst: &mut [f64]) -> u64 {
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 x 2^52
     let mut lanes = [0u64; 4];
     let mut chunks = src.chunks_exact(4);
     for four in &mut chunks {
@@ -456,8 +485,9 @@ fn to_f64(src: &[i64], dst: &mut [f64]) -> u64 {
     }
     let largest = lanes.into_iter().max().unwrap_or(0);
     if largest < 1 << 51 {
+        let shift = ROUNDING_SHIFT.to_bits() as i64;
         for (d, &k) in dst.iter_mut().zip(src) {
-            *d = f64::from_bits((SHIFT.to_bits() as i64).wrapping_add(k) as u64) - SHIFT;
+            *d = f64::from_bits(shift.wrapping_add(k) as u64) - ROUNDING_SHIFT;
         }
     } else {
         for (d, &k) in dst.iter_mut().zip(src) {
@@ -465,14 +495,6 @@ fn to_f64(src: &[i64], dst: &mut [f64]) -> u64 {
         }
     }
     largest
-}
-
-/// An integer-valued `f64` below 2^51 in magnitude as `i64`: adding 1.5 x 2^52 puts it in the
-/// low mantissa bits. Unlike `as`, which saturates value by value, this vectorises.
-#[inline(always)]
-fn exact_to_i64(a: f64) -> i64 {
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 x 2^52
-    (a + SHIFT).to_bits() as i64 - SHIFT.to_bits() as i64
 }
 
 /// `acc[c] += sum of w[j] * a[c + j] + v[j] * b[c + j]` for every `c`: two 5-wide window
@@ -529,9 +551,7 @@ fn exact_sums(
         *sum = taps[CAUSAL_TAPS.len()..]
             .iter()
             .zip(&weights[CAUSAL_TAPS.len()..])
-            .fold(0i64, |acc, (&k, &w)| {
-                acc.wrapping_add(k.wrapping_mul(i64::from(w)))
-            });
+            .fold(0, |acc, (&k, &w)| mac(acc, k, w));
     }
 }
 

@@ -207,9 +207,8 @@ fn frame_rows<'f>(
 /// type's conversion `to_out` chosen once per frame.
 ///
 /// Any index whose decoded value is within the bound may be coded, so this one is found the
-/// fast way: a multiplication by the inverse step and rounding to nearest by adding 1.5 x
-/// 2^52, whose low mantissa bits are then the index (exact for |t| < 2^51). All of it runs on
-/// vector registers. Only an escaped value's history must be [`grid_index`] exactly (the
+/// fast way: a multiplication by the inverse step and [`round_to_integer`] (exact for
+/// |t| < 2^51). All of it runs on vector registers. Only an escaped value's history must be [`grid_index`] exactly (the
 /// decoder recomputes it from the raw value), so those few are redone.
 #[inline(always)]
 fn quantize(
@@ -220,7 +219,6 @@ fn quantize(
     out: &mut [f64],
     to_out: impl Fn(f64) -> f64,
 ) {
-    const ROUNDER: f64 = 6_755_399_441_055_744.0; // 1.5 x 2^52
     let limit = MAX_GRID_INDEX as f64;
     let inverse = 1.0 / g.step;
     let mut escaped = false;
@@ -232,9 +230,8 @@ fn quantize(
     for (((&x, target), k_out), y_out) in values {
         let t = (x - g.offset) * inverse;
         let on_grid = t.abs() <= limit;
-        let shifted = (if on_grid { t } else { 0.0 }) + ROUNDER;
-        let k = shifted.to_bits() as i64 - ROUNDER.to_bits() as i64;
-        let y = to_out(g.offset + (shifted - ROUNDER) * g.step);
+        let (rounded, k) = round_to_integer(if on_grid { t } else { 0.0 });
+        let y = to_out(g.offset + rounded * g.step);
         // `&`, not `&&`: no branch, so the loop vectorises.
         let within = on_grid & ((x - y).abs() <= g.bound);
         escaped |= !within;

@@ -33,7 +33,9 @@ use crate::stream::{BlockKind, DType};
 use crate::tabled::{TabledDecoder, Tables};
 
 pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
-use crate::field::{learned_prediction, lorenzo, lorenzo_terms, round_fixed, TemporalSums};
+use crate::field::{
+    learned_prediction, lorenzo, lorenzo_terms, round_fixed, round_to_integer, TemporalSums,
+};
 pub use crate::relation::{Relation, RelationKind};
 
 mod encode;
