@@ -187,6 +187,29 @@ fn normalize(counts: &[u32; ALPHABET], freqs: &mut [u16; ALPHABET]) {
     freqs[largest] = (i64::from(freqs[largest]) + i64::from(TOTAL) - i64::from(sum)) as u16;
 }
 
+/// A value's context and token, packed as the encoder keeps them: context above the low 8
+/// bits, token in them.
+#[inline(always)]
+fn pack(context: usize, token: usize) -> u16 {
+    (context << 8 | token) as u16
+}
+
+/// The context and token of a [`pack`]ed value.
+#[inline(always)]
+fn unpack(packed: u16) -> (usize, usize) {
+    (usize::from(packed >> 8), usize::from(packed & 0xFF))
+}
+
+/// The count of a packed value's token in its context.
+#[inline(always)]
+fn slot_of(counts: &mut [[u32; ALPHABET]; TABLED_CONTEXTS], packed: u16) -> Result<&mut u32> {
+    let (context, token) = unpack(packed);
+    counts
+        .get_mut(context)
+        .and_then(|row| row.get_mut(token))
+        .ok_or(Error::Invalid("tabled token"))
+}
+
 /// Tokens per context. Four partial counts, so that runs of one token (zeros, mostly) do
 /// not wait on their own previous increment.
 fn count(tokens: &[u16]) -> Result<[[u32; ALPHABET]; TABLED_CONTEXTS]> {
@@ -195,19 +218,11 @@ fn count(tokens: &[u16]) -> Result<[[u32; ALPHABET]; TABLED_CONTEXTS]> {
     let mut chunks = tokens.chunks_exact(WAYS);
     for chunk in &mut chunks {
         for (counts, &packed) in partial.iter_mut().zip(chunk) {
-            let slot = counts
-                .get_mut(usize::from(packed >> 8))
-                .and_then(|row| row.get_mut(usize::from(packed & 0xFF)))
-                .ok_or(Error::Invalid("tabled token"))?;
-            *slot += 1;
+            *slot_of(counts, packed)? += 1;
         }
     }
     for &packed in chunks.remainder() {
-        let slot = partial[0]
-            .get_mut(usize::from(packed >> 8))
-            .and_then(|row| row.get_mut(usize::from(packed & 0xFF)))
-            .ok_or(Error::Invalid("tabled token"))?;
-        *slot += 1;
+        *slot_of(&mut partial[0], packed)? += 1;
     }
     let [mut total, rest @ ..] = partial;
     for other in rest {
@@ -354,7 +369,7 @@ impl EncodeSymbol {
 /// bits, then codes them in [`TabledEncoder::finish`].
 #[derive(Debug)]
 pub struct TabledEncoder<'b> {
-    /// Per value: its context above the low 8 bits, its token in them.
+    /// Per value: its context and token ([`pack`]).
     tokens: &'b mut [u16],
     len: usize,
     raw: BitWriter<'b>,
@@ -409,9 +424,10 @@ impl<'b> TabledEncoder<'b> {
         let mut end = rest.len();
         let full = too_small(out_len(rans_at, rest.len()));
         let symbol = |packed: u16| {
+            let (context, token) = unpack(packed);
             symbols
-                .get(usize::from(packed >> 8))
-                .and_then(|row| row.get(usize::from(packed & 0xFF)))
+                .get(context)
+                .and_then(|row| row.get(token))
                 .ok_or(Error::Invalid("tabled token"))
         };
         let (whole, tail) = tokens.split_at(tokens.len() - tokens.len() % STATES);
@@ -484,7 +500,7 @@ impl ResidualCoder for TabledEncoder<'_> {
         let slot = self.tokens.get_mut(self.len).ok_or(Error::BufferTooSmall {
             needed: self.len + 1,
         })?;
-        *slot = (context << 8 | token) as u16;
+        *slot = pack(context, token);
         self.len += 1;
         match value {
             Coded::Raw(word) => {

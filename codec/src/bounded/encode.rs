@@ -113,7 +113,8 @@ fn code_field<C: ResidualCoder>(
         };
         let values = sums.iter().zip(targets).zip(input);
         let start = row * width;
-        let Some(rows) = frame_rows(current, previous, start, width).filter(|_| row > 0) else {
+        let Some(neighbours) = frame_rows(current, previous, start, width).filter(|_| row > 0)
+        else {
             // The top row: neighbours clamp, value by value.
             for (col, value) in values.enumerate() {
                 let terms = lorenzo(current, previous, (row, col), width);
@@ -123,7 +124,7 @@ fn code_field<C: ResidualCoder>(
         };
         // Below the top row and right of the first column every neighbour exists: pairs of
         // (left, here) from this row and the one above, in both frames.
-        let [cur, cur_up, prev, prev_up] = rows;
+        let [cur, cur_up, prev, prev_up] = neighbours;
         let pairs = cur
             .windows(2)
             .zip(cur_up.windows(2))
