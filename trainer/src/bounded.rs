@@ -282,10 +282,25 @@ impl RowModel for ModelRows<'_> {
     }
 }
 
+/// Runs `encode` with a buffer capacity of `capacity`, four times larger after every
+/// [`Error::BufferTooSmall`].
+fn growing(
+    mut capacity: usize,
+    mut encode: impl FnMut(usize) -> Result<Vec<u8>, Error>,
+) -> Result<Vec<u8>, Error> {
+    loop {
+        match encode(capacity) {
+            Err(Error::BufferTooSmall { .. }) => capacity *= 4,
+            done => return done,
+        }
+    }
+}
+
 /// A block's payload and its decoded rows.
 type CodedBlock = (Coded, Vec<f64>);
 
-/// Encodes or decodes one block of rows; returns the payload (encoder) and the decoded rows.
+/// Encodes or decodes one block of rows; returns the payload and its kind (encoder; the
+/// decoder gets back an empty payload) and the decoded rows.
 fn code_rows(
     params: &BoundParams<'_>,
     model: Option<&ModelRows<'_>>,
@@ -311,7 +326,7 @@ fn code_rows(
     };
     let mut out = vec![0f64; rows * n];
     let model = model.filter(|_| params.predictor == Predictor::Model);
-    match payload {
+    let coded = match payload {
         Some((kind, bytes)) => {
             let mut tables = Box::new(Tables::EMPTY);
             decode_residuals(
@@ -323,47 +338,36 @@ fn code_rows(
                 &mut tables,
                 &mut out,
             )?;
+            (kind, Vec::new())
         }
         None if tabled::applies(params) => {
             // Raw bits are rare (large residuals' low bits, escapes): grow when they are not.
             let mut tokens = vec![0u16; rows * n];
-            let mut capacity = rows * n / 2 + 64;
-            loop {
+            let bytes = growing(rows * n / 2 + 64, |capacity| {
                 let mut raw = vec![0u8; capacity];
                 let mut encoder = TabledEncoder::new(&mut tokens, &mut raw);
                 let mut bytes = vec![0u8; 2 * capacity + 4096];
-                match code_residual_block(&mut encoder, params, &mut buffers.state, input, &mut out)
-                    .and_then(|()| encoder.finish(&mut bytes))
-                {
-                    Ok(len) => {
-                        bytes.truncate(len);
-                        return Ok(((BlockKind::TabledResiduals, bytes), out));
-                    }
-                    Err(Error::BufferTooSmall { .. }) => capacity *= 4,
-                    Err(e) => return Err(e),
-                }
-            }
+                code_residual_block(&mut encoder, params, &mut buffers.state, input, &mut out)?;
+                let len = encoder.finish(&mut bytes)?;
+                bytes.truncate(len);
+                Ok(bytes)
+            })?;
+            (BlockKind::TabledResiduals, bytes)
         }
         None => {
             // Typical data needs a few bits per value; grow the buffer in the rare worse case.
-            let mut capacity = rows * n * 2 + rows * codes_len * 2 + 64;
-            loop {
+            let bytes = growing(rows * n * 2 + rows * codes_len * 2 + 64, |capacity| {
                 let mut bytes = vec![0u8; capacity];
                 let mut encoder = RangeEncoder::new(&mut bytes);
-                match code_block(&mut encoder, params, model, &mut buffers, input, &mut out)
-                    .and_then(|()| encoder.finish())
-                {
-                    Ok(len) => {
-                        bytes.truncate(len);
-                        return Ok(((BlockKind::Residuals, bytes), out));
-                    }
-                    Err(Error::BufferTooSmall { .. }) => capacity *= 4,
-                    Err(e) => return Err(e),
-                }
-            }
+                code_block(&mut encoder, params, model, &mut buffers, input, &mut out)?;
+                let len = encoder.finish()?;
+                bytes.truncate(len);
+                Ok(bytes)
+            })?;
+            (BlockKind::Residuals, bytes)
         }
-    }
-    Ok(((BlockKind::Residuals, Vec::new()), out))
+    };
+    Ok((coded, out))
 }
 
 /// A coded block's payload and how it is coded.
