@@ -884,16 +884,15 @@ pub fn code_block<C: BitCoder, M: RowModel>(
     input: Option<&[f64]>,
     out: &mut [f64],
 ) -> Result<()> {
+    let model = match (&params.predictor, model) {
+        (Predictor::Model, Some(m)) => m,
+        (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
+        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => {
+            return code_residual_block(coder, params, &mut buffers.state, input, out);
+        }
+    };
     let n = params.row_len;
     check_block_lengths(n, input, out)?;
-    let model = match (&params.predictor, model) {
-        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
-        (Predictor::Model, Some(m)) => Some(m),
-        (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
-    };
-    let Some(model) = model else {
-        return code_residual_block(coder, params, &mut buffers.state, input, out);
-    };
     buffers.state.start_block();
     for (r, row_out) in out.chunks_exact_mut(n).enumerate() {
         let row_in = input.map(|x| &x[r * n..(r + 1) * n]);
