@@ -235,21 +235,18 @@ fn count(tokens: &[u16]) -> Result<[[u32; ALPHABET]; TABLED_CONTEXTS]> {
     Ok(total)
 }
 
-/// The tables of a block: both sides' form.
+/// A block's frequency tables, as both sides hold them.
 #[derive(Debug, Clone)]
-pub struct Tables {
+struct Frequencies {
     freqs: [[u16; ALPHABET]; TABLED_CONTEXTS],
+    /// Running sums of `freqs`, per context.
     starts: [[u16; ALPHABET]; TABLED_CONTEXTS],
-    /// Decoder: the token of each of the `TOTAL` slots of each context.
-    slots: [[u8; TOTAL as usize]; TABLED_CONTEXTS],
 }
 
-impl Tables {
-    /// Empty tables (about 50 KB: a host keeps them on the heap).
-    pub const EMPTY: Tables = Tables {
+impl Frequencies {
+    const EMPTY: Frequencies = Frequencies {
         freqs: [[0; ALPHABET]; TABLED_CONTEXTS],
         starts: [[0; ALPHABET]; TABLED_CONTEXTS],
-        slots: [[0; TOTAL as usize]; TABLED_CONTEXTS],
     };
 
     fn set_starts(&mut self) {
@@ -269,7 +266,7 @@ impl Tables {
         coder.finish()
     }
 
-    /// Reads tables written by [`Tables::write`] and checks that each used context's
+    /// Reads tables written by [`Frequencies::write`] and checks that each used context's
     /// frequencies sum to `TOTAL`.
     fn read(&mut self, bytes: &[u8]) -> Result<()> {
         let mut coder = RangeDecoder::new(bytes)?;
@@ -278,14 +275,6 @@ impl Tables {
             return Err(Error::TrailingBytes);
         }
         self.set_starts();
-        for ((freqs, starts), slots) in self.freqs.iter().zip(&self.starts).zip(&mut self.slots) {
-            for (t, (&f, &s)) in freqs.iter().zip(starts).enumerate() {
-                if let Some(range) = slots.get_mut(usize::from(s)..usize::from(s) + usize::from(f))
-                {
-                    range.fill(t as u8);
-                }
-            }
-        }
         Ok(())
     }
 
@@ -314,6 +303,37 @@ impl Tables {
                     }
                 }
                 _ => return Err(Error::Invalid("tabled context flag")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The decoder's working memory for a tabled block: its frequencies and, per context, the
+/// token of each of the `TOTAL` slots (about 50 KB: a host keeps them on the heap).
+#[derive(Debug, Clone)]
+pub struct Tables {
+    frequencies: Frequencies,
+    slots: [[u8; TOTAL as usize]; TABLED_CONTEXTS],
+}
+
+impl Tables {
+    /// Empty tables.
+    pub const EMPTY: Tables = Tables {
+        frequencies: Frequencies::EMPTY,
+        slots: [[0; TOTAL as usize]; TABLED_CONTEXTS],
+    };
+
+    /// Reads a block's tables and lays out each used context's slots.
+    fn read(&mut self, bytes: &[u8]) -> Result<()> {
+        self.frequencies.read(bytes)?;
+        let Frequencies { freqs, starts } = &self.frequencies;
+        for ((freqs, starts), slots) in freqs.iter().zip(starts).zip(&mut self.slots) {
+            for (t, (&f, &s)) in freqs.iter().zip(starts).enumerate() {
+                if let Some(range) = slots.get_mut(usize::from(s)..usize::from(s) + usize::from(f))
+                {
+                    range.fill(t as u8);
+                }
             }
         }
         Ok(())
@@ -394,7 +414,7 @@ impl<'b> TabledEncoder<'b> {
     /// length and raw bits, then the rANS bytes. Returns its length.
     pub fn finish(mut self, out: &mut [u8]) -> Result<usize> {
         let tokens = self.tokens.get(..self.len).unwrap_or_default();
-        let mut tables = Tables::EMPTY;
+        let mut tables = Frequencies::EMPTY;
         for (counts, freqs) in count(tokens)?.iter().zip(tables.freqs.iter_mut()) {
             normalize(counts, freqs);
         }
@@ -574,8 +594,8 @@ impl<'s, 't> TabledDecoder<'s, 't> {
         let state = self.states.get(turn).copied().unwrap_or(0);
         let slot = (state & mask) as usize;
         let (freqs, starts, slots) = match (
-            self.tables.freqs.get(context),
-            self.tables.starts.get(context),
+            self.tables.frequencies.freqs.get(context),
+            self.tables.frequencies.starts.get(context),
             self.tables.slots.get(context),
         ) {
             (Some(f), Some(s), Some(t)) => (f, s, t),
