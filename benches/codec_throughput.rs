@@ -9,7 +9,7 @@
 //! batch of 1024 frames, and `encode_block` / `read_block` + `decode_block` over one 1024-frame
 //! stream block. Run: `cargo bench --bench codec_throughput`.
 
-use baler_codec::quantize::{FloatActivation, FloatModel};
+use baler_codec::model::quantize::{FloatActivation, FloatModel};
 use baler_codec::stream::{block_len, decode_block, encode_block, read_block};
 use baler_codec::{EdgeModel, HostModel, Model};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

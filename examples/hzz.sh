@@ -3,7 +3,7 @@
 # decompress them, and show what it cost. Outputs go to ./quickstart-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p baler-trainer
+cargo build --release -p baler-cli
 baler=target/release/baler
 out=quickstart-out
 mkdir -p "$out"

@@ -14,7 +14,7 @@ data=${BALER_DATA_DIR:-../shared/data}
 export BALER_DATA_DIR=$data
 out=${1:-target/compare-bounded.md}
 if [ "${BALER_NO_BUILD:-0}" != 1 ] || [ ! -x target/release/baler ]; then
-  cargo build --release -q -p baler-trainer
+  cargo build --release -q -p baler-cli
 fi
 # The codec-only bench, run by the script in the same session as SZ3.
 BALER_CODEC_BENCH=$(cargo bench --bench bounded_throughput --no-run --message-format=json 2>/dev/null \

@@ -248,7 +248,7 @@ def main():
         return 0
     baler = os.environ.get("BALER_BIN") or os.path.join(ROOT, "target", "release", "baler")
     if not os.access(baler, os.X_OK):
-        print(f"error: {baler} is missing; run cargo build --release -p baler-trainer", file=sys.stderr)
+        print(f"error: {baler} is missing; run cargo build --release -p baler-cli", file=sys.stderr)
         return 2
     pin_one_core()
 

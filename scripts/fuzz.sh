@@ -4,9 +4,10 @@
 # is left in fuzz/artifacts/<target>/. Skips, exiting 0, if cargo-fuzz or a toolchain that can
 # build the targets cannot be had.
 #
-# Toolchain: `cargo +nightly fuzz` as usual. When nightly is missing or cannot build the targets
-# (the trainer's dfdx 0.13 does not compile on recent nightlies), stable is used with
-# RUSTC_BOOTSTRAP=1, which unlocks the few unstable flags cargo-fuzz passes. FUZZ_TOOLCHAIN=
+# Toolchain: `cargo +nightly fuzz` as usual (the fuzz crate depends on the codec and the `baler`
+# library only, not on dfdx, so nightly builds it). When nightly is missing (machines with one
+# stable toolchain), stable is used with RUSTC_BOOTSTRAP=1, which unlocks the few unstable
+# flags cargo-fuzz passes. FUZZ_TOOLCHAIN=
 # nightly or stable forces one. FUZZ_SANITIZER (default none: the code under test is safe Rust)
 # is passed to --sanitizer; debug assertions and overflow checks are on either way.
 set -euo pipefail

@@ -11,7 +11,7 @@
 # twice (column ranges, then coding). Prints one line per command: input MB, peak RSS, MB/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p baler-trainer
+cargo build --release -p baler-cli
 b=$PWD/target/release/baler
 tmp=${TMPDIR:-/tmp}/baler-memory
 cfd=${CFD:-../shared/data/CFD_animation.npz}

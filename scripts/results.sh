@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=../shared/data
 [ -d "$data" ] || { echo "SKIPPED: $data is absent"; exit 0; }
-cargo build --release -p baler-trainer
+cargo build --release -p baler-cli
 b=target/release/baler
 out=${OUT:-/tmp/baler-results}
 mkdir -p "$out"

@@ -1,7 +1,7 @@
 //! A linear autoencoder (principal components) fitted in closed form: the simplest model the
 //! codec can carry, used by the quick start and the real-data tests until the trainer lands.
 
-use baler_codec::quantize::{FloatActivation, FloatLayer, FloatModel};
+use baler_codec::model::quantize::{FloatActivation, FloatLayer, FloatModel};
 use nalgebra::{DMatrix, SymmetricEigen};
 
 /// Fits `columns -> latent -> columns` on `values` (row-major): features are standardized

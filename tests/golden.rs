@@ -5,7 +5,7 @@
 //! Regenerate (only when the formats change on purpose, with a version bump):
 //! `BALER_BLESS_GOLDEN=1 cargo test --test golden`.
 
-use baler_codec::quantize::{FloatActivation, FloatModel};
+use baler_codec::model::quantize::{FloatActivation, FloatModel};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, HostModel, StreamHeader};
 use std::path::PathBuf;
 

@@ -36,8 +36,14 @@ pub enum Error {
     ModelIdMismatch,
     /// The model blob's body could not be decoded (postcard).
     Malformed,
-    /// A structural field has an invalid value; the string names it.
+    /// A structural field of a blob or stream has an invalid value (the input is corrupt or
+    /// crafted); the string names it.
     Invalid(&'static str),
+    /// The caller passed arguments that cannot work (not a problem with the data); the string
+    /// names which.
+    Misuse(&'static str),
+    /// The stream was coded with a model and none was given to decode it.
+    ModelRequired,
     /// Layer shapes do not chain (a layer's input width differs from the previous output).
     ShapeMismatch {
         /// Index of the offending layer.
@@ -127,6 +133,10 @@ impl fmt::Display for Error {
             }
             Error::Malformed => f.write_str("model blob body is malformed"),
             Error::Invalid(what) => write!(f, "invalid value: {what}"),
+            Error::Misuse(what) => write!(f, "invalid argument: {what}"),
+            Error::ModelRequired => {
+                f.write_str("this stream was coded with a model; it is needed to decode it")
+            }
             Error::ShapeMismatch { layer } => {
                 write!(
                     f,
@@ -178,6 +188,21 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+impl Error {
+    /// Whether the error is the caller's (arguments that cannot work, a buffer too small, a
+    /// missing or wrong model) rather than a problem with the bytes being decoded.
+    pub fn is_misuse(&self) -> bool {
+        matches!(
+            self,
+            Error::Misuse(_)
+                | Error::ModelRequired
+                | Error::BufferTooSmall { .. }
+                | Error::FrameLength { .. }
+                | Error::WrongModel { .. }
+        )
+    }
+}
 
 /// Shorthand for results of the codec.
 pub type Result<T> = core::result::Result<T, Error>;

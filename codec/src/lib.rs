@@ -25,25 +25,16 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-pub mod bits;
 pub mod bounded;
+#[cfg(feature = "internals")]
+pub mod entropy;
+#[cfg(not(feature = "internals"))]
+pub(crate) mod entropy;
 mod error;
-pub mod field;
-mod infer;
-pub mod intcode;
-pub mod le;
-mod model;
-pub mod quant;
-#[cfg(feature = "alloc")]
-pub mod quantize;
-pub mod range;
-mod reference;
-pub mod relation;
-pub mod spec;
+pub mod model;
 pub mod stream;
-pub mod tabled;
 
 pub use error::{Capacity, Error, Result};
+pub use model::spec::{Activation, LayerSpec, Lut, LutFunction, ModelHead, ModelSpec};
 pub use model::{EdgeModel, HostModel, Model, MAX_FRAME_RANK};
-pub use spec::{Activation, LayerSpec, Lut, LutFunction, ModelHead, ModelSpec};
 pub use stream::{DType, Decoder, Encoder, StreamHeader};

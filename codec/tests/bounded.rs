@@ -2,13 +2,12 @@
 //! payloads rejected without panics.
 
 use baler_codec::bounded::{
-    code_block, code_residual_block, params_len, write_params, BlockBuffers, BoundParams,
-    ColumnGrid, Layout, Predictor, RowState, HISTORY_ROWS, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    params_len, tabled_applies, write_params, BoundParams, BoundedDecoder, BoundedEncoder,
+    CoderChoice, ColumnGrid, Layout, Predictor, Scratch, ScratchBuf, ScratchSizes,
+    LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
-use baler_codec::intcode::IntModel;
-use baler_codec::quantize::{FloatActivation, FloatModel};
-use baler_codec::range::{RangeDecoder, RangeEncoder};
-use baler_codec::tabled::{self, TabledDecoder, TabledEncoder, Tables};
+use baler_codec::model::quantize::{FloatActivation, FloatModel};
+use baler_codec::stream::{Block, BlockKind};
 use baler_codec::{DType, Error, HostModel};
 use proptest::prelude::*;
 
@@ -25,40 +24,76 @@ fn params_bytes(
     bytes
 }
 
-/// Encodes and decodes `values` as one block; returns the payload and the decoded values.
+/// Working memory for blocks of `values` (the whole test input is one block).
+fn scratch_for(
+    params: &BoundParams<'_>,
+    model: Option<&HostModel<'_>>,
+    values: usize,
+) -> ScratchBuf {
+    let rows = values / params.row_len;
+    ScratchBuf::new(ScratchSizes::new(
+        params,
+        model.map_or(0, |m| m.latent_len()),
+        rows,
+    ))
+}
+
+/// Encodes `values` as one block with `coder`; returns its payload (what follows the block
+/// header) and the encoder's view of the decoded values.
+fn encode(
+    params: &BoundParams<'_>,
+    model: Option<&HostModel<'_>>,
+    values: &[f64],
+    coder: CoderChoice,
+) -> (BlockKind, Vec<u8>, Vec<f64>) {
+    let mut scratch = scratch_for(params, model, values.len());
+    let mut encoded = vec![0f64; values.len()];
+    let block = scratch
+        .encode_block(params, model, coder, values, &mut encoded)
+        .unwrap();
+    let (block, _) = baler_codec::stream::checked_block(&block, 0).unwrap();
+    (block.kind, block.payload.to_vec(), encoded)
+}
+
+/// Decodes one block's payload of `kind` holding `rows` rows.
+fn decode(
+    params: &BoundParams<'_>,
+    model: Option<&HostModel<'_>>,
+    kind: BlockKind,
+    payload: &[u8],
+    rows: usize,
+) -> Result<Vec<f64>, Error> {
+    let mut scratch = scratch_for(params, model, rows * params.row_len);
+    let mut decoder = BoundedDecoder::new(params, model, scratch.scratch(), rows)?;
+    let block = Block {
+        index: 0,
+        kind,
+        frames: rows as u32,
+        payload,
+    };
+    let mut out = vec![0f64; rows * params.row_len];
+    decoder.decode_block(&block, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes and decodes `values` as one block with the adaptive coder; returns the payload
+/// and the decoded values.
 fn round_trip(
     params: &BoundParams<'_>,
     model: Option<&HostModel<'_>>,
     values: &[f64],
 ) -> (Vec<u8>, Vec<f64>) {
-    let n = params.row_len;
-    let latent = model.map_or(0, |m| m.latent_len());
-    let mut models = vec![IntModel::default(); params.contexts(latent)];
-    let mut history = vec![0i64; HISTORY_ROWS * n];
-    let mut mirrors = vec![0f64; params.mirror_len()];
-    let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; n]);
-    let mut buffers = BlockBuffers {
-        state: RowState::new(params, latent, &mut models, &mut history, &mut mirrors).unwrap(),
-        codes: &mut codes,
-        base: &mut base,
-    };
-    let mut payload = vec![0u8; values.len() * 80 + 64];
-    let mut encoded = vec![0f64; values.len()];
-    let mut enc = RangeEncoder::new(&mut payload);
-    code_block(
-        &mut enc,
-        params,
-        model,
-        &mut buffers,
-        Some(values),
-        &mut encoded,
-    )
-    .unwrap();
-    let len = enc.finish().unwrap();
-    payload.truncate(len);
-    let mut decoded = vec![0f64; values.len()];
-    let mut dec = RangeDecoder::new(&payload).unwrap();
-    code_block(&mut dec, params, model, &mut buffers, None, &mut decoded).unwrap();
+    coded_round_trip(params, model, values, CoderChoice::Adaptive)
+}
+
+fn coded_round_trip(
+    params: &BoundParams<'_>,
+    model: Option<&HostModel<'_>>,
+    values: &[f64],
+    coder: CoderChoice,
+) -> (Vec<u8>, Vec<f64>) {
+    let (kind, payload, encoded) = encode(params, model, values, coder);
+    let decoded = decode(params, model, kind, &payload, values.len() / params.row_len).unwrap();
     // The encoder's own view of the decoded values is what the decoder gets, bit for bit.
     let same = encoded
         .iter()
@@ -71,30 +106,10 @@ fn round_trip(
 /// [`round_trip`] through the tabled coder (fields without a model); the decoded values
 /// must be bit for bit those of the adaptive coder: the coders differ, the prediction not.
 fn round_trip_tabled(params: &BoundParams<'_>, values: &[f64]) -> (Vec<u8>, Vec<f64>) {
-    assert!(tabled::applies(params));
-    let n = params.row_len;
-    let mut models = vec![IntModel::default(); params.contexts(0)];
-    let mut history = vec![0i64; HISTORY_ROWS * n];
-    let mut mirrors = vec![0f64; params.mirror_len()];
-    let mut state = RowState::new(params, 0, &mut models, &mut history, &mut mirrors).unwrap();
-    let (mut tokens, mut raw) = (vec![0u16; values.len()], vec![0u8; values.len() * 9 + 16]);
-    let mut encoded = vec![0f64; values.len()];
-    let mut enc = TabledEncoder::new(&mut tokens, &mut raw);
-    code_residual_block(&mut enc, params, &mut state, Some(values), &mut encoded).unwrap();
-    let mut payload = vec![0u8; values.len() * 20 + 4096];
-    let len = enc.finish(&mut payload).unwrap();
-    payload.truncate(len);
-    let mut tables = Box::new(Tables::EMPTY);
-    let mut decoded = vec![0f64; values.len()];
-    let mut dec = TabledDecoder::new(&payload, &mut tables).unwrap();
-    code_residual_block(&mut dec, params, &mut state, None, &mut decoded).unwrap();
-    dec.finish().unwrap();
-    let same = encoded
-        .iter()
-        .zip(&decoded)
-        .all(|(a, b)| a.to_bits() == b.to_bits());
-    assert!(same, "tabled encoder and decoder disagree");
-    (payload, decoded)
+    assert!(tabled_applies(params));
+    let (kind, _, _) = encode(params, None, values, CoderChoice::Best);
+    assert_eq!(kind, BlockKind::TabledResiduals);
+    coded_round_trip(params, None, values, CoderChoice::Best)
 }
 
 fn assert_within(values: &[f64], decoded: &[f64], bound: impl Fn(usize) -> f64) {
@@ -364,14 +379,6 @@ fn garbage_payloads_never_panic() {
     let grids: Vec<ColumnGrid> = (0..3).map(|_| grid(0.01)).collect();
     let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
     let params = BoundParams::read(&bytes).unwrap();
-    let mut models = vec![IntModel::default(); params.contexts(0)];
-    let mut history = vec![0i64; HISTORY_ROWS * 3];
-    let mut mirrors = vec![0f64; params.mirror_len()];
-    let mut buffers = BlockBuffers {
-        state: RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap(),
-        codes: &mut [],
-        base: &mut [],
-    };
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     for len in 0..300usize {
         let junk: Vec<u8> = (0..len)
@@ -386,17 +393,7 @@ fn garbage_payloads_never_panic() {
                 }
             })
             .collect();
-        let mut out = vec![0f64; 30];
-        if let Ok(mut dec) = RangeDecoder::new(&junk) {
-            let _ = code_block::<_, HostModel<'_>>(
-                &mut dec,
-                &params,
-                None,
-                &mut buffers,
-                None,
-                &mut out,
-            );
-        }
+        let _ = decode(&params, None, BlockKind::Residuals, &junk, 10);
     }
 }
 
@@ -410,16 +407,9 @@ fn damaged_tabled_payloads_are_typed_errors() {
     let params = BoundParams::read(&bytes).unwrap();
     let values: Vec<f64> = (0..200).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
     let (payload, _) = round_trip_tabled(&params, &values);
-    let mut models = vec![IntModel::default(); params.contexts(0)];
-    let mut history = vec![0i64; HISTORY_ROWS * 20];
-    let mut mirrors = vec![0f64; params.mirror_len()];
-    let mut state = RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap();
-    let mut tables = Box::new(Tables::EMPTY);
-    let mut decode = |bytes: &[u8]| -> Result<(), Error> {
-        let mut out = vec![0f64; values.len()];
-        let mut dec = TabledDecoder::new(bytes, &mut tables)?;
-        code_residual_block(&mut dec, &params, &mut state, None, &mut out)?;
-        dec.finish()
+    let rows = values.len() / 20;
+    let decode = |bytes: &[u8]| -> Result<(), Error> {
+        decode(&params, None, BlockKind::TabledResiduals, bytes, rows).map(|_| ())
     };
     assert_eq!(decode(&payload), Ok(()));
     // Every truncation is an error, and so is every single-bit flip that changes what
@@ -448,9 +438,13 @@ fn too_few_contexts_is_a_capacity_error() {
     let grids: Vec<ColumnGrid> = (0..3).map(|_| grid(0.01)).collect();
     let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
     let params = BoundParams::read(&bytes).unwrap();
-    let mut models = vec![IntModel::default(); 2];
-    let mut history = vec![0i64; HISTORY_ROWS * 3];
-    let mut mirrors = vec![0f64; params.mirror_len()];
-    let err = RowState::new(&params, 0, &mut models, &mut history, &mut mirrors).unwrap_err();
+    let mut scratch = ScratchBuf::new(ScratchSizes::new(&params, 0, 1));
+    let full = scratch.scratch();
+    let scratch = Scratch {
+        contexts: &mut full.contexts[..2],
+        ..full
+    };
+    let err = BoundedEncoder::<HostModel<'_>>::new(&params, None, scratch, CoderChoice::Best)
+        .unwrap_err();
     assert!(matches!(err, Error::CapacityExceeded { needed: 12, .. }));
 }

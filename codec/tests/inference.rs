@@ -1,6 +1,6 @@
 //! The integer path against the f32 reference: a rigorous per-model error bound.
 
-use baler_codec::quantize::{FloatActivation, FloatModel, SplitMix64};
+use baler_codec::model::quantize::{FloatActivation, FloatModel, SplitMix64};
 use baler_codec::{Activation, HostModel, LayerSpec};
 use proptest::prelude::*;
 

@@ -1,8 +1,8 @@
 //! Bit packing, stream round trips, and every way a blob or stream can be damaged.
 
-use baler_codec::bits::{read_codes, write_codes, BitReader, BitWriter};
-use baler_codec::quantize::{FloatActivation, FloatModel};
-use baler_codec::spec::{model_id, MODEL_HEADER_LEN};
+use baler_codec::model::quantize::{FloatActivation, FloatModel};
+use baler_codec::model::spec::{model_id, MODEL_HEADER_LEN};
+use baler_codec::stream::codes::{read_codes, write_codes, BitReader, BitWriter};
 use baler_codec::stream::{
     decode_block, encode_block, read_block, BLOCK_HEADER_LEN, STREAM_HEADER_LEN,
 };

@@ -3,7 +3,7 @@
 //! The targets in `fuzz_targets/` call these functions; the root package's
 //! `tests/fuzz_regressions.rs` includes this file as a module and replays
 //! `tests/fuzz-regressions/<target>/` through the very same functions on stable Rust. Every
-//! function returns the codec's or the trainer's own error for bad input: errors are fine, a
+//! function returns the codec's or the library's own error for bad input: errors are fine, a
 //! panic (overflow included), a hang or an out-of-memory is a bug.
 //!
 //! Most harnesses read the first input byte as a mode. Bit 0 "repairs" checksums (stream
@@ -11,19 +11,17 @@
 //! past the integrity checks and reach the decoders behind them.
 
 use baler_codec::bounded::{
-    code_block, code_residual_block, decode_residuals, params_len, write_params, BlockBuffers,
-    BoundParams, ColumnGrid, Layout, Predictor, RowModel, RowState, HISTORY_ROWS,
-    LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    params_len, tabled_applies, write_params, BoundParams, CoderChoice, ColumnGrid, IntModel,
+    Layout, Predictor, RowModel, ScratchBuf, ScratchSizes, LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
-use baler_codec::intcode::{code_raw64, code_symbol, IntModel, Symbol, MAX_MAGNITUDE_BITS};
-use baler_codec::quantize::{FloatActivation, FloatModel};
-use baler_codec::range::{BitCoder, RangeDecoder, RangeEncoder};
-use baler_codec::spec::{model_id, MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION};
+use baler_codec::entropy::intcode::{code_raw64, code_symbol, Symbol, MAX_MAGNITUDE_BITS};
+use baler_codec::entropy::range::{BitCoder, RangeDecoder, RangeEncoder};
+use baler_codec::model::quantize::{FloatActivation, FloatModel};
+use baler_codec::model::spec::{model_id, MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION};
 use baler_codec::stream::{
-    checked_block, decode_block, read_block, seal_block, BlockKind, BLOCK_HEADER_LEN,
-    BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
+    decode_block, read_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
+    FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
 };
-use baler_codec::tabled::{self, TabledEncoder, Tables};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, Error, HostModel, Model, StreamHeader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -283,91 +281,31 @@ fn decode_blocks(model: &HostModel<'_>, bytes: &[u8]) -> Result<Vec<f32>, Error>
 /// Decodes arbitrary bytes as an error-bounded stream (parameters block, then residual
 /// blocks; table or field layout; with or without the golden model as predictor), the way
 /// `baler decompress` does. Returns the number of decoded values.
-pub fn bounded_decode(data: &[u8]) -> Result<usize, Error> {
+pub fn bounded_decode(data: &[u8]) -> Result<usize, baler::Error> {
     let (mode, rest) = split_mode(data);
-    let model = golden();
     let mut bytes = rest.to_vec();
     if mode & 1 != 0 {
         repair_stream(&mut bytes, None);
     }
-    decode_bounded(&bytes, Some(model)).map(|v| v.len())
+    decode_bounded(&bytes, Some(GOLDEN_BLOB)).map(|v| v.len())
 }
 
-/// Decodes a whole error-bounded stream held in memory.
-pub fn decode_bounded(bytes: &[u8], model: Option<&HostModel<'_>>) -> Result<Vec<f64>, Error> {
-    let header = StreamHeader::read(bytes)?;
+/// Decodes a whole error-bounded stream held in memory, through the library's in-memory
+/// API (`baler::decompress`), after the harness's own limit on the row length.
+pub fn decode_bounded(bytes: &[u8], model: Option<&[u8]>) -> Result<Vec<f64>, baler::Error> {
+    let header = StreamHeader::read(bytes).map_err(baler::Error::codec)?;
     if header.flags & FLAG_ERROR_BOUNDED == 0 {
-        return Err(Error::Invalid("not an error-bounded stream"));
+        return Err(baler::Error::codec(Error::Invalid(
+            "not an error-bounded stream",
+        )));
     }
     let n = header.frame_len as usize;
     if n == 0 || n > HARNESS_MAX_ROW {
-        return Err(Error::Invalid("harness: row length out of range"));
+        return Err(baler::Error::codec(Error::Invalid(
+            "harness: row length out of range",
+        )));
     }
-    let rest = bytes.get(STREAM_HEADER_LEN..).unwrap_or(&[]);
-    let (block, mut at) = checked_block(rest, 0)?;
-    if block.kind != BlockKind::BoundParams {
-        return Err(Error::Invalid(
-            "an error-bounded stream starts with its parameters",
-        ));
-    }
-    let params = BoundParams::read(block.payload)?;
-    if params.row_len != n || params.dtype != header.dtype {
-        return Err(Error::Invalid("parameters disagree with the stream header"));
-    }
-    let mut names = Vec::new();
-    params.for_each_name(|name| names.push(name.len()));
-    let model = match (params.predictor, model) {
-        (Predictor::Model, Some(m)) if m.id() == header.model_id && m.input_len() == n => Some(m),
-        (Predictor::Model, _) => return Err(Error::Invalid("harness: no model for this stream")),
-        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
-    };
-    let latent = model.map_or(0, |m| m.row_codes());
-    let mut contexts = vec![IntModel::default(); params.contexts(latent)];
-    let mut history = vec![0i64; HISTORY_ROWS * n];
-    let mut mirrors = vec![0f64; params.mirror_len()];
-    let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; n]);
-    let mut buffers = BlockBuffers {
-        state: RowState::new(&params, latent, &mut contexts, &mut history, &mut mirrors)?,
-        codes: &mut codes,
-        base: &mut base,
-    };
-    let max_rows = (HARNESS_MAX_BLOCK_VALUES / n).max(1);
-    let mut tables = Box::new(Tables::EMPTY);
-    let mut all = Vec::new();
-    let mut index = 1u32;
-    while at < rest.len() {
-        let (block, len) = checked_block(&rest[at..], index)?;
-        if block.frames == 0 {
-            return Err(Error::Invalid("expected a residual block"));
-        }
-        let rows = block.frames as usize;
-        if rows > max_rows {
-            return Err(Error::Invalid("block holds too many rows"));
-        }
-        let mut out = vec![0f64; rows * n];
-        decode_residuals(
-            block.kind,
-            block.payload,
-            &params,
-            model,
-            &mut buffers,
-            &mut tables,
-            &mut out,
-        )?;
-        all.extend_from_slice(&out);
-        if (all.len() / n) as u64 > header.frame_count {
-            return Err(Error::FrameCountMismatch {
-                header: header.frame_count,
-                blocks: (all.len() / n) as u64,
-            });
-        }
-        at += len;
-        index = index.saturating_add(1);
-    }
-    if ((all.len() / n) as u64) < header.frame_count {
-        return Err(Error::Truncated);
-    }
-    Ok(all)
+    Ok(baler::decompress(bytes, model)?.values().to_f64())
 }
 
 /// Encodes `values` (rows of `row_len`) as an error-bounded stream, `rows_per_block` rows per
@@ -421,57 +359,22 @@ pub fn encode_bounded(
     let parsed = BoundParams::read(&params).unwrap();
     let rows = values.len() / row_len;
     let latent = model.map_or(0, |m| m.row_codes());
-    let mut contexts = vec![IntModel::default(); parsed.contexts(latent)];
-    let mut history = vec![0i64; HISTORY_ROWS * row_len];
-    let mut mirrors = vec![0f64; parsed.mirror_len()];
-    let (mut codes, mut base) = (vec![0i16; latent], vec![0f32; row_len]);
-    let mut buffers = BlockBuffers {
-        state: RowState::new(&parsed, latent, &mut contexts, &mut history, &mut mirrors).unwrap(),
-        codes: &mut codes,
-        base: &mut base,
-    };
+    let mut scratch = ScratchBuf::new(ScratchSizes::new(&parsed, latent, rows_per_block));
     let mut stream = vec![0u8; STREAM_HEADER_LEN];
     stream.extend(sealed(BlockKind::BoundParams, 0, &params));
     for (index, part) in values.chunks(rows_per_block * row_len).enumerate() {
-        let mut payload = vec![0u8; part.len() * 24 + latent * 8 * rows + 4096];
         let mut out = vec![0f64; part.len()];
-        if index % 2 == 0 && tabled::applies(&parsed) {
-            // Fields without a model: every other block tabled, as compress writes them,
-            // the others adaptive, as older streams hold them.
-            let (mut tokens, mut raw) = (vec![0u16; part.len()], vec![0u8; part.len() * 9 + 16]);
-            let mut encoder = TabledEncoder::new(&mut tokens, &mut raw);
-            code_residual_block(
-                &mut encoder,
-                &parsed,
-                &mut buffers.state,
-                Some(part),
-                &mut out,
-            )
+        // Fields without a model: every other block tabled, as compress writes them, the
+        // others adaptive, as older streams hold them.
+        let coder = if index % 2 == 0 && tabled_applies(&parsed) {
+            CoderChoice::Best
+        } else {
+            CoderChoice::Adaptive
+        };
+        let block = scratch
+            .encode_block(&parsed, model, coder, part, &mut out)
             .unwrap();
-            let len = encoder.finish(&mut payload).unwrap();
-            stream.extend(sealed(
-                BlockKind::TabledResiduals,
-                (part.len() / row_len) as u32,
-                &payload[..len],
-            ));
-            continue;
-        }
-        let mut encoder = RangeEncoder::new(&mut payload);
-        code_block(
-            &mut encoder,
-            &parsed,
-            model,
-            &mut buffers,
-            Some(part),
-            &mut out,
-        )
-        .unwrap();
-        let len = encoder.finish().unwrap();
-        stream.extend(sealed(
-            BlockKind::Residuals,
-            (part.len() / row_len) as u32,
-            &payload[..len],
-        ));
+        stream.extend(block);
     }
     let shape: Vec<u64> = match layout {
         Layout::Table => vec![rows as u64, row_len as u64],
@@ -629,7 +532,7 @@ fn entropy_round_trip(mode: u8, bytes: &[u8]) -> Result<usize, Error> {
         assert_eq!(got, v, "range coder round trip changed a value");
         previous = v;
     }
-    // The trainer relies on this to find trailing bytes after a block's payload.
+    // The decoders rely on this to find trailing bytes after a block's payload.
     assert_eq!(
         decoder.position(),
         len,
@@ -639,7 +542,7 @@ fn entropy_round_trip(mode: u8, bytes: &[u8]) -> Result<usize, Error> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// readers and decompress_cli (the trainer, through files)
+// readers and decompress_cli (the library's file drivers)
 
 /// A fresh path in this process's scratch directory, with extension `ext`.
 fn scratch(ext: &str) -> PathBuf {
@@ -673,7 +576,7 @@ impl Drop for Scratch {
 
 const READER_EXTENSIONS: [&str; 3] = ["npy", "npz", "csv"];
 
-/// The trainer's data readers over arbitrary file contents: the first byte picks the
+/// The library's data readers over arbitrary file contents: the first byte picks the
 /// extension (npy, npz, csv) and the chunk size; the rest is the file, read with
 /// `RowSource::open` + `next_chunk_f64` and with `data::read`, as the CLI does. Returns the
 /// number of values read.
@@ -683,7 +586,7 @@ pub fn readers(data: &[u8]) -> Result<usize, String> {
     let file = Scratch::with(ext, rest);
     let chunk = 1 + usize::from(mode >> 2) * 3;
     let streamed = read_rows(&file.0, chunk);
-    let whole = baler_trainer::data::read(&file.0);
+    let whole = baler::data::read(&file.0);
     if let (Ok(values), Ok(set)) = (&streamed, &whole) {
         assert_eq!(
             *values,
@@ -695,7 +598,7 @@ pub fn readers(data: &[u8]) -> Result<usize, String> {
 }
 
 fn read_rows(path: &Path, chunk: usize) -> Result<usize, String> {
-    let mut source = baler_trainer::data::RowSource::open(path, chunk)?;
+    let mut source = baler::data::RowSource::open(path, chunk)?;
     let row_len = source.header.row_len();
     let mut values = 0;
     while let Some(chunk) = source.next_chunk_f64()? {
@@ -729,7 +632,10 @@ pub fn decompress_cli(data: &[u8]) -> Result<(), String> {
     }
     let input = Scratch::with("baler", &bytes);
     let output = Scratch(scratch(if mode & 8 != 0 { "csv" } else { "npy" }));
-    baler_trainer::commands::decompress(Some(model_path), &input.0, &output.0)
+    let blob = std::fs::read(model_path).map_err(|e| e.to_string())?;
+    baler::decompress_file(&input.0, &output.0, Some(&blob), &|_, _| {})
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -752,7 +658,7 @@ pub fn run(target: &str, data: &[u8]) -> Result<(), String> {
     match target {
         "model_blob" => model_blob(data).map(drop).map_err(text),
         "stream_decode" => stream_decode(data).map(drop).map_err(text),
-        "bounded_decode" => bounded_decode(data).map(drop).map_err(text),
+        "bounded_decode" => bounded_decode(data).map(drop).map_err(|e| e.to_string()),
         "entropy_decode" => entropy_decode(data).map(drop).map_err(text),
         "readers" => readers(data).map(drop),
         "decompress_cli" => decompress_cli(data),
@@ -934,7 +840,7 @@ fn bounded_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
 }
 
 fn reader_seeds() -> Vec<Vec<u8>> {
-    use baler_trainer::data::{write, Dataset};
+    use baler::data::{write, Dataset};
     let mut seeds = Vec::new();
     let sets = [
         (
@@ -973,28 +879,28 @@ fn cli_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
     let mut seeds = vec![with_mode(0, GOLDEN_STREAM)];
     // The same data compressed by the CLI itself: fixed-rate with the tiled model, and
     // error-bounded with and without it.
-    let tile_model = scratch("blob");
-    std::fs::write(&tile_model, tile_blob()).unwrap();
-    let field = baler_trainer::data::Dataset {
+    let field = baler::data::Dataset {
         values: smooth(2, 30, 5.0).iter().map(|&v| v as f32).collect(),
         shape: vec![2, 5, 6],
         dtype: DType::F32,
         names: vec![],
     };
     let input = scratch("npy");
-    baler_trainer::data::write(&input, &field).unwrap();
-    let bound = Some(baler_trainer::bounded::Bound::Absolute(0.01));
-    let use_model = baler_trainer::bounded::UseModel::Always;
+    baler::data::write(&input, &field).unwrap();
+    let bound = Some(baler::Bound::Absolute(0.01));
     for (mode, bound) in [(2u8, None), (2, bound), (0, bound)] {
         let stream = scratch("baler");
-        let model_path = (mode & 2 != 0).then_some(tile_model.as_path());
-        baler_trainer::commands::compress(model_path, &input, &stream, bound, use_model).unwrap();
+        let options = baler::Options {
+            bound,
+            use_model: baler::UseModel::Always,
+            model: (mode & 2 != 0).then_some(tile_blob()),
+        };
+        baler::compress_file(&input, &stream, &options, &|_, _| {}).unwrap();
         seeds.push(with_mode(mode, &std::fs::read(&stream).unwrap()));
         let _ = std::fs::remove_file(&stream);
     }
     let table = bounded_seeds(model).swap_remove(1);
     seeds.push(with_mode(8, &table));
     let _ = std::fs::remove_file(&input);
-    let _ = std::fs::remove_file(&tile_model);
     seeds
 }

@@ -5,15 +5,15 @@
 //! The encoder checks every value against its bound after that exact arithmetic; a value
 //! that would miss it (rounding, NaN, infinity, huge magnitudes) is escaped and stored raw,
 //! so the bound is a guarantee. Only `k - prediction` is coded, through a [`ResidualCoder`]:
-//! the adaptive range coder ([`crate::range`]), or for fields without a model the tabled rANS
-//! coder ([`crate::tabled`]). The prediction is integer arithmetic on grid indices, identical
+//! the adaptive range coder ([`crate::entropy::range`]), or for fields without a model the tabled rANS
+//! coder ([`crate::entropy::tabled`]). The prediction is integer arithmetic on grid indices, identical
 //! on every platform:
 //! - a model's decoded output snapped to the grid, or 0 without a model;
 //! - for fields, plus 3-D Lorenzo prediction (previous frame, row above, value to the left)
 //!   of what the model missed;
 //! - or, for fields, a learned linear predictor: [`LEARNED_TAPS`] fixed-point weights, fitted
 //!   to the data by the encoder and stored in the parameters block, over decoded neighbours
-//!   in the frame and the two frames before it ([`field_taps`]; computed in [`crate::field`]);
+//!   in the frame and the two frames before it ([`field_taps`]; computed in [`crate::bounded::field`]);
 //! - or, for tables, column relations: a column predicted as a function of earlier decoded
 //!   columns of its row ([`Relation`], e.g. a transverse momentum from px and py), snapped to
 //!   the grid.
@@ -26,20 +26,35 @@
 //! earlier column of the same row (chosen by the encoder, e.g. an object count before the
 //! object's momenta); a field value by the local activity of its decoded neighbours.
 
+pub use crate::entropy::intcode::IntModel;
+use crate::entropy::intcode::{code_symbol, Symbol};
+use crate::entropy::range::{BitCoder, RangeDecoder};
+pub use crate::entropy::residual::{Coded, ResidualCoder};
+pub use crate::entropy::tabled::Tables;
+use crate::entropy::tabled::{TabledDecoder, TABLED_CONTEXTS};
 use crate::error::{Capacity, Error, Result};
-use crate::intcode::{code_raw64, code_symbol, IntModel, Symbol};
-use crate::range::{BitCoder, RangeDecoder};
 use crate::stream::{BlockKind, DType};
-use crate::tabled::{TabledDecoder, Tables};
 
-pub use crate::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
-use crate::field::{
+pub use crate::bounded::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
+use crate::bounded::field::{
     learned_prediction, lorenzo, lorenzo_terms, round_fixed, round_to_integer, TemporalSums,
 };
-pub use crate::relation::{Relation, RelationKind};
+pub use crate::bounded::relation::{Relation, RelationKind};
 
+mod coder;
 mod encode;
+pub mod field;
+pub mod relation;
+#[cfg(feature = "alloc")]
+pub use coder::ScratchBuf;
+pub use coder::{BoundedDecoder, BoundedEncoder, CoderChoice, Scratch, ScratchSizes};
 use encode::encode_row;
+
+/// Whether blocks of a stream with these parameters may be tabled ([`BlockKind::TabledResiduals`]):
+/// fields without a model (a table's contexts are per column, too many for tables of their own).
+pub fn tabled_applies(params: &BoundParams<'_>) -> bool {
+    matches!(params.layout, Layout::Field { .. }) && params.predictor != Predictor::Model
+}
 
 /// Format version of the parameters block.
 pub const PARAMS_VERSION: u8 = 1;
@@ -50,7 +65,7 @@ pub const COLUMN_ENTRY_LEN: usize = 32;
 /// Contexts per table column.
 pub const TABLE_CLASSES: usize = 4;
 /// Contexts of a field.
-pub const FIELD_CLASSES: usize = 12;
+pub const FIELD_CLASSES: usize = TABLED_CONTEXTS;
 /// Largest grid index magnitude; values beyond are escaped.
 pub const MAX_GRID_INDEX: i64 = 1 << 40;
 /// Bytes of the learned predictor's section of the parameters block.
@@ -211,7 +226,7 @@ pub fn write_params(
 ) -> Result<usize> {
     let needed = params_len(layout, &predictor, row_len, names);
     if names.iter().any(|n| n.len() > usize::from(u16::MAX)) {
-        return Err(Error::Invalid("column name longer than 65535 bytes"));
+        return Err(Error::Misuse("column name longer than 65535 bytes"));
     }
     if grids.len() != grid_entries(layout, row_len) {
         return Err(Error::LengthMismatch {
@@ -234,7 +249,7 @@ pub fn write_params(
     };
     out[2] = predictor.code();
     out[3] = dtype.code();
-    let row = u32::try_from(row_len).map_err(|_| Error::Invalid("row length"))?;
+    let row = u32::try_from(row_len).map_err(|_| Error::Misuse("row length"))?;
     out[4..8].copy_from_slice(&row.to_le_bytes());
     out[8..12].copy_from_slice(&height.to_le_bytes());
     out[12..16].copy_from_slice(&width.to_le_bytes());
@@ -376,7 +391,7 @@ impl<'a> BoundParams<'a> {
     pub fn mirror_len(&self) -> usize {
         match (self.layout, self.predictor) {
             (Layout::Field { height, width }, Predictor::Learned(_)) => {
-                crate::field::mirror_len(height as usize, width as usize)
+                crate::bounded::field::mirror_len(height as usize, width as usize)
             }
             _ => 0,
         }
@@ -523,39 +538,6 @@ impl<'b> RowState<'b> {
             mirrors.push_frame(self.previous);
         }
         self.rows_seen = self.rows_seen.saturating_add(1);
-    }
-}
-
-/// One value as coded: its residual from the prediction, or its raw bits (escaped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coded {
-    /// Grid index minus prediction.
-    Residual(i64),
-    /// The value's own `f64` bits: it is off the grid or would miss the bound there.
-    Raw(u64),
-}
-
-/// The entropy coding of residuals, in either direction: the encoder codes `value` and
-/// returns it, the decoder ignores it and returns what it reads. Implemented by every
-/// adaptive [`BitCoder`] (over `models`, one per context) and by the tabled coder
-/// ([`crate::tabled`], which ignores `models`).
-pub trait ResidualCoder {
-    /// Codes one value in context `context`.
-    fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded>;
-}
-
-impl<C: BitCoder> ResidualCoder for C {
-    #[inline(always)]
-    fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded> {
-        let model = models.get_mut(context).ok_or(Error::Invalid("context"))?;
-        let (wanted, raw) = match value {
-            Coded::Residual(r) => (Symbol::Value(r), 0),
-            Coded::Raw(bits) => (Symbol::Escape, bits),
-        };
-        Ok(match code_symbol(self, model, wanted)? {
-            Symbol::Value(r) => Coded::Residual(r),
-            Symbol::Escape => Coded::Raw(code_raw64(self, raw)?),
-        })
     }
 }
 
@@ -886,7 +868,7 @@ pub fn code_block<C: BitCoder, M: RowModel>(
 ) -> Result<()> {
     let model = match (&params.predictor, model) {
         (Predictor::Model, Some(m)) => m,
-        (Predictor::Model, None) => return Err(Error::Invalid("this stream needs its model")),
+        (Predictor::Model, None) => return Err(Error::ModelRequired),
         (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => {
             return code_residual_block(coder, params, &mut buffers.state, input, out);
         }
@@ -932,13 +914,13 @@ pub fn code_block<C: BitCoder, M: RowModel>(
 /// Decodes the payload of one residual block of `kind` into `out` (its rows back to back)
 /// with the coder the kind names, and checks that the payload ends where that coder does.
 /// `tables` is working memory for tabled blocks, which only fields without a model may hold.
-pub fn decode_residuals<M: RowModel>(
+pub(crate) fn decode_residuals<M: RowModel>(
     kind: BlockKind,
     payload: &[u8],
     params: &BoundParams<'_>,
     model: Option<&M>,
     buffers: &mut BlockBuffers<'_>,
-    tables: &mut Tables,
+    tables: Option<&mut Tables>,
     out: &mut [f64],
 ) -> Result<()> {
     match kind {
@@ -950,7 +932,10 @@ pub fn decode_residuals<M: RowModel>(
             }
             Ok(())
         }
-        BlockKind::TabledResiduals if crate::tabled::applies(params) => {
+        BlockKind::TabledResiduals if tabled_applies(params) => {
+            let tables = tables.ok_or(Error::BufferTooSmall {
+                needed: core::mem::size_of::<Tables>(),
+            })?;
             let mut decoder = TabledDecoder::new(payload, tables)?;
             code_residual_block(&mut decoder, params, &mut buffers.state, None, out)?;
             decoder.finish()
@@ -963,7 +948,7 @@ pub fn decode_residuals<M: RowModel>(
 }
 
 /// Codes the rows of a block without a model ([`Predictor::Model`] is refused) through any
-/// [`ResidualCoder`]: the adaptive range coder, or the tabled coder of [`crate::tabled`].
+/// [`ResidualCoder`]: the adaptive range coder, or the tabled coder of [`crate::entropy::tabled`].
 /// The encoder passes `input` (rows back to back); both get the decoded rows in `out`.
 pub fn code_residual_block<C: ResidualCoder>(
     coder: &mut C,
@@ -975,7 +960,7 @@ pub fn code_residual_block<C: ResidualCoder>(
     let n = params.row_len;
     check_block_lengths(n, input, out)?;
     if params.predictor == Predictor::Model {
-        return Err(Error::Invalid("this stream needs its model"));
+        return Err(Error::ModelRequired);
     }
     state.start_block();
     for (r, row_out) in out.chunks_exact_mut(n).enumerate() {

@@ -1,0 +1,845 @@
+//! The error-bounded compress and decompress drivers: every value comes back within the
+//! bound. Two passes over the input (column ranges, then coding) keep memory bounded; blocks
+//! are coded in parallel. Files and in-memory arrays come through the same functions (see
+//! [`crate::rows`]).
+
+use crate::blocks::{checked_row_len, next_bounded_block, read_batch, MAX_ROW_VALUES};
+use crate::data::Header;
+use crate::fit::{learned, relations};
+use crate::rows::{RowInput, RowOutput, SeriesRows, Truncated};
+use crate::tiles::{tiling_for, Tiling};
+use crate::Error;
+use baler_codec::bounded::{
+    params_len, write_params, BoundParams, BoundedDecoder, CoderChoice, ColumnGrid, Layout,
+    Predictor, RowModel, ScratchBuf, ScratchSizes,
+};
+use baler_codec::stream::{
+    checked_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
+    STREAM_HEADER_LEN,
+};
+use baler_codec::{DType, HostModel, StreamHeader};
+use rayon::prelude::*;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+/// Values per block: large enough for the adaptive contexts to learn, small enough to keep
+/// memory bounded and the cores busy.
+const VALUES_PER_BLOCK: usize = 1 << 20;
+/// Blocks coded in parallel per batch.
+const BATCH_BLOCKS: usize = 4;
+/// Rows kept from the first pass to choose context columns and the predictor...
+const SAMPLE_ROWS: usize = 4096;
+/// ...but no more values than a block, in whole rows (at least three, which the learned field
+/// predictor needs): wide rows (fields) must not make the sample, and memory, grow with the
+/// frame size times 4096.
+const SAMPLE_VALUES: usize = VALUES_PER_BLOCK;
+
+/// The error bound a user asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// Every value within this absolute error.
+    Absolute(f64),
+    /// Within this fraction of each column's range (tables) or of the whole array's (fields).
+    Relative(f64),
+}
+
+/// Whether error-bounded compression uses the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UseModel {
+    /// When it makes the stream plus the model smaller (judged on a sample of rows).
+    #[default]
+    Auto,
+    /// Always (to measure what it does).
+    Always,
+    /// Never: the model-free path.
+    Never,
+}
+
+/// The predictor compress chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// None (fields: 3-D Lorenzo): the model-free path.
+    ModelFree,
+    /// The linear field predictor learned from the data; its weights take this many bytes of
+    /// the stream.
+    Learned(usize),
+    /// Tables: this many columns predicted from earlier columns of their row.
+    Relations(usize),
+    /// The autoencoder given with `--model`.
+    Model,
+}
+
+/// What one compress run produced, for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Raw size of the input (its element type times its values).
+    pub raw_bytes: usize,
+    /// Size of the stream.
+    pub stream_bytes: usize,
+    /// Size of the model blob (0 unless the autoencoder was used).
+    pub model_bytes: usize,
+    /// The predictor the stream uses.
+    pub predictor: Chosen,
+    /// Each candidate predictor with its estimated total bytes (stream plus model), from
+    /// coding a sample; empty when there was no choice to make.
+    pub estimates: Vec<(&'static str, f64)>,
+    /// Largest |error| / bound over all values (at most 1).
+    pub worst_fraction_of_bound: f64,
+}
+
+/// Column statistics from the first pass.
+struct Stats {
+    min: Vec<f64>,
+    max: Vec<f64>,
+    integer: Vec<bool>,
+    rows: usize,
+    sample: Vec<f64>,
+}
+
+/// Opens the input for one pass over its rows, in chunks of about the given number of values.
+/// Compress reads its input twice (statistics, then coding), so it takes an opener.
+pub type Opener<'o> = dyn Fn(usize) -> Result<Box<dyn RowInput + 'o>, Error> + 'o;
+
+/// Opens a pass over the input as the drivers code it: a 1-D series regrouped into frames.
+fn open_coded<'o>(
+    open: &Opener<'o>,
+    values_per_chunk: usize,
+) -> Result<Box<dyn RowInput + 'o>, Error> {
+    let source = open(values_per_chunk)?;
+    Ok(if source.header().shape.len() == 1 {
+        Box::new(SeriesRows::new(source))
+    } else {
+        source
+    })
+}
+
+/// Reads the whole input once for per-grid statistics (one grid per table column, one for a
+/// field) and a sample of rows. Returns the input's own header and that of the rows as coded.
+fn first_pass(open: &Opener<'_>) -> Result<(Header, Header, Stats), Error> {
+    let original = open(1)?.header().clone();
+    let mut source = open_coded(open, VALUES_PER_BLOCK)?;
+    let header = source.header().clone();
+    let n = header.row_len();
+    let columns = match layout_of(&header.shape) {
+        Layout::Table => n,
+        Layout::Field { .. } => 1,
+    };
+    let mut s = Stats {
+        min: vec![f64::INFINITY; columns],
+        max: vec![f64::NEG_INFINITY; columns],
+        integer: vec![true; columns],
+        rows: 0,
+        sample: Vec::new(),
+    };
+    while let Some(chunk) = source.next_chunk_f64().map_err(Error::Data)? {
+        for (i, &x) in chunk.iter().enumerate() {
+            let c = (i % n) % columns;
+            if x.is_finite() {
+                s.min[c] = s.min[c].min(x);
+                s.max[c] = s.max[c].max(x);
+                s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
+            }
+        }
+        let sample_len = (SAMPLE_VALUES / n).clamp(3, SAMPLE_ROWS) * n;
+        if s.sample.len() < sample_len {
+            let take = (sample_len - s.sample.len()).min(chunk.len());
+            s.sample.extend_from_slice(&chunk[..take]);
+        }
+        s.rows += chunk.len() / n;
+    }
+    if s.rows == 0 {
+        return Err(Error::input("no data rows"));
+    }
+    Ok((original, header, s))
+}
+
+/// The grid of each column: step 2 x bound, or 1 for integer columns when that is finer
+/// than needed anyway (exact); anchored at 0 so zeros (absent objects) stay exact.
+fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
+    (0..stats.min.len())
+        .map(|c| {
+            let (lo, hi) = (stats.min[c], stats.max[c]);
+            let range = if hi >= lo { hi - lo } else { 0.0 };
+            // r x range without overflow when the range itself exceeds f64 (-1e308..1e308),
+            // and no bound or step beyond f64's largest value: the codec needs them finite.
+            let eps = match bound {
+                Bound::Absolute(e) => e,
+                Bound::Relative(r) if range.is_finite() => r * range,
+                Bound::Relative(r) => r * hi - r * lo,
+            }
+            .min(f64::MAX);
+            let integer_type = matches!(dtype, DType::I16 | DType::I32);
+            let mut step = (2.0 * eps).clamp(f64::MIN_POSITIVE, f64::MAX);
+            let mut offset = 0.0;
+            if range == 0.0 && lo.is_finite() {
+                offset = lo; // a constant column is all zeros on its grid
+            }
+            if integer_type || stats.integer[c] {
+                step = (2.0 * eps).floor().clamp(1.0, f64::MAX);
+                offset = offset.round();
+            }
+            ColumnGrid {
+                offset,
+                step,
+                bound: eps,
+                context: None,
+                relation: None,
+            }
+        })
+        .collect()
+}
+
+fn class(k: i64, cap: usize) -> usize {
+    ((64 - k.unsigned_abs().leading_zeros()) as usize).min(cap)
+}
+
+fn entropy(counts: &[usize]) -> f64 {
+    let total: usize = counts.iter().sum();
+    counts
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| {
+            let p = n as f64 / total as f64;
+            -(n as f64) * p.log2()
+        })
+        .sum()
+}
+
+/// For each column, the earlier column whose magnitude class tells most about this column's
+/// magnitude (conditional entropy on a sample), if any helps.
+fn choose_contexts(sample: &[f64], grids: &mut [ColumnGrid]) {
+    let n = grids.len();
+    let rows = sample.len() / n;
+    let k = |r: usize, c: usize| {
+        let g = &grids[c];
+        let t = (sample[r * n + c] - g.offset) / g.step;
+        if t.is_finite() && t.abs() < 1e12 {
+            t.round() as i64
+        } else {
+            0
+        }
+    };
+    let classes: Vec<Vec<usize>> = (0..n)
+        .map(|c| (0..rows).map(|r| class(k(r, c), 15)).collect())
+        .collect();
+    for c in 1..n {
+        let mut alone = [0usize; 16];
+        classes[c].iter().for_each(|&v| alone[v] += 1);
+        let mut best = (entropy(&alone) * 0.97, None);
+        for j in 0..c {
+            let mut joint = [[0usize; 16]; 4];
+            for r in 0..rows {
+                joint[classes[j][r].min(3)][classes[c][r]] += 1;
+            }
+            let h: f64 = joint.iter().map(|row| entropy(row)).sum();
+            if h < best.0 {
+                best = (h, Some(j as u32));
+            }
+        }
+        grids[c].context = best.1;
+    }
+}
+
+/// A model seen row by row: the row itself (tables) or its tiles (fields).
+struct ModelRows<'m> {
+    model: &'m HostModel<'m>,
+    tiling: Option<Tiling>,
+}
+
+impl ModelRows<'_> {
+    fn tiles(&self) -> usize {
+        self.tiling.map_or(1, |t| {
+            let (gy, gx) = t.grid();
+            gy * gx
+        })
+    }
+}
+
+impl RowModel for ModelRows<'_> {
+    fn row_codes(&self) -> usize {
+        self.tiles() * self.model.latent_len()
+    }
+
+    fn code_limits(&self) -> (i32, i32) {
+        self.model.code_range()
+    }
+
+    fn encode_row(&self, row: &[f64], codes: &mut [i16]) -> Result<(), baler_codec::Error> {
+        let frame: Vec<f32> = row
+            .iter()
+            .map(|&v| Some(v as f32).filter(|f| f.is_finite()).unwrap_or(0.0))
+            .collect();
+        let tiles = match self.tiling {
+            Some(t) => t.split(&frame),
+            None => frame,
+        };
+        let z = self.model.latent_len();
+        for (tile, out) in tiles
+            .chunks_exact(self.model.input_len())
+            .zip(codes.chunks_exact_mut(z))
+        {
+            self.model.encode_frame(tile, out)?;
+        }
+        Ok(())
+    }
+
+    fn decode_row(&self, codes: &[i16], out: &mut [f32]) -> Result<(), baler_codec::Error> {
+        let z = self.model.latent_len();
+        let mut tiles = vec![0f32; self.tiles() * self.model.output_len()];
+        for (c, tile) in codes
+            .chunks_exact(z)
+            .zip(tiles.chunks_exact_mut(self.model.output_len()))
+        {
+            self.model.decode_frame(c, tile)?;
+        }
+        match self.tiling {
+            Some(t) => out.copy_from_slice(&t.join(&tiles)),
+            None => out.copy_from_slice(&tiles),
+        }
+        Ok(())
+    }
+}
+
+/// Encodes one block of rows as a sealed block; returns it and the decoded rows.
+fn encode_rows(
+    params: &BoundParams<'_>,
+    model: Option<&ModelRows<'_>>,
+    input: &[f64],
+) -> Result<(Vec<u8>, Vec<f64>), baler_codec::Error> {
+    let rows = input.len() / params.row_len;
+    let codes = model.map_or(0, |m| m.row_codes());
+    let mut scratch = ScratchBuf::new(ScratchSizes::new(params, codes, rows));
+    let mut out = vec![0f64; input.len()];
+    let model = model.filter(|_| params.predictor == Predictor::Model);
+    let block = scratch.encode_block(params, model, CoderChoice::Best, input, &mut out)?;
+    Ok((block, out))
+}
+
+/// Decodes one sealed block (the stream's block `index`) of at most `max_rows` rows.
+fn decode_rows(
+    params: &BoundParams<'_>,
+    model: Option<&ModelRows<'_>>,
+    bytes: &[u8],
+    index: u32,
+    max_rows: usize,
+) -> Result<Vec<f64>, baler_codec::Error> {
+    let (block, _) = checked_block(bytes, index)?;
+    let codes = model.map_or(0, |m| m.row_codes());
+    let mut scratch = ScratchBuf::new(ScratchSizes::new(params, codes, 0));
+    let model = model.filter(|_| params.predictor == Predictor::Model);
+    let mut decoder = BoundedDecoder::new(params, model, scratch.scratch(), max_rows)?;
+    let rows = (block.frames as usize).min(max_rows);
+    let mut out = vec![0f64; rows * params.row_len];
+    decoder.decode_block(&block, &mut out)?;
+    Ok(out)
+}
+
+fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, baler_codec::Error> {
+    let mut block = vec![0u8; BLOCK_HEADER_LEN + payload.len() + BLOCK_TRAILER_LEN];
+    block[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + payload.len()].copy_from_slice(payload);
+    seal_block(&mut block, kind, frames)?;
+    Ok(block)
+}
+
+/// What `baler info` shows of an error-bounded stream's parameters: layout, predictor, and
+/// the bound of each grid (one per table column, one for a field).
+pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Error> {
+    let rest = stream
+        .get(STREAM_HEADER_LEN..)
+        .ok_or(baler_codec::Error::Truncated)?;
+    let (block, _) = checked_block(rest, 0)?;
+    if block.kind != BlockKind::BoundParams {
+        return Err(baler_codec::Error::Invalid(
+            "an error-bounded stream starts with its parameters",
+        ));
+    }
+    let params = BoundParams::read(block.payload)?;
+    let (layout, grids) = match params.layout {
+        Layout::Table => ("table".to_string(), params.row_len),
+        Layout::Field { height, width } => (format!("field of {height} x {width}"), 1),
+    };
+    let bounds = (0..grids)
+        .map(|i| params.grid(i).map(|g| g.bound))
+        .collect::<Result<Vec<f64>, baler_codec::Error>>()?;
+    Ok(serde_json::json!({
+        "layout": layout,
+        "predictor": describe(&params.predictor),
+        "bounds": bounds,
+    }))
+}
+
+/// How reports name a predictor.
+pub fn describe(predictor: &Predictor) -> &'static str {
+    match predictor {
+        Predictor::None => "model-free",
+        Predictor::Learned(_) => "learned predictor",
+        Predictor::Relations => "column relations",
+        Predictor::Model => "autoencoder + its blob",
+    }
+}
+
+/// The layout of rows of data of this shape (as coded: a 1-D series is `[frames, 1, width]`).
+fn layout_of(shape: &[usize]) -> Layout {
+    match shape {
+        [_, _] => Layout::Table,
+        [_, rest @ ..] => {
+            let w = *rest.last().unwrap_or(&1);
+            let h: usize = rest[..rest.len() - 1].iter().product();
+            Layout::Field {
+                height: h as u32,
+                width: w as u32,
+            }
+        }
+        [] => Layout::Table,
+    }
+}
+
+/// What compress decides before it codes anything: the input's headers (its own and as coded)
+/// and statistics, its grids, and the predictor (with its parameters block) that codes a
+/// sample of rows smallest.
+struct Choice {
+    original: Header,
+    header: Header,
+    stats: Stats,
+    grid: Vec<ColumnGrid>,
+    predictor: Predictor,
+    params_bytes: Vec<u8>,
+    estimates: Vec<(&'static str, f64)>,
+}
+
+fn choose(
+    models: &[(&HostModel<'_>, usize)],
+    tiling: Option<Tiling>,
+    open: &Opener<'_>,
+    bound: Bound,
+    use_model: UseModel,
+) -> Result<Choice, Error> {
+    let at = Error::codec;
+    let (original, header, stats) = first_pass(open)?;
+    let layout = layout_of(&header.shape);
+    let n = header.row_len();
+    let mut grid = grids(&stats, bound, header.dtype);
+    if layout == Layout::Table {
+        choose_contexts(&stats.sample, &mut grid);
+    }
+    // Tables: the same grids with relations between columns, where any pay on the sample.
+    let mut related = grid.clone();
+    let relations = match (layout, use_model) {
+        (Layout::Table, UseModel::Auto | UseModel::Always) => {
+            relations::choose(&stats.sample, &mut related)
+        }
+        _ => 0,
+    };
+    let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
+    let params_for = |predictor: Predictor| -> Result<Vec<u8>, Error> {
+        let mut bytes = vec![0u8; params_len(layout, &predictor, n, &names)];
+        let grids = if predictor == Predictor::Relations {
+            &related
+        } else {
+            &grid
+        };
+        write_params(
+            layout,
+            predictor,
+            header.dtype,
+            n,
+            grids,
+            &names,
+            &mut bytes,
+        )
+        .map_err(at)?;
+        Ok(bytes)
+    };
+    let model_rows: Vec<ModelRows> = models
+        .iter()
+        .map(|&(model, _)| ModelRows { model, tiling })
+        .collect();
+    let sample_rows = stats.sample.len() / n;
+    let sample = &stats.sample[..sample_rows * n];
+    let learned = match (layout, use_model) {
+        (_, UseModel::Never) => None,
+        (Layout::Field { height, width }, _) => {
+            learned::fit(sample, height as usize, width as usize, &grid[0])
+        }
+        (Layout::Table, _) => None,
+    };
+    // The candidates, each with its model (an index into `models`) and the bytes it adds
+    // outside the stream (the model blob).
+    let mut candidates: Vec<(Predictor, Option<usize>, usize)> = Vec::new();
+    let with_models = models
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, blob_len))| (Predictor::Model, Some(i), blob_len));
+    match (use_model, models.is_empty(), learned) {
+        (UseModel::Never, _, _) => candidates.push((Predictor::None, None, 0)),
+        (UseModel::Always, false, _) => candidates.extend(with_models),
+        (UseModel::Always, true, Some(w)) => candidates.push((Predictor::Learned(w), None, 0)),
+        (UseModel::Always, true, None) if relations > 0 => {
+            candidates.push((Predictor::Relations, None, 0))
+        }
+        (UseModel::Always, true, None) => candidates.push((Predictor::None, None, 0)),
+        (UseModel::Auto, _, learned) => {
+            candidates.push((Predictor::None, None, 0));
+            if let Some(w) = learned {
+                candidates.push((Predictor::Learned(w), None, 0));
+            }
+            if relations > 0 {
+                candidates.push((Predictor::Relations, None, 0));
+            }
+            candidates.extend(with_models);
+        }
+    }
+    // Whichever codes the sample smallest, scaled to the whole input, extra bytes counted.
+    let scale = stats.rows as f64 / sample_rows.max(1) as f64;
+    let mut best: Option<(f64, Predictor, Vec<u8>)> = None;
+    let mut estimates = Vec::new();
+    for (predictor, model, extra) in candidates.iter().copied() {
+        let bytes = params_for(predictor)?;
+        let size = if candidates.len() == 1 {
+            0.0
+        } else {
+            let params = BoundParams::read(&bytes).map_err(at)?;
+            let (coded, _) =
+                encode_rows(&params, model.map(|i| &model_rows[i]), sample).map_err(at)?;
+            let payload = coded.len() - BLOCK_HEADER_LEN - BLOCK_TRAILER_LEN;
+            payload as f64 * scale + (bytes.len() + extra) as f64
+        };
+        if candidates.len() > 1 {
+            estimates.push((describe(&predictor), size));
+        }
+        if best.as_ref().is_none_or(|b| size < b.0) {
+            best = Some((size, predictor, bytes));
+        }
+    }
+    let (_, predictor, params_bytes) = best.ok_or(Error::input("no predictor to choose from"))?;
+    Ok(Choice {
+        original,
+        header,
+        stats,
+        grid: if predictor == Predictor::Relations {
+            related
+        } else {
+            grid
+        },
+        predictor,
+        params_bytes,
+        estimates,
+    })
+}
+
+/// Estimated total bytes (stream plus model blob) of compressing the input within `bound`
+/// with each candidate predictor, from one read of the input and coding the same sample of
+/// rows compress judges by: first the paths without a model (model-free; for fields the
+/// learned predictor; for tables column relations, where any pay), then each of `models` in
+/// order.
+pub fn estimate(
+    models: &[(&HostModel<'_>, usize)],
+    tiling: Option<Tiling>,
+    open: &Opener<'_>,
+    bound: Bound,
+) -> Result<Vec<(&'static str, f64)>, Error> {
+    Ok(choose(models, tiling, open, bound, UseModel::Auto)?.estimates)
+}
+
+/// Compresses the input within `bound` into `out` (stream header, parameters block, residual
+/// blocks), with `model` (and its blob's length) as predictor if given and if it pays (judged
+/// on a sample of rows, counting the model's bytes). `progress` is told the rows coded so far
+/// and the total.
+pub fn compress<W: Write + Seek>(
+    model: Option<(&HostModel<'_>, usize)>,
+    tiling: Option<Tiling>,
+    open: &Opener<'_>,
+    out: &mut W,
+    bound: Bound,
+    use_model: UseModel,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Outcome, Error> {
+    let at = Error::codec;
+    let Choice {
+        original,
+        header,
+        stats,
+        grid,
+        predictor,
+        params_bytes,
+        estimates,
+    } = choose(
+        Vec::from_iter(model).as_slice(),
+        tiling,
+        open,
+        bound,
+        use_model,
+    )?;
+    let layout = layout_of(&header.shape);
+    let n = header.row_len();
+    let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
+    let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
+    let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
+    let free_params_len = params_len(layout, &Predictor::None, n, &names);
+    let with_model = predictor == Predictor::Model;
+    let params = BoundParams::read(&params_bytes).map_err(at)?;
+    let model_rows = model_rows.filter(|_| with_model);
+
+    let start = out.stream_position().map_err(Error::output)?;
+    out.write_all(&[0u8; STREAM_HEADER_LEN])
+        .map_err(Error::output)?;
+    let params_block = sealed(BlockKind::BoundParams, 0, &params_bytes).map_err(at)?;
+    out.write_all(&params_block).map_err(Error::output)?;
+    let mut total = STREAM_HEADER_LEN + params_block.len();
+    let mut source = open_coded(open, rows_per_block * n * BATCH_BLOCKS)?;
+    let (mut rows, mut worst) = (0usize, 0f64);
+    progress(0, stats.rows as u64);
+    while let Some(chunk) = source.next_chunk_f64().map_err(Error::Data)? {
+        let coded: Result<Vec<(Vec<u8>, Vec<f64>)>, baler_codec::Error> = chunk
+            .par_chunks(rows_per_block * n)
+            .map(|part| encode_rows(&params, model_rows.as_ref(), part))
+            .collect();
+        for ((block, decoded), part) in coded
+            .map_err(at)?
+            .iter()
+            .zip(chunk.chunks(rows_per_block * n))
+        {
+            for (i, (&x, &y)) in part.iter().zip(decoded).enumerate() {
+                let g = grid[i % grid.len()];
+                let e = (x - y).abs();
+                if x.is_finite() && g.bound > 0.0 {
+                    worst = worst.max(e / g.bound);
+                }
+                // The encoder's check, repeated: the bound holds, or the value is exact.
+                let within = e <= g.bound || x == y || (x.is_nan() && y.is_nan());
+                if !within {
+                    return Err(Error::BoundViolated {
+                        value: x,
+                        decoded: y,
+                        bound: g.bound,
+                    });
+                }
+            }
+            out.write_all(block).map_err(Error::output)?;
+            total += block.len();
+        }
+        rows += chunk.len() / n;
+        progress(rows as u64, stats.rows as u64);
+    }
+    // A series keeps its own shape (its frames are padded); other data its row count.
+    let shape: Vec<u64> = if original.shape.len() == 1 {
+        vec![original.shape[0] as u64]
+    } else {
+        let mut shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
+        shape[0] = rows as u64;
+        shape
+    };
+    let mut dims = [0u64; 4];
+    dims.get_mut(..shape.len())
+        .ok_or(Error::input(
+            "arrays of more than 4 dimensions are not supported yet",
+        ))?
+        .copy_from_slice(&shape);
+    let head = StreamHeader {
+        model_id: model.filter(|_| with_model).map_or(0, |(m, _)| m.id()),
+        flags: FLAG_ERROR_BOUNDED,
+        frame_count: rows as u64,
+        frame_len: n as u32,
+        dtype: header.dtype,
+        rank: shape.len() as u8,
+        shape: dims,
+    };
+    let mut bytes = [0u8; STREAM_HEADER_LEN];
+    head.write(&mut bytes).map_err(at)?;
+    let end = out.stream_position().map_err(Error::output)?;
+    out.seek(SeekFrom::Start(start)).map_err(Error::output)?;
+    out.write_all(&bytes).map_err(Error::output)?;
+    out.seek(SeekFrom::Start(end)).map_err(Error::output)?;
+    let values: usize = shape.iter().map(|&d| d as usize).product();
+    Ok(Outcome {
+        raw_bytes: values * dtype_size(header.dtype),
+        stream_bytes: total,
+        model_bytes: if with_model {
+            model.map_or(0, |m| m.1)
+        } else {
+            0
+        },
+        predictor: match predictor {
+            Predictor::None => Chosen::ModelFree,
+            Predictor::Model => Chosen::Model,
+            Predictor::Learned(_) => Chosen::Learned(params_bytes.len() - free_params_len),
+            Predictor::Relations => {
+                Chosen::Relations(grid.iter().filter(|g| g.relation.is_some()).count())
+            }
+        },
+        worst_fraction_of_bound: worst,
+        estimates,
+    })
+}
+
+/// Bytes of one value of `dtype`.
+pub fn dtype_size(dtype: DType) -> usize {
+    match dtype {
+        DType::F32 | DType::I32 => 4,
+        DType::I16 => 2,
+        _ => 8,
+    }
+}
+
+/// The shape of the rows an error-bounded stream codes, from its header: its own shape, or
+/// for a 1-D series `[frames, 1, frame_len]`. Checks everything a crafted header could get
+/// wrong before anything is allocated for it.
+pub fn coded_shape(header: &StreamHeader) -> Result<Vec<usize>, baler_codec::Error> {
+    use baler_codec::Error::Invalid;
+    let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
+    let n = header.frame_len as usize;
+    // A row's working memory is allocated up front: refuse absurd rows from a crafted header.
+    if n > MAX_ROW_VALUES {
+        return Err(Invalid("rows of more than 2^27 values"));
+    }
+    if n == 0 {
+        return Err(Invalid("stream shape and frame length disagree"));
+    }
+    let total = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if let [len] = shape[..] {
+        let frames = len.div_ceil(n) as u64;
+        if frames != header.frame_count || len == 0 {
+            return Err(Invalid("stream shape and frame count disagree"));
+        }
+        return Ok(vec![frames as usize, 1, n]);
+    }
+    if shape.len() < 2 || checked_row_len(&shape) != Some(n) {
+        return Err(Invalid("stream shape and frame length disagree"));
+    }
+    // The writer of the output multiplies out the whole shape: it must fit, and its rows must
+    // be the frames the stream announces (found by fuzzing: a crafted first dimension
+    // overflowed that product).
+    if total.is_none() || shape[0] as u64 != header.frame_count {
+        return Err(Invalid("stream shape and frame count disagree"));
+    }
+    Ok(shape)
+}
+
+/// Reads the parameters block of an error-bounded stream (its header already read) and checks
+/// it against the header; returns the block (the parameters borrow it) and the column names.
+pub fn read_params<R: Read>(
+    header: &StreamHeader,
+    reader: &mut R,
+) -> Result<Vec<u8>, baler_codec::Error> {
+    use baler_codec::Error::{Invalid, Truncated};
+    let shape = coded_shape(header)?;
+    let n = header.frame_len as usize;
+    let layout = layout_of(&shape);
+    // Room for the grids and names of up to 64 KiB each.
+    let largest = Predictor::Learned([0; baler_codec::bounded::LEARNED_TAPS]);
+    let params_block = next_bounded_block(
+        reader,
+        params_len(layout, &largest, n, &[]) + n * (2 + 65535),
+    )?
+    .ok_or(Truncated)?;
+    let (block, _) = checked_block(&params_block, 0)?;
+    if block.kind != BlockKind::BoundParams {
+        return Err(Invalid(
+            "an error-bounded stream starts with its parameters",
+        ));
+    }
+    let params = BoundParams::read(block.payload)?;
+    if params.row_len != n || params.layout != layout || params.dtype != header.dtype {
+        return Err(Invalid("parameters disagree with the stream header"));
+    }
+    Ok(params_block)
+}
+
+/// The column names an error-bounded stream's parameters block carries.
+pub fn stream_names(params_block: &[u8]) -> Result<Vec<String>, baler_codec::Error> {
+    let (block, _) = checked_block(params_block, 0)?;
+    let params = BoundParams::read(block.payload)?;
+    let mut names = Vec::new();
+    params.for_each_name(|name| names.push(name.to_string()));
+    Ok(names)
+}
+
+/// Decompresses the blocks of an error-bounded stream whose header and parameters block
+/// (from [`read_params`]) are read, into `sink`; returns the values written. `progress` is
+/// told the rows decoded so far and the total.
+pub fn decompress<R: Read>(
+    header: &StreamHeader,
+    params_block: &[u8],
+    model: Option<&HostModel<'_>>,
+    reader: &mut R,
+    sink: &mut dyn RowOutput,
+    progress: &dyn Fn(u64, u64),
+) -> Result<usize, Error> {
+    let at = Error::codec;
+    let shape = coded_shape(header).map_err(at)?;
+    let n = header.frame_len as usize;
+    let (block, _) = checked_block(params_block, 0).map_err(at)?;
+    let params = BoundParams::read(block.payload).map_err(at)?;
+    let tiling = model.and_then(|m| {
+        let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
+        tiling_for(&shape, &frame)
+    });
+    let model_rows = match (params.predictor, model) {
+        (Predictor::Model, Some(m)) => {
+            if m.id() != header.model_id {
+                return Err(at(baler_codec::Error::WrongModel {
+                    expected: m.id(),
+                    found: header.model_id,
+                }));
+            }
+            // A crafted header can name the model with rows it does not fit: as compress
+            // requires, a row is one frame of the model unless the model tiles it.
+            if tiling.is_none() && m.input_len() != n {
+                return Err(Error::input(format!(
+                    "rows of {n} values, but the model expects {}",
+                    m.input_len()
+                )));
+            }
+            Some(ModelRows { model: m, tiling })
+        }
+        (Predictor::Model, None) => {
+            return Err(Error::ModelRequired {
+                path: None,
+                model_id: header.model_id,
+            })
+        }
+        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
+    };
+    // A series' last frame is padded: the sink gets the series' own values only.
+    let values: usize = header.shape().iter().map(|&d| d as usize).product();
+    let mut sink = Truncated::new(sink, values);
+    let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
+    let codes = model_rows.as_ref().map_or(0, |m| m.row_codes());
+    let max_payload = rows_per_block * (n + codes) * 100 + 4096;
+    let (mut rows, mut index) = (0u64, 1u32);
+    loop {
+        let batch =
+            read_batch(BATCH_BLOCKS, |_| next_bounded_block(reader, max_payload)).map_err(at)?;
+        if batch.is_empty() {
+            break;
+        }
+        let decoded: Result<Vec<Vec<f64>>, baler_codec::Error> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                decode_rows(
+                    &params,
+                    model_rows.as_ref(),
+                    bytes,
+                    index + i as u32,
+                    rows_per_block,
+                )
+            })
+            .collect();
+        index += batch.len() as u32;
+        for values in decoded.map_err(at)? {
+            rows += (values.len() / n) as u64;
+            if rows > header.frame_count {
+                return Err(at(baler_codec::Error::FrameCountMismatch {
+                    header: header.frame_count,
+                    blocks: rows,
+                }));
+            }
+            sink.push_f64(values).map_err(Error::output_message)?;
+        }
+        progress(rows, header.frame_count);
+    }
+    if rows < header.frame_count {
+        return Err(at(baler_codec::Error::Truncated));
+    }
+    Ok(values)
+}

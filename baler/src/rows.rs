@@ -1,0 +1,202 @@
+//! Where the compress and decompress drivers get rows from and put rows to: a data file read
+//! in chunks ([`crate::data::RowSource`]), an array in memory ([`ArrayRows`]), and the
+//! regrouping of a 1-D series into frames ([`SeriesRows`]). The drivers see only these traits,
+//! so files and arrays go through the same code.
+
+use crate::data::{Header, RowSink, RowSource};
+
+/// Rows delivered in chunks of whole rows, with full precision.
+pub trait RowInput {
+    /// Shape, element type and names of the data.
+    fn header(&self) -> &Header;
+    /// The next chunk of whole rows, or `None` at the end.
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String>;
+}
+
+impl RowInput for RowSource {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+        RowSource::next_chunk_f64(self)
+    }
+}
+
+/// Where decoded rows go.
+pub trait RowOutput {
+    /// Appends rows given with full precision.
+    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String>;
+    /// Appends rows decoded as `f32` (a fixed-rate model's output).
+    fn push_f32(&mut self, values: Vec<f32>) -> Result<(), String> {
+        self.push_f64(values.into_iter().map(f64::from).collect())
+    }
+}
+
+impl RowOutput for RowSink {
+    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String> {
+        RowSink::push_f64(self, values)
+    }
+
+    // CSV output prints values that came as f32 as f32 do.
+    fn push_f32(&mut self, values: Vec<f32>) -> Result<(), String> {
+        RowSink::push(self, values)
+    }
+}
+
+impl RowOutput for Vec<f64> {
+    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String> {
+        self.extend_from_slice(&values);
+        Ok(())
+    }
+}
+
+/// An array in memory as rows (values widened to `f64`), in chunks of about
+/// `values_per_chunk` values.
+pub struct ArrayRows<'a> {
+    header: Header,
+    values: &'a [f64],
+    at: usize,
+    chunk: usize,
+}
+
+impl<'a> ArrayRows<'a> {
+    /// Rows of `values` (row-major, `header.shape`).
+    pub fn new(header: Header, values: &'a [f64], values_per_chunk: usize) -> Self {
+        let n = header.row_len().max(1);
+        let chunk = (values_per_chunk / n).max(1) * n;
+        ArrayRows {
+            header,
+            values,
+            at: 0,
+            chunk,
+        }
+    }
+}
+
+impl RowInput for ArrayRows<'_> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+        if self.at >= self.values.len() {
+            return Ok(None);
+        }
+        let end = (self.at + self.chunk).min(self.values.len());
+        let chunk = self.values[self.at..end].to_vec();
+        self.at = end;
+        Ok(Some(chunk))
+    }
+}
+
+/// Values per frame of a 1-D series of `len` values: long series in frames of 4096, short
+/// ones in at least 16 frames (the learned predictor fits on whole frames).
+pub fn series_frame_len(len: usize) -> usize {
+    len.div_ceil(16).clamp(1, 4096)
+}
+
+/// Frames of a 1-D series: its values `frame_len` at a time, the last frame padded by
+/// repeating the last value (which costs almost nothing to code). The frames are rows of a
+/// `[frames, 1, frame_len]` field, which is what the drivers code; the stream keeps the
+/// series' own shape.
+pub struct SeriesRows<R: RowInput> {
+    inner: R,
+    header: Header,
+    frame_len: usize,
+    pending: Vec<f64>,
+    done: bool,
+}
+
+impl<R: RowInput> SeriesRows<R> {
+    /// Regroups the 1-D `inner` into frames of [`series_frame_len`] values.
+    pub fn new(inner: R) -> Self {
+        let len = inner.header().shape.first().copied().unwrap_or(0);
+        let frame_len = series_frame_len(len);
+        let header = Header {
+            shape: vec![len.div_ceil(frame_len), 1, frame_len],
+            dtype: inner.header().dtype,
+            names: Vec::new(),
+        };
+        SeriesRows {
+            inner,
+            header,
+            frame_len,
+            pending: Vec::new(),
+            done: false,
+        }
+    }
+}
+
+impl<R: RowInput> RowInput for SeriesRows<R> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+        while !self.done {
+            match self.inner.next_chunk_f64()? {
+                Some(values) => {
+                    self.pending.extend_from_slice(&values);
+                    let whole = self.pending.len() / self.frame_len * self.frame_len;
+                    if whole > 0 {
+                        let rest = self.pending.split_off(whole);
+                        return Ok(Some(std::mem::replace(&mut self.pending, rest)));
+                    }
+                }
+                None => self.done = true,
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let last = self.pending.last().copied().unwrap_or(0.0);
+        self.pending.resize(self.frame_len, last);
+        Ok(Some(std::mem::take(&mut self.pending)))
+    }
+}
+
+/// Keeps the first `keep` values pushed through it (a series' padding is dropped).
+pub struct Truncated<'o, O: RowOutput + ?Sized> {
+    inner: &'o mut O,
+    keep: usize,
+}
+
+impl<'o, O: RowOutput + ?Sized> Truncated<'o, O> {
+    /// Passes on at most `keep` values to `inner`.
+    pub fn new(inner: &'o mut O, keep: usize) -> Self {
+        Truncated { inner, keep }
+    }
+}
+
+impl<O: RowOutput + ?Sized> RowOutput for Truncated<'_, O> {
+    fn push_f64(&mut self, mut values: Vec<f64>) -> Result<(), String> {
+        values.truncate(self.keep);
+        self.keep -= values.len();
+        if values.is_empty() {
+            return Ok(());
+        }
+        self.inner.push_f64(values)
+    }
+}
+
+impl<R: RowInput + ?Sized> RowInput for Box<R> {
+    fn header(&self) -> &Header {
+        (**self).header()
+    }
+
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+        (**self).next_chunk_f64()
+    }
+}
+
+/// Opens the data file `path` for a pass over its rows (what the drivers' openers do for
+/// files).
+pub fn file_opener<'p>(
+    path: &'p std::path::Path,
+) -> impl Fn(usize) -> Result<Box<dyn RowInput + 'p>, crate::Error> + 'p {
+    move |chunk| {
+        let source = RowSource::open(path, chunk).map_err(crate::Error::Data)?;
+        Ok(Box::new(source) as Box<dyn RowInput>)
+    }
+}

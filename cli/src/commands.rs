@@ -1,0 +1,617 @@
+//! The commands behind the CLI verbs. Errors are one-line messages.
+
+use baler::data::{self, AtomicFile};
+use baler::pipeline::bounded::{self, dtype_size};
+use baler::pipeline::{Bound, Chosen, Options, UseModel};
+use baler::tiles::{parse_tile, Tiling};
+use baler_codec::stream::FLAG_ERROR_BOUNDED;
+use baler_codec::{HostModel, StreamHeader};
+use baler_train::autoencoder::{self as train, Device, TrainConfig};
+use baler_train::tune;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+/// `println!` that ignores a closed stdout (e.g. `baler info x | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Quantization-aware fine-tuning starts when the quantized validation error exceeds the float
+/// one by this factor.
+const QAT_TRIGGER: f64 = 1.25;
+
+/// Arguments of `baler train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Data file (.npz, .npy or .csv).
+    #[arg(long)]
+    pub input: std::path::PathBuf,
+    /// Output model blob.
+    #[arg(long)]
+    pub output: std::path::PathBuf,
+    /// Latent width (default: from --compression-ratio).
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// Columns per latent value: latent = ceil(columns / R).
+    #[arg(long, default_value_t = 4.0)]
+    pub compression_ratio: f64,
+    /// Hidden widths of the encoder (the decoder mirrors them).
+    #[arg(long, value_delimiter = ',', default_value = "200,100,50")]
+    pub hidden: Vec<usize>,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 200)]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Initial learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Fraction of rows held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
+    /// Seed for initialization, shuffling and the split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Latent code width in bits (1..=16).
+    #[arg(long, default_value_t = 8)]
+    pub code_bits: u8,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Epochs of quantization-aware fine-tuning, run when the quantized model's validation
+    /// error exceeds 1.25x the float model's (0: never).
+    #[arg(long, default_value_t = 20)]
+    pub qat_epochs: usize,
+    /// For [frames, h, w] fields: train on tiles of HxW (e.g. 10x10) so one small model
+    /// serves any frame size.
+    #[arg(long)]
+    pub tile: Option<String>,
+    /// Tune the model for `compress --rel-error-bound R`: quantize it with latent codes of
+    /// 4, 6, 8, 10 and 12 bits (the latent step), estimate each one's compressed size (stream
+    /// plus blob) on the data, and keep the smallest. Replaces --code-bits.
+    #[arg(long, value_name = "R")]
+    pub optimize_for_bound: Option<f64>,
+}
+
+fn read_model(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn load<'a>(path: &Path, blob: &'a [u8]) -> Result<HostModel<'a>, String> {
+    HostModel::from_bytes(blob).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A progress bar for `len` units of work.
+pub(crate) fn progress(len: u64, what: &str, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}}"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `baler train`.
+pub fn train(args: &TrainArgs) -> Result<(), String> {
+    let device = match args.device.as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda,
+        other => return Err(format!("unknown device '{other}' (cpu or cuda)")),
+    };
+    if !(1..=16).contains(&args.code_bits) {
+        return Err(format!("--code-bits {} is outside 1..=16", args.code_bits));
+    }
+    if !(args.compression_ratio.is_finite() && args.compression_ratio > 0.0) {
+        return Err(format!(
+            "--compression-ratio must be a positive number, not {}",
+            args.compression_ratio
+        ));
+    }
+    distinct(&args.output, &[Some(&args.input)])?;
+    let data = data::read_for_model(&args.input)?;
+    // A model keeps its column names one per line.
+    if let Some(c) = data.names.iter().position(|name| name.contains('\n')) {
+        return Err(format!(
+            "{}: the name of column {} has a line break, which a model cannot store; rename it",
+            args.input.display(),
+            data::column_label(&data.names, c)
+        ));
+    }
+    if let Some(r) = args
+        .optimize_for_bound
+        .filter(|r| !(r.is_finite() && *r > 0.0))
+    {
+        return Err(format!(
+            "--optimize-for-bound must be a positive fraction of the range, not {r}"
+        ));
+    }
+    let mut tiling = None;
+    let (values, n, shape, names) = match (&args.tile, data.shape.as_slice()) {
+        (Some(tile), [_, h, w]) => {
+            let tile = parse_tile(tile)?;
+            let tiles = Tiling {
+                frame: (*h, *w),
+                tile,
+            };
+            tiling = Some(tiles);
+            let shape = vec![tile.0 as u32, tile.1 as u32];
+            (
+                Cow::Owned(tiles.split(&data.values)),
+                tiles.tile_len(),
+                shape,
+                Vec::new(),
+            )
+        }
+        (Some(_), other) => {
+            return Err(format!(
+                "--tile needs [frames, h, w] data, not shape {other:?}"
+            ));
+        }
+        (None, dims) => {
+            let shape = dims[1..].iter().map(|&d| d as u32).collect();
+            (
+                Cow::Borrowed(&data.values[..]),
+                data.row_len(),
+                shape,
+                data.names.clone(),
+            )
+        }
+    };
+    let latent = args
+        .latent
+        .unwrap_or_else(|| (n as f64 / args.compression_ratio).ceil().max(1.0) as usize);
+    // A model blob stores layer widths in 16 bits.
+    let widest = args.hidden.iter().chain([&n, &latent]).max().copied();
+    if let Some(w) = widest.filter(|&w| w > usize::from(u16::MAX)) {
+        return Err(format!(
+            "a layer of {w} values is more than a model holds ({}); use --error-bound without a model for rows this wide",
+            u16::MAX
+        ));
+    }
+    // The outputs are opened before training, so an unwritable path fails at once; they
+    // appear under their names only when complete.
+    let history_path = args.output.with_extension("loss.json");
+    let mut model_file = AtomicFile::create(&args.output)?;
+    let mut history_file = AtomicFile::create(&history_path)?;
+    let config = TrainConfig {
+        hidden: args.hidden.clone(),
+        latent,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        validation_fraction: args.validation_fraction,
+        seed: args.seed,
+        code_bits: args.code_bits,
+        device,
+        progress: true,
+    };
+    let started = Instant::now();
+    let mut outcome = train::train(&values, n, shape, names, &config)?;
+    let float_mse = float_validation_mse(&values, n, &outcome);
+    let mut quant_mse =
+        train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
+    say!("validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}");
+    if args.qat_epochs > 0 && quant_mse > QAT_TRIGGER * float_mse {
+        say!(
+            "quantized error exceeds {QAT_TRIGGER}x the float error: quantization-aware fine-tuning ({} epochs)",
+            args.qat_epochs
+        );
+        outcome = train::fine_tune_quantized(&values, n, &outcome, &config, args.qat_epochs)?;
+        quant_mse =
+            train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
+        say!("after fine-tuning: quantized {quant_mse:.5}");
+    }
+    let blob = match args.optimize_for_bound {
+        Some(rel) => latent_step_for_bound(&outcome.model, tiling, &args.input, rel)?,
+        None => outcome
+            .model
+            .quantize()
+            .map_err(|e| format!("quantization: {e}"))?,
+    };
+    let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
+    let history = serde_json::to_string_pretty(&outcome.history).map_err(|e| e.to_string())?;
+    history_file
+        .writer()
+        .write_all(history.as_bytes())
+        .map_err(|e| format!("{}: {e}", history_path.display()))?;
+    model_file
+        .writer()
+        .write_all(&blob)
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
+    // The history first: a model under its name always has its history beside it.
+    history_file.commit()?;
+    model_file.commit()?;
+    say!(
+        "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}",
+        outcome.history.len(),
+        started.elapsed().as_secs_f64(),
+    );
+    say!(
+        "model {:016x}: {} bytes -> {}; loss history -> {}",
+        model.id(),
+        blob.len(),
+        args.output.display(),
+        history_path.display()
+    );
+    Ok(())
+}
+
+/// `--optimize-for-bound`: the blob of the latent code width that compresses smallest
+/// within `rel` x range, after a table of every candidate and of the paths without a model.
+fn latent_step_for_bound(
+    model: &baler_codec::model::quantize::FloatModel,
+    tiling: Option<Tiling>,
+    input: &Path,
+    rel: f64,
+) -> Result<Vec<u8>, String> {
+    say!("choosing the latent step for --rel-error-bound {rel} (estimated on a sample, blob counted):");
+    let search = tune::search(model, tiling, input, rel)?;
+    for (what, bytes) in &search.without_model {
+        say!("  {what:<30} {:>12.0} bytes", bytes);
+    }
+    for c in &search.candidates {
+        say!(
+            "  autoencoder, {:>2}-bit codes     {:>12.0} bytes (blob {} bytes)",
+            c.code_bits,
+            c.total,
+            c.blob.len()
+        );
+    }
+    let best = search.best().ok_or("no candidate quantization")?;
+    say!("kept {}-bit latent codes", best.code_bits);
+    let smaller = search
+        .without_model
+        .iter()
+        .filter(|(_, bytes)| *bytes < best.total)
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((what, bytes)) = smaller {
+        say!(
+            "note: the {what} path is smaller at this bound ({bytes:.0} against {:.0} bytes): compress --use-model auto will not use this model",
+            best.total
+        );
+    }
+    Ok(best.blob.clone())
+}
+
+/// Validation MSE of the float model, in normalized units.
+fn float_validation_mse(values: &[f32], n: usize, outcome: &train::TrainOutcome) -> f64 {
+    let model = &outcome.model;
+    let mut ranges = vec![(0f32, 0f32); model.layers.len()];
+    let (mut sq, mut count) = (0f64, 0usize);
+    for &row in &outcome.validation {
+        let z: Vec<f32> = values[row * n..(row + 1) * n]
+            .iter()
+            .zip(model.offset.iter().zip(&model.scale))
+            .map(|(x, (o, s))| (x - o) / s)
+            .collect();
+        let recon = model.forward_normalized(&z, &mut ranges);
+        sq += recon
+            .iter()
+            .zip(&z)
+            .map(|(a, b)| f64::from((a - b).powi(2)))
+            .sum::<f64>();
+        count += n;
+    }
+    sq / count.max(1) as f64
+}
+
+/// Refuses an output that is one of the command's own files (the input or the model), which
+/// the output would replace.
+fn distinct(output: &Path, sources: &[Option<&Path>]) -> Result<(), String> {
+    let Ok(target) = std::fs::canonicalize(output) else {
+        return Ok(()); // not there yet
+    };
+    for (source, what) in sources.iter().zip(["input", "model"]) {
+        if source.and_then(|p| std::fs::canonicalize(p).ok()).as_ref() == Some(&target) {
+            return Err(format!(
+                "{}: the output is the {what} file; choose another --output",
+                output.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `baler compress`: the library's file driver, which reads the input in chunks of whole
+/// rows, codes each chunk's blocks in parallel and writes them as they come, so memory stays
+/// bounded for any input size; then the one-line report.
+pub fn compress(
+    model_path: Option<&Path>,
+    input: &Path,
+    output: &Path,
+    bound: Option<Bound>,
+    use_model: UseModel,
+) -> Result<(), String> {
+    distinct(output, &[Some(input), model_path])?;
+    if let Some(Bound::Absolute(v) | Bound::Relative(v)) = bound {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!(
+                "the error bound must be a positive number, not {v}"
+            ));
+        }
+    }
+    if bound.is_none() && model_path.is_none() {
+        return Err("--model is required (or give --error-bound)".to_string());
+    }
+    let blob = model_path.map(read_model).transpose()?;
+    if let (Some(path), Some(bytes)) = (model_path, &blob) {
+        load(path, bytes)?;
+    }
+    let options = Options {
+        bound,
+        use_model,
+        model: blob.as_deref(),
+    };
+    let started = Instant::now();
+    let bar = progress(0, "compress", "rows");
+    let report = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let outcome =
+        baler::compress_file(input, output, &options, &report).map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let raw = outcome.raw_bytes as f64;
+    let Some(bounded) = &outcome.bounded else {
+        say!(
+            "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model), {:.1} MB/s",
+            input.display(),
+            output.display(),
+            outcome.raw_bytes,
+            outcome.stream_bytes,
+            raw / outcome.stream_bytes as f64,
+            raw / (outcome.stream_bytes + outcome.model_bytes) as f64,
+            outcome.model_bytes,
+            raw / seconds.max(1e-9) / 1e6
+        );
+        return Ok(());
+    };
+    let how = match (model_path, bounded.predictor) {
+        (_, Chosen::Model) => "with the model".to_string(),
+        (_, Chosen::Learned(bytes)) => {
+            format!("learned field predictor, its {bytes} bytes inside the stream")
+        }
+        (_, Chosen::Relations(columns)) => {
+            format!("{columns} columns predicted from earlier columns of their row")
+        }
+        (Some(_), Chosen::ModelFree) => {
+            "model-free: smaller than with the model, its bytes counted".to_string()
+        }
+        (None, Chosen::ModelFree) => "model-free".to_string(),
+    };
+    say!(
+        "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model; {how}), max error {:.3} of the bound, {:.1} MB/s",
+        input.display(),
+        output.display(),
+        outcome.raw_bytes,
+        outcome.stream_bytes,
+        raw / outcome.stream_bytes as f64,
+        raw / (outcome.stream_bytes + outcome.model_bytes) as f64,
+        outcome.model_bytes,
+        bounded.worst_fraction_of_bound,
+        raw / seconds.max(1e-9) / 1e6
+    );
+    if !bounded.estimates.is_empty() {
+        let list: Vec<String> = bounded
+            .estimates
+            .iter()
+            .map(|(what, bytes)| format!("{what} ~{bytes:.0} bytes"))
+            .collect();
+        say!(
+            "  predictor chosen on a sample of rows: {}",
+            list.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `baler decompress`: the library's file driver, which reads blocks in batches, decodes each
+/// batch in parallel and writes the rows as they come; then the one-line report.
+pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Result<(), String> {
+    distinct(output, &[Some(input), model_path])?;
+    let blob = model_path.map(read_model).transpose()?;
+    if let (Some(path), Some(bytes)) = (model_path, &blob) {
+        load(path, bytes)?;
+    }
+    let started = Instant::now();
+    let bar = progress(0, "decompress", "frames");
+    let report = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let decoded = baler::decompress_file(input, output, blob.as_deref(), &report)
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let raw = decoded.values * dtype_size(decoded.stream.dtype);
+    let speed = raw as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6;
+    if decoded.stream.flags & FLAG_ERROR_BOUNDED != 0 {
+        say!(
+            "{} -> {}: {} values, {raw} bytes, {speed:.1} MB/s",
+            input.display(),
+            output.display(),
+            decoded.values
+        );
+    } else {
+        say!(
+            "{} -> {}: {} frames of {}, {raw} bytes, {speed:.1} MB/s",
+            input.display(),
+            output.display(),
+            decoded.stream.frame_count,
+            decoded.stream.frame_len
+        );
+    }
+    Ok(())
+}
+
+/// `baler info`.
+pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let at = |e: baler_codec::Error| format!("{}: {e}", file.display());
+    let report = match bytes.get(..4) {
+        Some(b"BALM") => {
+            let model = HostModel::from_bytes(&bytes).map_err(at)?;
+            let half_bytes = |layers: &[baler_codec::LayerSpec<'_>]| -> usize {
+                layers
+                    .iter()
+                    .map(|l| {
+                        l.weights.bytes().len()
+                            + l.bias.bytes().len()
+                            + l.multiplier.bytes().len()
+                            + l.shift.bytes().len()
+                            + l.weight_scales.bytes().len()
+                    })
+                    .sum()
+            };
+            let widths: Vec<usize> = std::iter::once(model.input_len())
+                .chain(model.layers().iter().map(|l| usize::from(l.outputs)))
+                .collect();
+            serde_json::json!({
+                "kind": "model",
+                "model_id": format!("{:016x}", model.id()),
+                "bytes": bytes.len(),
+                "widths": widths,
+                "latent": model.latent_len(),
+                "code_bits": model.code_bits(),
+                "encoder_bytes": half_bytes(model.encoder()),
+                "decoder_bytes": half_bytes(model.decoder()),
+                "encoder_macs": model.encoder_macs(),
+                "decoder_macs": model.decoder_macs(),
+                "names": model.names().collect::<Vec<_>>(),
+            })
+        }
+        Some(b"BALS") => {
+            let header = StreamHeader::read(&bytes).map_err(at)?;
+            let dtype = header.dtype;
+            let original = header
+                .shape()
+                .iter()
+                .try_fold(dtype_size(dtype) as u64, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| format!("{}: header shape too large", file.display()))?;
+            let mut report = serde_json::json!({
+                "kind": "stream",
+                "model_id": format!("{:016x}", header.model_id),
+                "shape": header.shape(),
+                "dtype": format!("{dtype:?}").to_lowercase(),
+                "frames": header.frame_count,
+                "frame_len": header.frame_len,
+                "original_bytes": original,
+                "compressed_bytes": bytes.len(),
+                "ratio": original as f64 / bytes.len() as f64,
+            });
+            if header.flags & FLAG_ERROR_BOUNDED != 0 {
+                report["error_bounded"] = bounded::params_report(&bytes).map_err(at)?;
+            }
+            if let Some(path) = model_path {
+                let blob = read_model(path)?;
+                let model = load(path, &blob)?;
+                if model.id() != header.model_id {
+                    return Err(format!(
+                        "{}: written by model {:016x}, not by {} ({:016x})",
+                        file.display(),
+                        header.model_id,
+                        path.display(),
+                        model.id()
+                    ));
+                }
+                report["model_bytes"] = blob.len().into();
+                report["ratio_with_model"] =
+                    (original as f64 / (bytes.len() + blob.len()) as f64).into();
+            }
+            report
+        }
+        _ => return Err(format!("{}: not a baler model or stream", file.display())),
+    };
+    if json {
+        say!("{report:#}");
+    } else if let Some(map) = report.as_object() {
+        for (key, value) in map {
+            say!("{key:>16}: {value}");
+        }
+    }
+    Ok(())
+}
+
+/// `baler evaluate`: the summary line, then the table (or JSON); `bounds` are error bounds
+/// as fractions of each column's range.
+pub fn evaluate(
+    original: &Path,
+    reconstructed: &Path,
+    json: bool,
+    bounds: &[f64],
+) -> Result<(), String> {
+    baler::evaluate::check_bounds(bounds)?;
+    let pair = baler::evaluate::DataPair::read(original, reconstructed)?;
+    let evaluation = baler::evaluate::Evaluation::new(&pair, bounds)?;
+    if json {
+        say!("{:#}", evaluation.to_json());
+    } else {
+        say!("{}", evaluation.text());
+    }
+    Ok(())
+}
+
+/// `baler export`: the model blob as Rust or C source.
+pub fn export(model_path: &Path, format: &str, output: &Path) -> Result<(), String> {
+    let blob = read_model(model_path)?;
+    let model = load(model_path, &blob)?;
+    let bytes: Vec<String> = blob
+        .chunks(16)
+        .map(|row| {
+            row.iter()
+                .map(|b| format!("0x{b:02x},"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let body = bytes.join("\n    ");
+    let id = model.id();
+    let len = blob.len();
+    let description = format!(
+        "{} -> {} codes of {} bits, {} layers",
+        model.input_len(),
+        model.latent_len(),
+        model.code_bits(),
+        model.layers().len()
+    );
+    let source = match format {
+        "rust" => format!(
+            "//! baler model {id:016x} ({description}), written by `baler export`.\n\
+             \n\
+             /// The model id (CRC-64/XZ of the blob body).\n\
+             pub const BALER_MODEL_ID: u64 = 0x{id:016x};\n\
+             /// Length of the model blob in bytes.\n\
+             pub const BALER_MODEL_LEN: usize = {len};\n\
+             /// The model blob; load it with `baler_codec::Model::from_bytes(&BALER_MODEL)`.\n\
+             pub static BALER_MODEL: [u8; BALER_MODEL_LEN] = [\n    {body}\n];\n"
+        ),
+        "c" => format!(
+            "/* baler model {id:016x} ({description}), written by `baler export`. */\n\
+             #ifndef BALER_MODEL_H\n#define BALER_MODEL_H\n\
+             #include <stddef.h>\n#include <stdint.h>\n\n\
+             #define BALER_MODEL_ID UINT64_C(0x{id:016x})\n\
+             #define BALER_MODEL_LEN ((size_t){len})\n\n\
+             static const uint8_t baler_model[{len}] = {{\n    {body}\n}};\n\n\
+             #endif /* BALER_MODEL_H */\n"
+        ),
+        other => return Err(format!("unknown export format '{other}' (rust or c)")),
+    };
+    let mut file = AtomicFile::create(output)?;
+    file.writer()
+        .write_all(source.as_bytes())
+        .map_err(|e| format!("{}: {e}", output.display()))?;
+    file.commit()?;
+    say!(
+        "{} -> {}: {len} bytes, model {id:016x}",
+        model_path.display(),
+        output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! `baler train` -> `compress` -> `decompress` on the collider events (shipped) and the CFD
+//! frames (shared data, skipped when absent), with the error bounds the trained models reach.
+
+use baler::data::{self, Dataset};
+use baler_codec::DType;
+use std::path::Path;
+
+mod common;
+use common::{baler, ok, round_trip, s, temp_dir};
+
+/// Trains a model on `input` with `args` into `dir`; returns the model path.
+fn train(input: &Path, dir: &Path, args: &[&str]) -> std::path::PathBuf {
+    let model = dir.join("model.blob");
+    let mut all = vec!["train", "--input", s(input), "--output", s(&model)];
+    all.extend_from_slice(args);
+    ok(baler(&all));
+    assert!(model.with_extension("loss.json").exists());
+    model
+}
+
+/// RMSE of `b` against `a` over the values of column `c` of `n` (all values when `n` is 1),
+/// and that column's standard deviation and range.
+fn column_stats(a: &Dataset, b: &Dataset, c: usize, n: usize) -> (f64, f64, f64, f64) {
+    let col = |d: &Dataset| -> Vec<f64> {
+        d.values
+            .iter()
+            .skip(c)
+            .step_by(n)
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    let (x, y) = (col(a), col(b));
+    let len = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / len;
+    let std = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / len).sqrt();
+    let rmse = (x.iter().zip(&y).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / len).sqrt();
+    let max = x
+        .iter()
+        .zip(&y)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max);
+    let range =
+        x.iter().copied().fold(f64::MIN, f64::max) - x.iter().copied().fold(f64::MAX, f64::min);
+    (rmse, std, max, range)
+}
+
+#[test]
+fn train_compress_decompress_hzz() {
+    let hzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/hzz.npz");
+    let dir = temp_dir("e2e-hzz");
+    // Small and quick: seconds even in a debug build.
+    let args = [
+        "--hidden",
+        "32",
+        "--latent",
+        "16",
+        "--code-bits",
+        "12",
+        "--epochs",
+        "25",
+        "--lr",
+        "3e-3",
+        "--seed",
+        "7",
+    ];
+    let model = train(&hzz, &dir, &args);
+    let (stream, out) = round_trip(&model, &hzz, &dir, "npz");
+
+    let original = data::read(&hzz).unwrap();
+    let back = data::read(&out).unwrap();
+    assert_eq!(back.shape, original.shape);
+    assert_eq!(back.names, original.names);
+    assert_eq!(back.dtype, DType::F64);
+    // 16 codes of 12 bits per event: ratio near 10 without the model.
+    let ratio = 600_408.0 / std::fs::metadata(&stream).unwrap().len() as f64;
+    assert!(ratio > 9.0, "ratio {ratio}");
+    // The error bound this quick model (25 epochs, one hidden layer of 32) reaches: RMSE of
+    // every column under 80% of its standard deviation (predicting the mean gives 100%),
+    // 50% on average (measured: 36% mean, 59% worst).
+    let n = original.row_len();
+    let mut total = 0.0;
+    for c in 0..n {
+        let (rmse, std, _, _) = column_stats(&original, &back, c, n);
+        let relative = if std > 0.0 { rmse / std } else { rmse };
+        assert!(
+            relative < 0.8,
+            "column {c} ({}): {relative}",
+            original.names[c]
+        );
+        total += relative;
+    }
+    assert!(
+        total / (n as f64) < 0.5,
+        "mean relative RMSE {}",
+        total / n as f64
+    );
+
+    // A model trained on other data refuses this stream.
+    let other_dir = temp_dir("e2e-hzz-other");
+    let other_csv = other_dir.join("other.csv");
+    let other = Dataset {
+        values: original.values.iter().map(|v| v * 2.0 + 1.0).collect(),
+        ..original.clone()
+    };
+    data::write(&other_csv, &other).unwrap();
+    let other_model = train(
+        &other_csv,
+        &other_dir,
+        &["--hidden", "8", "--latent", "4", "--epochs", "2"],
+    );
+    let x = other_dir.join("x.npz");
+    let refused = baler(&[
+        "decompress",
+        "--model",
+        s(&other_model),
+        "--input",
+        s(&stream),
+        "--output",
+        s(&x),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not by this model"));
+    assert!(!x.exists());
+}
+
+#[test]
+fn train_compress_decompress_cfd_frames_in_tiles() {
+    let Some(cfd) = common::shared("CFD_animation.npz") else {
+        return;
+    };
+    let dir = temp_dir("e2e-cfd");
+    let args = [
+        "--tile",
+        "10x10",
+        "--hidden",
+        "32",
+        "--latent",
+        "8",
+        "--code-bits",
+        "8",
+        "--epochs",
+        "40",
+        "--lr",
+        "3e-3",
+        "--seed",
+        "3",
+    ];
+    let model = train(&cfd, &dir, &args);
+    let (stream, out) = round_trip(&model, &cfd, &dir, "npz");
+    let original = data::read(&cfd).unwrap();
+    let back = data::read(&out).unwrap();
+    assert_eq!(back.shape, vec![60, 50, 50]);
+    assert_eq!(back.dtype, DType::F64);
+    assert!(back.names.is_empty());
+    // 8 codes of 8 bits per 10x10 tile: ratio near 100 without the model.
+    let ratio = 1_200_000.0 / std::fs::metadata(&stream).unwrap().len() as f64;
+    assert!(ratio > 90.0, "ratio {ratio}");
+    // Measured for this quick model: RMSE 1.7% and max error 16.6% of the field's range.
+    let (rmse, _, max_abs, range) = column_stats(&original, &back, 0, 1);
+    assert!(rmse < 0.03 * range, "RMSE {rmse} vs range {range}");
+    assert!(
+        max_abs < 0.25 * range,
+        "max error {max_abs} vs range {range}"
+    );
+}
+
+#[test]
+fn optimize_for_bound_keeps_the_latent_step_that_compresses_smallest() {
+    let hzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/hzz.npz");
+    let dir = temp_dir("optimize-for-bound");
+    let args = [
+        "--hidden",
+        "16",
+        "--latent",
+        "4",
+        "--epochs",
+        "3",
+        "--qat-epochs",
+        "0",
+        "--optimize-for-bound",
+        "0.01",
+    ];
+    let model = dir.join("model.blob");
+    let mut all = vec!["train", "--input", s(&hzz), "--output", s(&model)];
+    all.extend_from_slice(&args);
+    let out = ok(baler(&all));
+    // Every candidate's estimate, as printed: "autoencoder, B-bit codes  X bytes (blob ...)".
+    let estimates: Vec<(u32, f64)> = out
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("autoencoder, ")?;
+            let (bits, rest) = rest.split_once("-bit codes")?;
+            let bytes = rest.split_whitespace().next()?.parse().ok()?;
+            Some((bits.trim().parse().ok()?, bytes))
+        })
+        .collect();
+    assert_eq!(estimates.len(), 5, "{out}");
+    let best = estimates
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .copied()
+        .unwrap();
+    assert!(
+        out.contains(&format!("kept {}-bit latent codes", best.0)),
+        "{out}"
+    );
+    assert!(out.contains("model-free"), "{out}");
+    // The blob written is that quantization: its codes span best.0 bits.
+    let blob = std::fs::read(&model).unwrap();
+    let host = baler_codec::HostModel::from_bytes(&blob).unwrap();
+    assert_eq!(host.code_range().1, (1 << (best.0 - 1)) - 1);
+    // The estimate is what compress then makes, within 5% (the sample is the whole file).
+    let stream = dir.join("data.baler");
+    ok(baler(&[
+        "compress",
+        "--model",
+        s(&model),
+        "--input",
+        s(&hzz),
+        "--output",
+        s(&stream),
+        "--rel-error-bound",
+        "0.01",
+        "--use-model",
+        "always",
+    ]));
+    let actual = (std::fs::metadata(&stream).unwrap().len() as usize + blob.len()) as f64;
+    assert!(
+        (actual / best.1 - 1.0).abs() < 0.05,
+        "estimated {} bytes, compress wrote {actual} (stream plus blob)",
+        best.1
+    );
+    let refused = baler(&[
+        "train",
+        "--input",
+        s(&hzz),
+        "--output",
+        s(&dir.join("x.blob")),
+        "--optimize-for-bound",
+        "0",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--optimize-for-bound"));
+    assert!(!dir.join("x.blob").exists());
+}

@@ -1,0 +1,369 @@
+//! The entry points of error-bounded coding: [`BoundedEncoder`] and [`BoundedDecoder`] code
+//! one block at a time in caller memory ([`Scratch`], sized by [`ScratchSizes`]), the way the
+//! fixed-rate [`crate::Encoder`] / [`crate::Decoder`] do frames. Every caller (the host
+//! library, the fuzz harness, the benches, the firmware) goes through these, so the block
+//! coding is set up in one place.
+
+use super::{
+    code_block, code_residual_block, decode_residuals, BlockBuffers, BoundParams, Predictor,
+    RowModel, RowState, HISTORY_ROWS,
+};
+use crate::entropy::intcode::IntModel;
+use crate::entropy::range::RangeEncoder;
+use crate::entropy::tabled::{TabledEncoder, Tables};
+use crate::error::{Error, Result};
+use crate::stream::{seal_block, Block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
+
+/// Which residual coder the encoder writes blocks with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CoderChoice {
+    /// The tabled rANS coder where the stream may have it (fields without a model), the
+    /// adaptive range coder elsewhere: what `baler compress` writes.
+    #[default]
+    Best,
+    /// Always the adaptive range coder (block kind 3): least memory, as older streams hold.
+    Adaptive,
+}
+
+/// Element counts of the working memory that coding blocks of a stream needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScratchSizes {
+    /// Adaptive coding contexts ([`IntModel`]s).
+    pub contexts: usize,
+    /// `i64` rows of coding history.
+    pub history: usize,
+    /// `f64` mirrors of the learned field predictor (0 without it).
+    pub mirrors: usize,
+    /// Latent codes of one row (0 without a model).
+    pub codes: usize,
+    /// `f32` model reconstruction of one row (0 without a model).
+    pub base: usize,
+    /// Encoder only, tabled blocks: one `u16` token per value of a block.
+    pub tokens: usize,
+    /// Encoder only, tabled blocks: the bytes the raw low bits may take (a start: the encoder
+    /// asks for more with [`Error::BufferTooSmall`] on unusual data).
+    pub raw: usize,
+    /// Decoder only: whether tabled blocks may occur (a [`Tables`] is then needed).
+    pub tables: bool,
+}
+
+impl ScratchSizes {
+    /// The sizes for `params`, a model with `model_codes` latent codes per row (0 without one)
+    /// and blocks of at most `block_rows` rows.
+    pub fn new(params: &BoundParams<'_>, model_codes: usize, block_rows: usize) -> Self {
+        let n = params.row_len;
+        let with_model = params.predictor == Predictor::Model;
+        let latent = if with_model { model_codes } else { 0 };
+        let tabled = super::tabled_applies(params);
+        let values = block_rows.saturating_mul(n);
+        ScratchSizes {
+            contexts: params.contexts(latent),
+            history: HISTORY_ROWS.saturating_mul(n),
+            mirrors: params.mirror_len(),
+            codes: latent,
+            base: if with_model { n } else { 0 },
+            tokens: if tabled { values } else { 0 },
+            raw: if tabled { values / 2 + 64 } else { 0 },
+            tables: tabled,
+        }
+    }
+}
+
+/// Caller-provided working memory for a [`BoundedEncoder`] or [`BoundedDecoder`]. Each slice
+/// must hold at least what [`ScratchSizes`] says; the encoder ignores `tables`, the decoder
+/// `tokens` and `raw`.
+#[derive(Debug)]
+pub struct Scratch<'b> {
+    /// [`ScratchSizes::contexts`] adaptive contexts.
+    pub contexts: &'b mut [IntModel],
+    /// [`ScratchSizes::history`] values.
+    pub history: &'b mut [i64],
+    /// [`ScratchSizes::mirrors`] values.
+    pub mirrors: &'b mut [f64],
+    /// [`ScratchSizes::codes`] latent codes.
+    pub codes: &'b mut [i16],
+    /// [`ScratchSizes::base`] values.
+    pub base: &'b mut [f32],
+    /// [`ScratchSizes::tokens`] tokens (encoder).
+    pub tokens: &'b mut [u16],
+    /// At least [`ScratchSizes::raw`] bytes (encoder).
+    pub raw: &'b mut [u8],
+    /// The decoder's tables for tabled blocks (about 50 KB), where [`ScratchSizes::tables`].
+    pub tables: Option<&'b mut Tables>,
+}
+
+/// Scratch memory on the heap, sized for a stream's parameters (host side).
+#[cfg(feature = "alloc")]
+#[derive(Debug)]
+pub struct ScratchBuf {
+    contexts: alloc::vec::Vec<IntModel>,
+    history: alloc::vec::Vec<i64>,
+    mirrors: alloc::vec::Vec<f64>,
+    codes: alloc::vec::Vec<i16>,
+    base: alloc::vec::Vec<f32>,
+    tokens: alloc::vec::Vec<u16>,
+    raw: alloc::vec::Vec<u8>,
+    tables: Option<alloc::boxed::Box<Tables>>,
+}
+
+#[cfg(feature = "alloc")]
+impl ScratchBuf {
+    /// Working memory of the given sizes.
+    pub fn new(sizes: ScratchSizes) -> Self {
+        use alloc::vec;
+        ScratchBuf {
+            contexts: vec![IntModel::default(); sizes.contexts],
+            history: vec![0; sizes.history],
+            mirrors: vec![0.0; sizes.mirrors],
+            codes: vec![0; sizes.codes],
+            base: vec![0.0; sizes.base],
+            tokens: vec![0; sizes.tokens],
+            raw: vec![0; sizes.raw],
+            tables: sizes.tables.then(|| alloc::boxed::Box::new(Tables::EMPTY)),
+        }
+    }
+
+    /// Borrows it as the coders take it.
+    pub fn scratch(&mut self) -> Scratch<'_> {
+        Scratch {
+            contexts: &mut self.contexts,
+            history: &mut self.history,
+            mirrors: &mut self.mirrors,
+            codes: &mut self.codes,
+            base: &mut self.base,
+            tokens: &mut self.tokens,
+            raw: &mut self.raw,
+            tables: self.tables.as_deref_mut(),
+        }
+    }
+
+    /// Makes the raw-bits buffer four times larger (after [`Error::BufferTooSmall`]).
+    pub fn grow_raw(&mut self) {
+        let len = self.raw.len().saturating_mul(4).max(64);
+        self.raw.resize(len, 0);
+    }
+
+    /// Encodes the rows of `input` as one sealed block with a [`BoundedEncoder`] in this
+    /// memory, growing the block and raw-bits buffers on [`Error::BufferTooSmall`] (the
+    /// typical size is a few bits per value; escapes and noise need more). `decoded` receives
+    /// the rows as a decoder will see them.
+    pub fn encode_block<M: RowModel>(
+        &mut self,
+        params: &BoundParams<'_>,
+        model: Option<&M>,
+        coder: CoderChoice,
+        input: &[f64],
+        decoded: &mut [f64],
+    ) -> Result<alloc::vec::Vec<u8>> {
+        let rows = input.len() / params.row_len.max(1);
+        let codes = self.codes.len();
+        let mut capacity = input
+            .len()
+            .saturating_mul(2)
+            .saturating_add(rows.saturating_mul(codes).saturating_mul(2))
+            .saturating_add(4096);
+        loop {
+            let mut block = alloc::vec![0u8; capacity];
+            let mut encoder = BoundedEncoder::new(params, model, self.scratch(), coder)?;
+            match encoder.encode_block(input, decoded, &mut block) {
+                Ok(len) => {
+                    block.truncate(len);
+                    return Ok(block);
+                }
+                Err(Error::BufferTooSmall { .. }) => {
+                    capacity = capacity.saturating_mul(4);
+                    self.grow_raw();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The model an error-bounded stream is coded with, if any: checked against the parameters.
+fn model_for<'m, M: RowModel>(
+    params: &BoundParams<'_>,
+    model: Option<&'m M>,
+) -> Result<Option<&'m M>> {
+    match (params.predictor, model) {
+        (Predictor::Model, Some(m)) => Ok(Some(m)),
+        (Predictor::Model, None) => Err(Error::ModelRequired),
+        _ => Ok(None),
+    }
+}
+
+/// The pieces of [`Scratch`] the row coder and the block coder share.
+fn split<'b>(
+    params: &BoundParams<'_>,
+    latent: usize,
+    scratch: Scratch<'b>,
+) -> Result<(
+    BlockBuffers<'b>,
+    &'b mut [u16],
+    &'b mut [u8],
+    Option<&'b mut Tables>,
+)> {
+    let Scratch {
+        contexts,
+        history,
+        mirrors,
+        codes,
+        base,
+        tokens,
+        raw,
+        tables,
+    } = scratch;
+    let state = RowState::new(params, latent, contexts, history, mirrors)?;
+    Ok((BlockBuffers { state, codes, base }, tokens, raw, tables))
+}
+
+/// Encodes the blocks of an error-bounded stream, one independent block at a time, in caller
+/// memory. Each block comes out sealed (header, payload, CRC), ready to follow the stream
+/// header and the parameters block.
+#[derive(Debug)]
+pub struct BoundedEncoder<'p, 'm, 'b, M: RowModel> {
+    params: &'p BoundParams<'p>,
+    model: Option<&'m M>,
+    buffers: BlockBuffers<'b>,
+    tokens: &'b mut [u16],
+    raw: &'b mut [u8],
+    coder: CoderChoice,
+}
+
+impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
+    /// An encoder for `params`; `model` is required iff the parameters name
+    /// [`Predictor::Model`] (it is ignored otherwise).
+    pub fn new(
+        params: &'p BoundParams<'p>,
+        model: Option<&'m M>,
+        scratch: Scratch<'b>,
+        coder: CoderChoice,
+    ) -> Result<Self> {
+        let model = model_for(params, model)?;
+        let latent = model.map_or(0, |m| m.row_codes());
+        let (buffers, tokens, raw, _) = split(params, latent, scratch)?;
+        Ok(BoundedEncoder {
+            params,
+            model,
+            buffers,
+            tokens,
+            raw,
+            coder,
+        })
+    }
+
+    /// Encodes the whole rows of `input` (back to back) as one sealed block into `out`;
+    /// returns its length. `decoded` receives the rows exactly as a decoder will see them
+    /// (same length as `input`). [`Error::BufferTooSmall`] leaves nothing half done: retry
+    /// with a larger `out` (or, for tabled blocks, a larger raw-bits buffer).
+    pub fn encode_block(
+        &mut self,
+        input: &[f64],
+        decoded: &mut [f64],
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let n = self.params.row_len;
+        if input.len() % n != 0 || decoded.len() != input.len() || input.is_empty() {
+            return Err(Error::FrameLength {
+                expected: n,
+                found: input.len() % n,
+            });
+        }
+        let rows = u32::try_from(input.len() / n).map_err(|_| Error::Misuse("block rows"))?;
+        let body_end = out
+            .len()
+            .checked_sub(BLOCK_TRAILER_LEN)
+            .filter(|&end| end >= BLOCK_HEADER_LEN)
+            .ok_or(Error::BufferTooSmall {
+                needed: BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN,
+            })?;
+        let body = &mut out[BLOCK_HEADER_LEN..body_end];
+        let tabled = self.coder == CoderChoice::Best && super::tabled_applies(self.params);
+        let (kind, len) = if tabled {
+            let mut encoder = TabledEncoder::new(self.tokens, self.raw);
+            code_residual_block(
+                &mut encoder,
+                self.params,
+                &mut self.buffers.state,
+                Some(input),
+                decoded,
+            )?;
+            (BlockKind::TabledResiduals, encoder.finish(body)?)
+        } else {
+            let mut encoder = RangeEncoder::new(body);
+            code_block(
+                &mut encoder,
+                self.params,
+                self.model,
+                &mut self.buffers,
+                Some(input),
+                decoded,
+            )?;
+            (BlockKind::Residuals, encoder.finish()?)
+        };
+        let end = BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN;
+        seal_block(&mut out[..end], kind, rows)
+    }
+}
+
+/// Decodes the blocks of an error-bounded stream, one independent block at a time, in caller
+/// memory.
+#[derive(Debug)]
+pub struct BoundedDecoder<'p, 'm, 'b, M: RowModel> {
+    params: &'p BoundParams<'p>,
+    model: Option<&'m M>,
+    buffers: BlockBuffers<'b>,
+    tables: Option<&'b mut Tables>,
+    max_rows: usize,
+}
+
+impl<'p, 'm, 'b, M: RowModel> BoundedDecoder<'p, 'm, 'b, M> {
+    /// A decoder for `params` and blocks of at most `max_rows` rows; `model` is required iff
+    /// the parameters name [`Predictor::Model`].
+    pub fn new(
+        params: &'p BoundParams<'p>,
+        model: Option<&'m M>,
+        scratch: Scratch<'b>,
+        max_rows: usize,
+    ) -> Result<Self> {
+        let model = model_for(params, model)?;
+        let latent = model.map_or(0, |m| m.row_codes());
+        let (buffers, _, _, tables) = split(params, latent, scratch)?;
+        Ok(BoundedDecoder {
+            params,
+            model,
+            buffers,
+            tables,
+            max_rows,
+        })
+    }
+
+    /// Decodes one residual block (CRC already checked by [`crate::stream::checked_block`])
+    /// into `out`, which must hold exactly its rows. A damaged block is an error, never a
+    /// panic or garbage.
+    pub fn decode_block(&mut self, block: &Block<'_>, out: &mut [f64]) -> Result<()> {
+        let rows = block.frames as usize;
+        if rows == 0 {
+            return Err(Error::Invalid("expected a residual block"));
+        }
+        if rows > self.max_rows {
+            return Err(Error::Invalid("block holds too many rows"));
+        }
+        if out.len() != rows.saturating_mul(self.params.row_len) {
+            return Err(Error::LengthMismatch {
+                what: "decoded block",
+                expected: rows.saturating_mul(self.params.row_len),
+                found: out.len(),
+            });
+        }
+        decode_residuals(
+            block.kind,
+            block.payload,
+            self.params,
+            self.model,
+            &mut self.buffers,
+            self.tables.as_deref_mut(),
+            out,
+        )
+    }
+}

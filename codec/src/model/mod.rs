@@ -1,0 +1,384 @@
+//! Loading and validating a model blob into a fixed-capacity [`Model`].
+
+pub(crate) mod arith;
+mod infer;
+pub mod le;
+#[cfg(feature = "alloc")]
+pub mod quantize;
+mod reference;
+pub mod spec;
+
+use crate::error::{Capacity, Error, Result};
+use crate::model::le::LeSlice;
+use crate::model::spec::{
+    model_id, Activation, LayerSpec, ModelHead, MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION,
+};
+
+/// Largest rank of a frame shape.
+pub const MAX_FRAME_RANK: usize = 4;
+
+/// A validated, quantized autoencoder that borrows its blob.
+///
+/// `MAX_LAYERS` and `MAX_WIDTH` are the compile-time capacities: the total number of layers
+/// (encoder and decoder) and the widest layer input or output. Scratch buffers of
+/// `MAX_WIDTH` activations live on the stack during encode and decode. A blob that needs more
+/// is refused by [`Model::from_bytes`] with [`Error::CapacityExceeded`]; once loaded, a model
+/// never fails for lack of room.
+#[derive(Debug, Clone)]
+pub struct Model<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> {
+    id: u64,
+    head: ModelHead<'a>,
+    layers: heapless::Vec<LayerSpec<'a>, MAX_LAYERS>,
+}
+
+/// A model type sized for host use: up to 16 layers of up to 1024 values.
+pub type HostModel<'a> = Model<'a, 16, 1024>;
+
+/// A model type sized for microcontrollers: up to 8 layers of up to 64 values.
+pub type EdgeModel<'a> = Model<'a, 8, 64>;
+
+fn read_u16(bytes: &[u8], at: usize) -> Result<u16> {
+    let b = bytes.get(at..at + 2).ok_or(Error::Truncated)?;
+    Ok(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> Result<u64> {
+    let b = bytes.get(at..at + 8).ok_or(Error::Truncated)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Ok(u64::from_le_bytes(a))
+}
+
+fn check_len<T: crate::model::le::LeScalar>(
+    slice: &LeSlice<'_, T>,
+    expected: usize,
+    what: &'static str,
+) -> Result<()> {
+    if slice.has_len(expected) {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            what,
+            expected,
+            found: slice.bytes().len() / T::SIZE.max(1),
+        })
+    }
+}
+
+fn positive_finite(x: f32) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, MAX_WIDTH> {
+    /// Reads the model id from a blob header without validating the rest.
+    pub fn peek_id(bytes: &[u8]) -> Result<u64> {
+        if bytes.get(0..4).ok_or(Error::Truncated)? != MODEL_MAGIC {
+            return Err(Error::BadMagic);
+        }
+        read_u64(bytes, 8)
+    }
+
+    /// Loads and validates a model blob. Never panics; every problem is an [`Error`].
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
+        let magic = bytes.get(0..4).ok_or(Error::Truncated)?;
+        if magic != MODEL_MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = read_u16(bytes, 4)?;
+        if version != MODEL_VERSION {
+            return Err(Error::UnsupportedVersion { found: version });
+        }
+        if read_u16(bytes, 6)? != 0 {
+            return Err(Error::Invalid("model header flags"));
+        }
+        let id = read_u64(bytes, 8)?;
+        let body = bytes.get(MODEL_HEADER_LEN..).ok_or(Error::Truncated)?;
+        if model_id(body) != id {
+            return Err(Error::ModelIdMismatch);
+        }
+        let (head, mut rest): (ModelHead<'a>, &'a [u8]) =
+            postcard::take_from_bytes(body).map_err(postcard_error)?;
+        let (count, after): (u32, &'a [u8]) =
+            postcard::take_from_bytes(rest).map_err(postcard_error)?;
+        rest = after;
+        let count = count as usize;
+        if count > MAX_LAYERS {
+            return Err(Error::CapacityExceeded {
+                what: Capacity::Layers,
+                needed: count,
+                capacity: MAX_LAYERS,
+            });
+        }
+        let mut layers = heapless::Vec::new();
+        for _ in 0..count {
+            let (layer, after): (LayerSpec<'a>, &'a [u8]) =
+                postcard::take_from_bytes(rest).map_err(postcard_error)?;
+            rest = after;
+            layers.push(layer).map_err(|_| Error::CapacityExceeded {
+                what: Capacity::Layers,
+                needed: count,
+                capacity: MAX_LAYERS,
+            })?;
+        }
+        if !rest.is_empty() {
+            return Err(Error::TrailingBytes);
+        }
+        let model = Model { id, head, layers };
+        model.validate()?;
+        Ok(model)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let head = &self.head;
+        if !(1..=16).contains(&head.code_bits) {
+            return Err(Error::InvalidCodeBits(head.code_bits));
+        }
+        let layers = &self.layers;
+        if layers.len() < 2 {
+            return Err(Error::Invalid(
+                "a model needs at least one encoder and one decoder layer",
+            ));
+        }
+        let enc = usize::from(head.encoder_layers);
+        if enc == 0 || enc >= layers.len() {
+            return Err(Error::Invalid("encoder layer count"));
+        }
+        for (i, layer) in layers.iter().enumerate() {
+            self.validate_layer(i, layer)?;
+            if let Some(prev) = i.checked_sub(1).and_then(|p| layers.get(p)) {
+                if prev.outputs != layer.inputs
+                    || prev.output_scale.to_bits() != layer.input_scale.to_bits()
+                {
+                    return Err(Error::ShapeMismatch { layer: i });
+                }
+            }
+        }
+        let n = self.input_len();
+        if self.output_len() != n {
+            return Err(Error::ShapeMismatch {
+                layer: layers.len() - 1,
+            });
+        }
+        // Frame shape: 1..=4 dims whose product is the input width.
+        let rank = head.frame_shape.len();
+        if rank > MAX_FRAME_RANK {
+            return Err(Error::CapacityExceeded {
+                what: Capacity::Rank,
+                needed: rank,
+                capacity: MAX_FRAME_RANK,
+            });
+        }
+        let product = head
+            .frame_shape
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(d as usize));
+        if rank == 0 || !head.frame_shape.has_len(rank) || product != Some(n) {
+            return Err(Error::Invalid("frame shape does not match the input width"));
+        }
+        if !head.names.is_empty() && head.names.split('\n').count() != n {
+            return Err(Error::Invalid("names: need none or one per input value"));
+        }
+        for (arr, what) in [
+            (&head.input_offset, "input offset"),
+            (&head.input_gain, "input gain"),
+            (&head.output_gain, "output gain"),
+            (&head.output_offset, "output offset"),
+        ] {
+            check_len(arr, n, what)?;
+            if arr.iter().any(|x| !x.is_finite()) {
+                return Err(Error::Invalid(what));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_layer(&self, index: usize, layer: &LayerSpec<'_>) -> Result<()> {
+        let (n_in, n_out) = (usize::from(layer.inputs), usize::from(layer.outputs));
+        for width in [n_in, n_out] {
+            if width == 0 {
+                return Err(Error::Invalid("layer with zero width"));
+            }
+            if width > MAX_WIDTH {
+                return Err(Error::CapacityExceeded {
+                    what: Capacity::Width,
+                    needed: width,
+                    capacity: MAX_WIDTH,
+                });
+            }
+        }
+        check_len(&layer.weights, n_in * n_out, "weights")?;
+        check_len(&layer.weight_scales, n_out, "weight scales")?;
+        check_len(&layer.bias, n_out, "bias")?;
+        check_len(&layer.multiplier, n_out, "requantization multipliers")?;
+        check_len(&layer.shift, n_out, "requantization shifts")?;
+        if !positive_finite(layer.input_scale) || !positive_finite(layer.output_scale) {
+            return Err(Error::Invalid("activation scale"));
+        }
+        if layer.weight_scales.iter().any(|s| !positive_finite(s)) {
+            return Err(Error::Invalid("weight scale"));
+        }
+        if layer.multiplier.iter().any(|m| m <= 0) {
+            return Err(Error::Invalid("requantization multiplier"));
+        }
+        if layer.shift.iter().any(|s| !(1..=62).contains(&s)) {
+            return Err(Error::Invalid("requantization shift"));
+        }
+        match layer.activation {
+            Activation::Identity | Activation::Relu => {}
+            Activation::LeakyRelu { slope_q15 } => {
+                if slope_q15 < 0 {
+                    return Err(Error::Invalid("leaky ReLU slope"));
+                }
+            }
+            Activation::Lut(lut) => {
+                if !(6..=15).contains(&lut.index_shift) {
+                    return Err(Error::Invalid("lookup table index shift"));
+                }
+                check_len(
+                    &lut.table,
+                    (65536usize >> lut.index_shift) + 1,
+                    "lookup table",
+                )?;
+                if lut.table.iter().any(|t| t == i16::MIN) {
+                    return Err(Error::Invalid("lookup table entry"));
+                }
+                if !positive_finite(lut.input_scale) {
+                    return Err(Error::Invalid("lookup table input scale"));
+                }
+            }
+        }
+        // The float scales (reference path) and the integer requantization must agree.
+        let pre_scale = match layer.activation {
+            Activation::Lut(lut) => lut.input_scale,
+            _ => layer.output_scale,
+        };
+        let requant = layer.multiplier.iter().zip(layer.shift.iter());
+        // f32 is ample for a 1e-4 tolerance and keeps soft-float f64 out of FPU-less builds.
+        for ((m, s), ws) in requant.zip(layer.weight_scales.iter()) {
+            let actual = libm::ldexpf(m as f32, -i32::from(s));
+            let expected = layer.input_scale * ws / pre_scale;
+            let close = libm::fabsf(actual - expected) <= 1e-4 * expected;
+            if !close {
+                return Err(Error::Invalid(
+                    "requantization does not match the layer scales",
+                ));
+            }
+        }
+        // The integer path must not overflow for any input: |x| <= 32768 (a 16-bit latent
+        // code), so sum|w| * 32768 + |b| must fit in an i32. Checked here, once.
+        let limit = i64::from(i32::MAX);
+        for (row, bias) in layer
+            .weights
+            .bytes()
+            .chunks_exact(n_in)
+            .zip(layer.bias.iter())
+        {
+            let sum: i64 = row
+                .iter()
+                .map(|&w| i64::from((w as i8).unsigned_abs()))
+                .sum();
+            if sum * 32768 + i64::from(bias).abs() > limit {
+                return Err(Error::AccumulatorOverflow { layer: index });
+            }
+        }
+        Ok(())
+    }
+
+    /// The model id: CRC-64/XZ of the blob body. Streams record it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Number of values in one frame (the encoder's input width).
+    pub fn input_len(&self) -> usize {
+        self.layers.first().map_or(0, |l| usize::from(l.inputs))
+    }
+
+    /// Number of values the decoder produces (equal to [`Model::input_len`]).
+    pub fn output_len(&self) -> usize {
+        self.layers.last().map_or(0, |l| usize::from(l.outputs))
+    }
+
+    /// Number of latent codes per frame.
+    pub fn latent_len(&self) -> usize {
+        self.encoder().last().map_or(0, |l| usize::from(l.outputs))
+    }
+
+    /// Width of one latent code in bits.
+    pub fn code_bits(&self) -> u8 {
+        self.head.code_bits
+    }
+
+    /// Smallest and largest latent code: `-2^(bits-1)` and `2^(bits-1) - 1`.
+    pub fn code_range(&self) -> (i32, i32) {
+        let half = 1i32 << (self.head.code_bits.clamp(1, 16) - 1);
+        (-half, half - 1)
+    }
+
+    /// Bytes of packed latent codes for `frames` frames (codes are packed without padding
+    /// between frames; the total is rounded up to whole bytes).
+    pub fn packed_len(&self, frames: usize) -> Option<usize> {
+        let bits = frames
+            .checked_mul(self.latent_len())?
+            .checked_mul(usize::from(self.head.code_bits))?;
+        Some(bits.div_ceil(8))
+    }
+
+    /// Logical shape of one frame.
+    pub fn frame_shape(&self) -> impl Iterator<Item = u32> + 'a {
+        self.head.frame_shape.iter()
+    }
+
+    /// Feature names, one per input value (none when the blob has no names).
+    pub fn names(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let names = self.head.names;
+        names.split('\n').filter(move |_| !names.is_empty())
+    }
+
+    /// The blob's head (normalization and metadata).
+    pub fn head(&self) -> &ModelHead<'a> {
+        &self.head
+    }
+
+    /// All layers, encoder first.
+    pub fn layers(&self) -> &[LayerSpec<'a>] {
+        &self.layers
+    }
+
+    /// The encoder's layers.
+    pub fn encoder(&self) -> &[LayerSpec<'a>] {
+        self.layers
+            .get(..usize::from(self.head.encoder_layers))
+            .unwrap_or(&[])
+    }
+
+    /// The decoder's layers.
+    pub fn decoder(&self) -> &[LayerSpec<'a>] {
+        self.layers
+            .get(usize::from(self.head.encoder_layers)..)
+            .unwrap_or(&[])
+    }
+
+    /// Multiply-accumulates of the encoder per frame.
+    pub fn encoder_macs(&self) -> usize {
+        self.encoder()
+            .iter()
+            .map(|l| usize::from(l.inputs) * usize::from(l.outputs))
+            .sum()
+    }
+
+    /// Multiply-accumulates of the decoder per frame.
+    pub fn decoder_macs(&self) -> usize {
+        self.decoder()
+            .iter()
+            .map(|l| usize::from(l.inputs) * usize::from(l.outputs))
+            .sum()
+    }
+}
+
+fn postcard_error(e: postcard::Error) -> Error {
+    match e {
+        postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
+        _ => Error::Malformed,
+    }
+}

@@ -1,0 +1,169 @@
+//! Streams written before the library restructure (`tests/streams/`, by the `baler` command of
+//! commit fad2029) decode to the same bits today, and compressing the same shared data gives
+//! the same bytes. See `tests/streams/README.md` for what each stream is.
+
+use baler::{Bound, Options, UseModel, Values};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/streams")
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// SHA-256 of the decoded values as little-endian bytes of their own element type.
+fn digest(values: &Values) -> String {
+    let mut hash = Sha256::new();
+    match values {
+        Values::F64(v) => v.iter().for_each(|x| hash.update(x.to_le_bytes())),
+        Values::F32(v) => v.iter().for_each(|x| hash.update(x.to_le_bytes())),
+        Values::I16(v) => v.iter().for_each(|x| hash.update(x.to_le_bytes())),
+        Values::I32(v) => v.iter().for_each(|x| hash.update(x.to_le_bytes())),
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `(stream name, SHA-256 of its decoded values)` from `decoded.sha256`.
+fn expected() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dir().join("decoded.sha256")).unwrap();
+    text.lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(name, hash)| (name.to_string(), hash.trim().to_string()))
+        .collect()
+}
+
+/// The model the stream needs, if any (the fixed-rate one and the one coded with the model).
+fn model_for(name: &str) -> Option<Vec<u8>> {
+    matches!(name, "hzz_fixed" | "hzz_model_1e-2").then(|| read("small.model"))
+}
+
+#[test]
+fn every_old_stream_decodes_to_the_same_bits() {
+    let cases = expected();
+    assert_eq!(cases.len(), 6, "decoded.sha256 lists the six streams");
+    for (name, hash) in cases {
+        let stream = read(&format!("{name}.baler"));
+        let model = model_for(&name);
+        let array =
+            baler::decompress(&stream, model.as_deref()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let shape = if name.starts_with("hzz") {
+            vec![2421, 31]
+        } else {
+            vec![60, 50, 50]
+        };
+        assert_eq!(array.shape(), &shape[..], "{name}");
+        assert_eq!(digest(array.values()), hash, "{name} decodes differently");
+        if name.starts_with("hzz") && name != "hzz_fixed" {
+            // Error-bounded streams carry the column names.
+            assert_eq!(array.names().len(), 31, "{name}");
+            assert_eq!(array.names()[0], "MET_px", "{name}");
+        }
+    }
+}
+
+#[test]
+fn old_streams_need_their_model() {
+    for name in ["hzz_fixed", "hzz_model_1e-2"] {
+        let err = baler::decompress(&read(&format!("{name}.baler")), None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                baler::Error::Options(_) | baler::Error::ModelRequired { .. }
+            ),
+            "{name}: {err:?}"
+        );
+    }
+}
+
+/// Compressing the shared data as the old streams were compressed gives the same bytes.
+#[test]
+fn compressing_the_shared_data_gives_the_same_bytes() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if !data.join("hzz.npz").exists() || !data.join("CFD_animation.npz").exists() {
+        eprintln!(
+            "SKIPPED compressing_the_shared_data_gives_the_same_bytes: {} has no hzz.npz / CFD_animation.npz",
+            data.display()
+        );
+        return;
+    }
+    let model = read("small.model");
+    let cases: [(&str, &str, Options<'_>); 6] = [
+        (
+            "hzz_1e-3",
+            "hzz.npz",
+            Options::bounded(Bound::Relative(1e-3)),
+        ),
+        (
+            "hzz_abs",
+            "hzz.npz",
+            Options {
+                use_model: UseModel::Never,
+                ..Options::bounded(Bound::Absolute(0.5))
+            },
+        ),
+        (
+            "cfd_1e-3",
+            "CFD_animation.npz",
+            Options::bounded(Bound::Relative(1e-3)),
+        ),
+        (
+            "cfd_never",
+            "CFD_animation.npz",
+            Options {
+                use_model: UseModel::Never,
+                ..Options::bounded(Bound::Relative(1e-3))
+            },
+        ),
+        ("hzz_fixed", "hzz.npz", Options::fixed_rate(&model)),
+        (
+            "hzz_model_1e-2",
+            "hzz.npz",
+            Options {
+                use_model: UseModel::Always,
+                model: Some(&model),
+                ..Options::bounded(Bound::Relative(1e-2))
+            },
+        ),
+    ];
+    let out = std::env::temp_dir().join(format!("baler-old-streams-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    for (name, input, options) in cases {
+        let path = out.join(format!("{name}.baler"));
+        baler::compress_file(&data.join(input), &path, &options, &|_, _| {})
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let written = std::fs::read(&path).unwrap();
+        assert!(
+            written == read(&format!("{name}.baler")),
+            "{name}: the stream differs from the one written before the restructure"
+        );
+        // The in-memory API writes the very same bytes as the file driver.
+        let original = baler::data::read(&data.join(input)).unwrap();
+        let array = in_memory(&data.join(input));
+        assert_eq!(array.shape(), &original.shape[..]);
+        let bytes = baler::compress(&array, &options).unwrap();
+        assert!(
+            bytes == written,
+            "{name}: in-memory and file streams differ"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A data file as an in-memory array with full precision (the readers' f64 view).
+fn in_memory(path: &Path) -> baler::Array {
+    let mut source = baler::data::RowSource::open(path, 1 << 20).unwrap();
+    let mut values = Vec::new();
+    while let Some(chunk) = source.next_chunk_f64().unwrap() {
+        values.extend(chunk);
+    }
+    let header = source.header.clone();
+    let array = baler::Array::new(&header.shape, Values::F64(values)).unwrap();
+    if header.names.is_empty() {
+        array
+    } else {
+        array.with_names(header.names).unwrap()
+    }
+}
