@@ -299,12 +299,15 @@ impl RowModel for ModelRows<'_> {
     }
 }
 
+/// A sealed block and the rows it decodes to.
+type CodedBlock = (Vec<u8>, Vec<f64>);
+
 /// Encodes one block of rows as a sealed block; returns it and the decoded rows.
 fn encode_rows(
     params: &BoundParams<'_>,
     model: Option<&ModelRows<'_>>,
     input: &[f64],
-) -> Result<(Vec<u8>, Vec<f64>), baler_codec::Error> {
+) -> Result<CodedBlock, baler_codec::Error> {
     let rows = input.len() / params.row_len;
     let codes = model.map_or(0, |m| m.row_codes());
     let mut scratch = ScratchBuf::new(ScratchSizes::new(params, codes, rows));
@@ -589,7 +592,7 @@ pub fn compress<W: Write + Seek>(
     let (mut rows, mut worst) = (0usize, 0f64);
     progress(0, stats.rows as u64);
     while let Some(chunk) = source.next_chunk_f64().map_err(Error::Data)? {
-        let coded: Result<Vec<(Vec<u8>, Vec<f64>)>, baler_codec::Error> = chunk
+        let coded: Result<Vec<CodedBlock>, baler_codec::Error> = chunk
             .par_chunks(rows_per_block * n)
             .map(|part| encode_rows(&params, model_rows.as_ref(), part))
             .collect();

@@ -192,17 +192,15 @@ fn model_for<'m, M: RowModel>(
     }
 }
 
-/// The pieces of [`Scratch`] the row coder and the block coder share.
-fn split<'b>(
-    params: &BoundParams<'_>,
-    latent: usize,
-    scratch: Scratch<'b>,
-) -> Result<(
-    BlockBuffers<'b>,
-    &'b mut [u16],
-    &'b mut [u8],
-    Option<&'b mut Tables>,
-)> {
+/// [`Scratch`] taken apart: the row coder's state and buffers, and the entropy coders' memory.
+struct Parts<'b> {
+    buffers: BlockBuffers<'b>,
+    tokens: &'b mut [u16],
+    raw: &'b mut [u8],
+    tables: Option<&'b mut Tables>,
+}
+
+fn split<'b>(params: &BoundParams<'_>, latent: usize, scratch: Scratch<'b>) -> Result<Parts<'b>> {
     let Scratch {
         contexts,
         history,
@@ -214,7 +212,12 @@ fn split<'b>(
         tables,
     } = scratch;
     let state = RowState::new(params, latent, contexts, history, mirrors)?;
-    Ok((BlockBuffers { state, codes, base }, tokens, raw, tables))
+    Ok(Parts {
+        buffers: BlockBuffers { state, codes, base },
+        tokens,
+        raw,
+        tables,
+    })
 }
 
 /// Encodes the blocks of an error-bounded stream, one independent block at a time, in caller
@@ -241,13 +244,13 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
     ) -> Result<Self> {
         let model = model_for(params, model)?;
         let latent = model.map_or(0, |m| m.row_codes());
-        let (buffers, tokens, raw, _) = split(params, latent, scratch)?;
+        let parts = split(params, latent, scratch)?;
         Ok(BoundedEncoder {
             params,
             model,
-            buffers,
-            tokens,
-            raw,
+            buffers: parts.buffers,
+            tokens: parts.tokens,
+            raw: parts.raw,
             coder,
         })
     }
@@ -328,12 +331,12 @@ impl<'p, 'm, 'b, M: RowModel> BoundedDecoder<'p, 'm, 'b, M> {
     ) -> Result<Self> {
         let model = model_for(params, model)?;
         let latent = model.map_or(0, |m| m.row_codes());
-        let (buffers, _, _, tables) = split(params, latent, scratch)?;
+        let parts = split(params, latent, scratch)?;
         Ok(BoundedDecoder {
             params,
             model,
-            buffers,
-            tables,
+            buffers: parts.buffers,
+            tables: parts.tables,
             max_rows,
         })
     }
