@@ -4,7 +4,7 @@ use crate::data::Header;
 use crate::pipeline::{compress_to, decompress_from, Compressed, Options};
 use crate::rows::{ArrayRows, RowInput};
 use crate::Error;
-use baler_codec::stream::MAX_DATA_RANK;
+use baler_codec::stream::MAX_ARRAY_RANK;
 use baler_codec::DType;
 use std::io::Cursor;
 use std::path::Path;
@@ -83,12 +83,12 @@ pub struct Array {
 }
 
 impl Array {
-    /// An array of `shape` (rank 1 to 4, every dimension at least 1) holding `values`
-    /// row-major.
+    /// An array of `shape` (rank 1 to 8, every dimension at least 1) holding `values`
+    /// row-major. (Fixed-rate streams hold ranks 1 to 4.)
     pub fn new(shape: &[usize], values: Values) -> Result<Array, Error> {
-        if shape.is_empty() || shape.len() > MAX_DATA_RANK {
+        if shape.is_empty() || shape.len() > MAX_ARRAY_RANK {
             return Err(Error::input(format!(
-                "arrays of rank 1 to {MAX_DATA_RANK} are supported, not {}",
+                "arrays of rank 1 to {MAX_ARRAY_RANK} are supported, not {}",
                 shape.len()
             )));
         }

@@ -141,9 +141,9 @@ impl RowSource {
         let header = header_rx
             .recv()
             .map_err(|_| at(path)("reader stopped".into()))??;
-        if header.shape.len() < 2 {
+        if header.shape.is_empty() || header.shape.len() > baler_codec::stream::MAX_ARRAY_RANK {
             return Err(at(path)(format!(
-                "expected a 2-D table or 3-D frames, found shape {:?}",
+                "expected a 1-D series, a 2-D table or frames of rank 3 to 8, found shape {:?}",
                 header.shape
             )));
         }
@@ -491,6 +491,13 @@ pub fn read_for_model(path: &Path) -> Result<Dataset, String> {
 
 fn read_checked(path: &Path, for_model: bool) -> Result<Dataset, String> {
     let mut source = RowSource::open(path, 1 << 20)?;
+    // A model's frame is a row (or a tile of one): a series has no rows to learn.
+    if for_model && !(2..=4).contains(&source.header.shape.len()) {
+        return Err(at(path)(format!(
+            "a model learns from a 2-D table or 3-D frames, not shape {:?}; compress it with --error-bound",
+            source.header.shape
+        )));
+    }
     let mut values = Vec::new();
     while let Some(chunk) = source.next_chunk_f64()? {
         if for_model {

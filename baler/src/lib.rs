@@ -12,7 +12,7 @@
 //! - **fixed-rate** ([`Options::fixed_rate`]): a trained autoencoder's latent codes, a fixed
 //!   number of bits per frame.
 //!
-//! Arrays of rank 1 to 4 in `f32`, `f64`, `i16` or `i32`: a 1-D array is coded as a series
+//! Arrays of rank 1 to 8 in `f32`, `f64`, `i16` or `i32`: a 1-D array is coded as a series
 //! (predicted along it), a 2-D one as a table of rows and columns, higher ranks as frames of a
 //! field.
 //!

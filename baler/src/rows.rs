@@ -200,3 +200,37 @@ pub fn file_opener<'p>(
         Ok(Box::new(source) as Box<dyn RowInput>)
     }
 }
+
+/// Data of rank 5 or more seen as rank 3, `[rows, product of the middle dimensions, last]`:
+/// the same rows and values (a field's rows are its frames whatever their rank). The stream
+/// records the whole shape in a shape block.
+pub struct Folded<R: RowInput> {
+    inner: R,
+    header: Header,
+}
+
+impl<R: RowInput> Folded<R> {
+    /// Folds `inner`'s shape.
+    pub fn new(inner: R) -> Self {
+        let shape = &inner.header().shape;
+        let middle = shape[1..shape.len().saturating_sub(1)]
+            .iter()
+            .fold(1usize, |a, &d| a.saturating_mul(d));
+        let header = Header {
+            shape: vec![shape[0], middle, shape.last().copied().unwrap_or(1)],
+            dtype: inner.header().dtype,
+            names: inner.header().names.clone(),
+        };
+        Folded { inner, header }
+    }
+}
+
+impl<R: RowInput> RowInput for Folded<R> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+        self.inner.next_chunk_f64()
+    }
+}

@@ -150,7 +150,7 @@ fn cases() -> Vec<Case> {
         "empty.npz", none(vec![]) => all("not an .npz archive");
         "garbage.npy", none(b"\x93NUMPY\x01\x00\xff\xff{".to_vec()) => all("not a .npy array");
         "truncated.npy", none(npy("<f8", &[10, 4], false, &[0; 100])) => all("");
-        "one_dim.npy", none(npy("<f8", &[4], false, &[0; 32])) => all("expected a 2-D table");
+        "one_dim.npy", (npy("<f8", &[4], false, &[0; 32]), vec![0.0; 4]) => [Fails("a model learns from a 2-D table"), Fails("model expects 4"), Works];
         "zero_rows.npy", none(npy("<f8", &[0, 4], false, &[])) => all("no data");
         "header_only.csv", none(b"a,b,c,d\n".to_vec()) => all("no data");
         "one_row.npy", (typed("<f8", 1, &[1.5, -2.0, 3.0, 4.0]), vec![1.5, -2.0, 3.0, 4.0]) => [Works; 3];

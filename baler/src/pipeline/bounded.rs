@@ -6,7 +6,7 @@
 use crate::blocks::{checked_row_len, next_bounded_block, read_batch, MAX_ROW_VALUES};
 use crate::data::Header;
 use crate::fit::{learned, relations};
-use crate::rows::{RowInput, RowOutput, SeriesRows, Truncated};
+use crate::rows::{Folded, RowInput, RowOutput, SeriesRows, Truncated};
 use crate::tiles::{tiling_for, Tiling};
 use crate::Error;
 use baler_codec::bounded::{
@@ -14,8 +14,8 @@ use baler_codec::bounded::{
     Predictor, RowModel, ScratchBuf, ScratchSizes,
 };
 use baler_codec::stream::{
-    checked_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
-    STREAM_HEADER_LEN,
+    checked_block, read_shape, seal_block, write_shape, BlockKind, BLOCK_HEADER_LEN,
+    BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED, MAX_ARRAY_RANK, MAX_DATA_RANK, STREAM_HEADER_LEN,
 };
 use baler_codec::{DType, HostModel, StreamHeader};
 use rayon::prelude::*;
@@ -105,10 +105,10 @@ fn open_coded<'o>(
     values_per_chunk: usize,
 ) -> Result<Box<dyn RowInput + 'o>, Error> {
     let source = open(values_per_chunk)?;
-    Ok(if source.header().shape.len() == 1 {
-        Box::new(SeriesRows::new(source))
-    } else {
-        source
+    Ok(match source.header().shape.len() {
+        1 => Box::new(SeriesRows::new(source)),
+        2..=MAX_DATA_RANK => source,
+        _ => Box::new(Folded::new(source)),
     })
 }
 
@@ -116,6 +116,12 @@ fn open_coded<'o>(
 /// field) and a sample of rows. Returns the input's own header and that of the rows as coded.
 fn first_pass(open: &Opener<'_>) -> Result<(Header, Header, Stats), Error> {
     let original = open(1)?.header().clone();
+    if original.shape.len() > MAX_ARRAY_RANK {
+        return Err(Error::input(format!(
+            "arrays of rank 1 to {MAX_ARRAY_RANK} are supported, not {}",
+            original.shape.len()
+        )));
+    }
     let mut source = open_coded(open, VALUES_PER_BLOCK)?;
     let header = source.header().clone();
     let n = header.row_len();
@@ -585,9 +591,18 @@ pub fn compress<W: Write + Seek>(
     let start = out.stream_position().map_err(Error::output)?;
     out.write_all(&[0u8; STREAM_HEADER_LEN])
         .map_err(Error::output)?;
+    let mut total = STREAM_HEADER_LEN;
+    if original.shape.len() > MAX_DATA_RANK {
+        let dims: Vec<u64> = original.shape.iter().map(|&d| d as u64).collect();
+        let mut payload = [0u8; 1 + 8 * MAX_ARRAY_RANK];
+        let len = write_shape(&dims, &mut payload).map_err(at)?;
+        let block = sealed(BlockKind::Shape, 0, &payload[..len]).map_err(at)?;
+        out.write_all(&block).map_err(Error::output)?;
+        total += block.len();
+    }
     let params_block = sealed(BlockKind::BoundParams, 0, &params_bytes).map_err(at)?;
     out.write_all(&params_block).map_err(Error::output)?;
-    let mut total = STREAM_HEADER_LEN + params_block.len();
+    total += params_block.len();
     let mut source = open_coded(open, rows_per_block * n * BATCH_BLOCKS)?;
     let (mut rows, mut worst) = (0usize, 0f64);
     progress(0, stats.rows as u64);
@@ -652,7 +667,12 @@ pub fn compress<W: Write + Seek>(
     out.seek(SeekFrom::Start(start)).map_err(Error::output)?;
     out.write_all(&bytes).map_err(Error::output)?;
     out.seek(SeekFrom::Start(end)).map_err(Error::output)?;
-    let values: usize = shape.iter().map(|&d| d as usize).product();
+    let values = rows * n.min(original.shape.iter().skip(1).product::<usize>().max(1));
+    let values = if original.shape.len() == 1 {
+        original.shape[0]
+    } else {
+        values
+    };
     Ok(Outcome {
         raw_bytes: values * dtype_size(header.dtype),
         stream_bytes: total,
@@ -717,24 +737,43 @@ pub fn coded_shape(header: &StreamHeader) -> Result<Vec<usize>, baler_codec::Err
     Ok(shape)
 }
 
-/// Reads the parameters block of an error-bounded stream (its header already read) and checks
-/// it against the header; returns the block (the parameters borrow it) and the column names.
+/// What precedes the residual blocks of an error-bounded stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStart {
+    /// The parameters block (sealed; the parameters borrow it).
+    pub params_block: Vec<u8>,
+    /// The data's own shape: the header's, or for ranks above 4 the shape block's.
+    pub shape: Vec<usize>,
+    /// Blocks read so far (the first residual block's index).
+    pub blocks: u32,
+}
+
+/// Reads what precedes the residual blocks of an error-bounded stream (its header already
+/// read): a shape block for data of rank 5 to 8, then the parameters block, checked against
+/// the header.
 pub fn read_params<R: Read>(
     header: &StreamHeader,
     reader: &mut R,
-) -> Result<Vec<u8>, baler_codec::Error> {
+) -> Result<StreamStart, baler_codec::Error> {
     use baler_codec::Error::{Invalid, Truncated};
     let shape = coded_shape(header)?;
     let n = header.frame_len as usize;
     let layout = layout_of(&shape);
     // Room for the grids and names of up to 64 KiB each.
     let largest = Predictor::Learned([0; baler_codec::bounded::LEARNED_TAPS]);
-    let params_block = next_bounded_block(
-        reader,
-        params_len(layout, &largest, n, &[]) + n * (2 + 65535),
-    )?
-    .ok_or(Truncated)?;
-    let (block, _) = checked_block(&params_block, 0)?;
+    let max_payload = params_len(layout, &largest, n, &[]) + n * (2 + 65535);
+    let mut first = next_bounded_block(reader, max_payload)?.ok_or(Truncated)?;
+    let mut own_shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
+    let mut blocks = 1;
+    let (block, _) = checked_block(&first, 0)?;
+    if block.kind == BlockKind::Shape {
+        let (dims, rank) = read_shape(block.payload, header)?;
+        own_shape = dims[..rank].iter().map(|&d| d as usize).collect();
+        first = next_bounded_block(reader, max_payload)?.ok_or(Truncated)?;
+        blocks = 2;
+    }
+    let params_block = first;
+    let (block, _) = checked_block(&params_block, blocks - 1)?;
     if block.kind != BlockKind::BoundParams {
         return Err(Invalid(
             "an error-bounded stream starts with its parameters",
@@ -744,12 +783,16 @@ pub fn read_params<R: Read>(
     if params.row_len != n || params.layout != layout || params.dtype != header.dtype {
         return Err(Invalid("parameters disagree with the stream header"));
     }
-    Ok(params_block)
+    Ok(StreamStart {
+        params_block,
+        shape: own_shape,
+        blocks,
+    })
 }
 
 /// The column names an error-bounded stream's parameters block carries.
-pub fn stream_names(params_block: &[u8]) -> Result<Vec<String>, baler_codec::Error> {
-    let (block, _) = checked_block(params_block, 0)?;
+pub fn stream_names(start: &StreamStart) -> Result<Vec<String>, baler_codec::Error> {
+    let (block, _) = checked_block(&start.params_block, start.blocks - 1)?;
     let params = BoundParams::read(block.payload)?;
     let mut names = Vec::new();
     params.for_each_name(|name| names.push(name.to_string()));
@@ -761,7 +804,7 @@ pub fn stream_names(params_block: &[u8]) -> Result<Vec<String>, baler_codec::Err
 /// told the rows decoded so far and the total.
 pub fn decompress<R: Read>(
     header: &StreamHeader,
-    params_block: &[u8],
+    start: &StreamStart,
     model: Option<&HostModel<'_>>,
     reader: &mut R,
     sink: &mut dyn RowOutput,
@@ -770,7 +813,7 @@ pub fn decompress<R: Read>(
     let at = Error::codec;
     let shape = coded_shape(header).map_err(at)?;
     let n = header.frame_len as usize;
-    let (block, _) = checked_block(params_block, 0).map_err(at)?;
+    let (block, _) = checked_block(&start.params_block, start.blocks - 1).map_err(at)?;
     let params = BoundParams::read(block.payload).map_err(at)?;
     let tiling = model.and_then(|m| {
         let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
@@ -808,7 +851,7 @@ pub fn decompress<R: Read>(
     let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
     let codes = model_rows.as_ref().map_or(0, |m| m.row_codes());
     let max_payload = rows_per_block * (n + codes) * 100 + 4096;
-    let (mut rows, mut index) = (0u64, 1u32);
+    let (mut rows, mut index) = (0u64, start.blocks);
     loop {
         let batch =
             read_batch(BATCH_BLOCKS, |_| next_bounded_block(reader, max_payload)).map_err(at)?;

@@ -180,26 +180,20 @@ pub fn decompress_from<R: Read, S: RowOutput>(
     }
     match StreamHeader::read(&head) {
         Ok(header) if header.flags & FLAG_ERROR_BOUNDED != 0 => {
-            let params = bounded::read_params(&header, reader).map_err(Error::codec)?;
-            let names = bounded::stream_names(&params).map_err(Error::codec)?;
+            let start = bounded::read_params(&header, reader).map_err(Error::codec)?;
+            let names = bounded::stream_names(&start).map_err(Error::codec)?;
             let model = match model {
                 Some(blob) if header.model_id != 0 => Some(load(blob)?),
                 _ => None,
             };
             let output = Header {
-                shape: header.shape().iter().map(|&d| d as usize).collect(),
+                shape: start.shape.clone(),
                 dtype: header.dtype,
                 names,
             };
             let mut sink = make_sink(&output)?;
-            let values = bounded::decompress(
-                &header,
-                &params,
-                model.as_ref(),
-                reader,
-                &mut sink,
-                progress,
-            )?;
+            let values =
+                bounded::decompress(&header, &start, model.as_ref(), reader, &mut sink, progress)?;
             return Ok((
                 sink,
                 Decompressed {

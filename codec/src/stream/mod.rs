@@ -21,6 +21,9 @@ pub const BLOCK_TRAILER_LEN: usize = 4;
 pub const FLAG_ERROR_BOUNDED: u16 = 1;
 /// Largest rank of the data shape a stream records.
 pub const MAX_DATA_RANK: usize = 4;
+/// Largest rank of an error-bounded stream's data: ranks above [`MAX_DATA_RANK`] carry their
+/// whole shape in a [`BlockKind::Shape`] block (the header holds it folded to rank 3).
+pub const MAX_ARRAY_RANK: usize = 8;
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
@@ -70,8 +73,11 @@ pub enum BlockKind {
     /// Range-coded latent codes and quantized residuals of an error-bounded stream.
     Residuals,
     /// Quantized residuals of an error-bounded stream under per-block frequency tables
-    /// (see [`crate::entropy::tabled`]).
+    /// (`codec/src/entropy/tabled.rs`).
     TabledResiduals,
+    /// The whole shape of data of rank 5 to [`MAX_ARRAY_RANK`], whose header holds it
+    /// folded to rank 3; frame count 0, right after the header.
+    Shape,
 }
 
 impl BlockKind {
@@ -81,6 +87,7 @@ impl BlockKind {
             BlockKind::BoundParams => 2,
             BlockKind::Residuals => 3,
             BlockKind::TabledResiduals => 4,
+            BlockKind::Shape => 5,
         }
     }
 
@@ -90,6 +97,7 @@ impl BlockKind {
             2 => Ok(BlockKind::BoundParams),
             3 => Ok(BlockKind::Residuals),
             4 => Ok(BlockKind::TabledResiduals),
+            5 => Ok(BlockKind::Shape),
             other => Err(Error::UnknownBlockKind(other)),
         }
     }
@@ -257,6 +265,49 @@ pub fn read_block<'s, const L: usize, const W: usize>(
         }
     }
     checked_block(bytes, index)
+}
+
+/// Writes the payload of a [`BlockKind::Shape`] block for `shape` (rank 5 to
+/// [`MAX_ARRAY_RANK`]) into `out`: the rank u8, then each dimension u64; returns its length.
+pub fn write_shape(shape: &[u64], out: &mut [u8]) -> Result<usize> {
+    if !(MAX_DATA_RANK + 1..=MAX_ARRAY_RANK).contains(&shape.len()) {
+        return Err(Error::Misuse("a shape block holds ranks 5 to 8"));
+    }
+    let len = 1 + 8 * shape.len();
+    let out = out
+        .get_mut(..len)
+        .ok_or(Error::BufferTooSmall { needed: len })?;
+    out[0] = shape.len() as u8;
+    for (d, bytes) in shape.iter().zip(out[1..].chunks_exact_mut(8)) {
+        bytes.copy_from_slice(&d.to_le_bytes());
+    }
+    Ok(len)
+}
+
+/// Reads the payload of a [`BlockKind::Shape`] block: the shape, which must fold to the
+/// header's (its first and last dimensions, and the product of those between).
+pub fn read_shape(payload: &[u8], header: &StreamHeader) -> Result<([u64; MAX_ARRAY_RANK], usize)> {
+    let rank = usize::from(*payload.first().ok_or(Error::Truncated)?);
+    if !(MAX_DATA_RANK + 1..=MAX_ARRAY_RANK).contains(&rank) {
+        return Err(Error::Invalid("shape block rank"));
+    }
+    if payload.len() != 1 + 8 * rank {
+        return Err(Error::Invalid("shape block length"));
+    }
+    let mut shape = [0u64; MAX_ARRAY_RANK];
+    for (d, bytes) in shape.iter_mut().zip(payload[1..].chunks_exact(8)) {
+        *d = u64_at(bytes, 0)?;
+    }
+    let middle = shape[1..rank - 1]
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d));
+    let folded = [shape[0], middle.unwrap_or(0), shape[rank - 1]];
+    if middle.is_none() || header.shape() != folded {
+        return Err(Error::Invalid(
+            "shape block disagrees with the stream header",
+        ));
+    }
+    Ok((shape, rank))
 }
 
 /// What a block header announces: its kind byte, frame count and payload length. Unchecked (the
