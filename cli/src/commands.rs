@@ -98,6 +98,14 @@ pub(crate) fn progress(len: u64, what: &str, unit: &str) -> ProgressBar {
     bar
 }
 
+/// The library's progress callback (done, total) shown on `bar`.
+fn follow(bar: &ProgressBar) -> impl Fn(u64, u64) + '_ {
+    |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
+
 /// `baler train`.
 pub fn train(args: &TrainArgs) -> Result<(), String> {
     let device = match args.device.as_str() {
@@ -351,27 +359,25 @@ pub fn compress(
     };
     let started = Instant::now();
     let bar = progress(0, "compress", "rows");
-    let report = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let report = follow(&bar);
     let outcome =
         baler::compress_file(input, output, &options, &report).map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let raw = outcome.raw_bytes as f64;
+    let sizes = format!(
+        "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model",
+        input.display(),
+        output.display(),
+        outcome.raw_bytes,
+        outcome.stream_bytes,
+        raw / outcome.stream_bytes as f64,
+        raw / (outcome.stream_bytes + outcome.model_bytes) as f64,
+        outcome.model_bytes,
+    );
+    let speed = raw / seconds.max(1e-9) / 1e6;
     let Some(bounded) = &outcome.bounded else {
-        say!(
-            "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model), {:.1} MB/s",
-            input.display(),
-            output.display(),
-            outcome.raw_bytes,
-            outcome.stream_bytes,
-            raw / outcome.stream_bytes as f64,
-            raw / (outcome.stream_bytes + outcome.model_bytes) as f64,
-            outcome.model_bytes,
-            raw / seconds.max(1e-9) / 1e6
-        );
+        say!("{sizes}), {speed:.1} MB/s");
         return Ok(());
     };
     let how = match (model_path, bounded.predictor) {
@@ -388,16 +394,8 @@ pub fn compress(
         (None, Chosen::ModelFree) => "model-free".to_string(),
     };
     say!(
-        "{} -> {}: {} -> {} bytes, ratio {:.2} ({:.2} with the {}-byte model; {how}), max error {:.3} of the bound, {:.1} MB/s",
-        input.display(),
-        output.display(),
-        outcome.raw_bytes,
-        outcome.stream_bytes,
-        raw / outcome.stream_bytes as f64,
-        raw / (outcome.stream_bytes + outcome.model_bytes) as f64,
-        outcome.model_bytes,
-        bounded.worst_fraction_of_bound,
-        raw / seconds.max(1e-9) / 1e6
+        "{sizes}; {how}), max error {:.3} of the bound, {speed:.1} MB/s",
+        bounded.worst_fraction_of_bound
     );
     if !bounded.estimates.is_empty() {
         let list: Vec<String> = bounded
@@ -423,10 +421,7 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
     }
     let started = Instant::now();
     let bar = progress(0, "decompress", "frames");
-    let report = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let report = follow(&bar);
     let decoded = baler::decompress_file(input, output, blob.as_deref(), &report)
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
