@@ -2,6 +2,7 @@
 //! `.npy`, and `.csv` with a header row. Values are held as f32 (the codec's input type);
 //! the file's element type is remembered so output is written back as it came in.
 
+use crate::Error;
 use baler_codec::DType;
 use npyz::{NpyFile, TypeChar, WriterBuilder};
 use std::fs::File;
@@ -60,7 +61,7 @@ pub enum Format {
 
 impl Format {
     /// The format of `path` by its extension.
-    pub fn of(path: &Path) -> Result<Format, String> {
+    pub fn of(path: &Path) -> Result<Format, Error> {
         match path
             .extension()
             .and_then(|e| e.to_str())
@@ -69,16 +70,19 @@ impl Format {
             Some(e) if e == "npz" => Ok(Format::Npz),
             Some(e) if e == "npy" => Ok(Format::Npy),
             Some(e) if e == "csv" => Ok(Format::Csv),
-            _ => Err(format!(
-                "{}: unknown data format (expected .npz, .npy or .csv)",
-                path.display()
+            _ => Err(at(path)(
+                "unknown data format (expected .npz, .npy or .csv)".to_string(),
             )),
         }
     }
 }
 
-fn at(path: &Path) -> impl Fn(String) -> String + '_ {
-    move |e| format!("{}: {e}", path.display())
+/// A data file's problem, with the file.
+fn at(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::Data {
+        path: path.to_path_buf(),
+        message,
+    }
 }
 
 /// Shape, element type and names of a data file, known before its values are read.
@@ -111,19 +115,22 @@ type Chunk = Result<Vec<f64>, String>;
 pub struct RowSource {
     /// Shape, element type and names.
     pub header: Header,
+    path: PathBuf,
     chunks: Receiver<Chunk>,
     rows_read: usize,
 }
 
 impl RowSource {
     /// Opens `path`; chunks hold whole rows, about `values_per_chunk` values (at least a row).
-    pub fn open(path: &Path, values_per_chunk: usize) -> Result<RowSource, String> {
+    pub fn open(path: &Path, values_per_chunk: usize) -> Result<RowSource, Error> {
         let format = Format::of(path)?;
-        let file = File::open(path).map_err(|e| at(path)(e.to_string()))?;
+        let file = File::open(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         let (header_tx, header_rx) = sync_channel::<Result<Header, String>>(1);
         let (tx, chunks) = sync_channel::<Chunk>(2);
         let rows = values_per_chunk.max(1);
-        let shown = path.display().to_string();
         std::thread::spawn(move || {
             let reader = BufReader::new(file);
             let result = match format {
@@ -132,15 +139,15 @@ impl RowSource {
                 Format::Csv => stream_csv(reader, rows, &header_tx, &tx),
             };
             if let Err(e) = result {
-                // Whichever side is waiting gets the error, with the file's name.
-                let e = format!("{shown}: {e}");
+                // Whichever side is waiting gets the error (the receiver names the file).
                 let _ = header_tx.try_send(Err(e.clone()));
                 let _ = tx.send(Err(e));
             }
         });
         let header = header_rx
             .recv()
-            .map_err(|_| at(path)("reader stopped".into()))??;
+            .map_err(|_| at(path)("reader stopped".into()))?
+            .map_err(at(path))?;
         if header.shape.is_empty() || header.shape.len() > baler_codec::stream::MAX_ARRAY_RANK {
             return Err(at(path)(format!(
                 "expected a 1-D series, a 2-D table or frames of rank 3 to 8, found shape {:?}",
@@ -167,26 +174,27 @@ impl RowSource {
         }
         Ok(RowSource {
             header,
+            path: path.to_path_buf(),
             chunks,
             rows_read: 0,
         })
     }
 
     /// The next chunk of whole rows as f32, or `None` at the end.
-    pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, String> {
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, Error> {
         Ok(self
             .next_chunk_f64()?
             .map(|v| v.into_iter().map(|x| x as f32).collect()))
     }
 
     /// The next chunk of whole rows with full precision, or `None` at the end.
-    pub fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+    pub fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, Error> {
         match self.chunks.recv() {
             Ok(Ok(values)) => {
                 self.rows_read += values.len() / self.header.row_len().max(1);
                 Ok(Some(values))
             }
-            Ok(Err(e)) => Err(e),
+            Ok(Err(e)) => Err(at(&self.path)(e)),
             Err(_) => Ok(None),
         }
     }
@@ -479,17 +487,17 @@ fn stream_csv<R: Read>(
 }
 
 /// Reads a whole data file.
-pub fn read(path: &Path) -> Result<Dataset, String> {
+pub fn read(path: &Path) -> Result<Dataset, Error> {
     read_checked(path, false)
 }
 
 /// Reads a whole data file for a model, which works in float32: NaN, infinity and values
 /// beyond float32's range are refused with their row and column.
-pub fn read_for_model(path: &Path) -> Result<Dataset, String> {
+pub fn read_for_model(path: &Path) -> Result<Dataset, Error> {
     read_checked(path, true)
 }
 
-fn read_checked(path: &Path, for_model: bool) -> Result<Dataset, String> {
+fn read_checked(path: &Path, for_model: bool) -> Result<Dataset, Error> {
     let mut source = RowSource::open(path, 1 << 20)?;
     // A model's frame is a row (or a tile of one): a series has no rows to learn.
     if for_model && !(2..=4).contains(&source.header.shape.len()) {
@@ -534,7 +542,7 @@ pub fn check_f32(
     chunk: &[f64],
     first_row: usize,
     header: &Header,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let Some(i) = chunk.iter().position(|&v| !(v as f32).is_finite()) else {
         return Ok(());
     };
@@ -545,13 +553,12 @@ pub fn check_f32(
         format!("{v}")
     };
     let n = header.row_len().max(1);
-    Err(format!(
-        "{}: {what} at row {}, column {}: models take finite float32 values; \
+    Err(at(path)(format!(
+        "{what} at row {}, column {}: models take finite float32 values; \
          --error-bound streams keep such values",
-        path.display(),
         first_row + i / n,
         column_label(&header.names, i % n)
-    ))
+    )))
 }
 
 enum Message {
@@ -564,24 +571,27 @@ enum Message {
 /// under its name only after [`RowSink::finish`] succeeds.
 pub struct RowSink {
     tx: Option<SyncSender<Message>>,
-    done: Option<std::thread::JoinHandle<Result<(), String>>>,
+    done: Option<std::thread::JoinHandle<Result<(), Error>>>,
 }
 
 impl RowSink {
     /// Starts writing `path` for data described by `header` (its full shape must be known).
-    pub fn create(path: &Path, header: &Header) -> Result<RowSink, String> {
+    pub fn create(path: &Path, header: &Header) -> Result<RowSink, Error> {
         let format = Format::of(path)?;
         let mut file = AtomicFile::create(path)?;
         let (tx, rx) = sync_channel::<Message>(2);
         let header = header.clone();
         let path = path.to_path_buf();
         let done = std::thread::spawn(move || {
-            let e = |e: std::io::Error| format!("{}: {e}", path.display());
+            let e = |e: std::io::Error| Error::Io {
+                path: path.clone(),
+                source: e,
+            };
             let complete = match format {
                 Format::Npy => write_npy(file.writer(), &header, &rx).map_err(e)?,
                 Format::Csv => write_csv(file.writer(), &header, &rx).map_err(e)?,
                 Format::Npz => {
-                    let z = |e: zip::result::ZipError| format!("{}: {e}", path.display());
+                    let z = |e: zip::result::ZipError| at(&path)(e.to_string());
                     let mut zip = zip::ZipWriter::new(file.writer());
                     let options = zip::write::SimpleFileOptions::default()
                         .compression_method(zip::CompressionMethod::Stored)
@@ -595,7 +605,7 @@ impl RowSink {
                 }
             };
             if !complete {
-                return Err(format!("{}: writing was abandoned", path.display()));
+                return Err(at(&path)("writing was abandoned".to_string()));
             }
             file.commit()
         });
@@ -606,16 +616,16 @@ impl RowSink {
     }
 
     /// Appends rows.
-    pub fn push(&mut self, values: Vec<f32>) -> Result<(), String> {
+    pub fn push(&mut self, values: Vec<f32>) -> Result<(), Error> {
         self.send(values.into_iter().map(f64::from).collect(), true)
     }
 
     /// Appends rows given with full precision.
-    pub fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String> {
+    pub fn push_f64(&mut self, values: Vec<f64>) -> Result<(), Error> {
         self.send(values, false)
     }
 
-    fn send(&mut self, values: Vec<f64>, from_f32: bool) -> Result<(), String> {
+    fn send(&mut self, values: Vec<f64>, from_f32: bool) -> Result<(), Error> {
         let sent = self
             .tx
             .as_ref()
@@ -627,20 +637,20 @@ impl RowSink {
                 drop(self.tx.take());
                 match self.done.take().map(|h| h.join()) {
                     Some(Ok(Err(e))) => Err(e),
-                    _ => Err("the output writer stopped".to_string()),
+                    _ => Err(Error::Output("the output writer stopped".to_string())),
                 }
             }
         }
     }
 
     /// Completes the file and renames it into place.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(mut self) -> Result<(), Error> {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(Message::End);
         }
         match self.done.take().map(|h| h.join()) {
             Some(Ok(result)) => result,
-            _ => Err("the output writer failed".to_string()),
+            _ => Err(Error::Output("the output writer failed".to_string())),
         }
     }
 }
@@ -745,7 +755,7 @@ fn write_csv<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::
 }
 
 /// Writes a whole data file in the format of its extension, atomically.
-pub fn write(path: &Path, data: &Dataset) -> Result<(), String> {
+pub fn write(path: &Path, data: &Dataset) -> Result<(), Error> {
     let header = Header {
         shape: data.shape.clone(),
         dtype: data.dtype,
@@ -771,13 +781,16 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Creates the temporary file for `target`.
-    pub fn create(target: &Path) -> Result<AtomicFile, String> {
+    pub fn create(target: &Path) -> Result<AtomicFile, Error> {
         let name = target
             .file_name()
-            .ok_or_else(|| format!("{}: not a file path", target.display()))?;
+            .ok_or_else(|| at(target)("not a file path".to_string()))?;
         remove_stale_temps(target, name);
         let temp = target.with_file_name(temp_name(name, std::process::id()));
-        let file = File::create(&temp).map_err(|e| format!("{}: {e}", target.display()))?;
+        let file = File::create(&temp).map_err(|e| Error::Io {
+            path: target.to_path_buf(),
+            source: e,
+        })?;
         Ok(AtomicFile {
             temp,
             target: target.to_path_buf(),
@@ -792,8 +805,11 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames the file into place; on failure the temporary file goes.
-    pub fn commit(mut self) -> Result<(), String> {
-        let err = |e: std::io::Error| format!("{}: {e}", self.target.display());
+    pub fn commit(mut self) -> Result<(), Error> {
+        let err = |e: std::io::Error| Error::Io {
+            path: self.target.clone(),
+            source: e,
+        };
         let file = self.file.take().expect("file is open until commit");
         let file = file.into_inner().map_err(|e| err(e.into_error()))?;
         file.sync_all().map_err(err)?;

@@ -35,10 +35,15 @@ pub enum Error {
         /// What is wrong, and where.
         message: String,
     },
-    /// A data file could not be read as data; the message names the file and, where it
-    /// applies, the row and column.
-    #[error("{0}")]
-    Data(String),
+    /// A data file could not be read or written as data: its format, shape, element type, or
+    /// a value (the message names the row and column where it applies).
+    #[error("{}: {message}", path.display())]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where in the file.
+        message: String,
+    },
     /// Options that cannot work (a bound that is not a positive number, two bounds, no bound
     /// and no model).
     #[error("{0}")]
@@ -94,11 +99,6 @@ impl Error {
         Error::Output(e.to_string())
     }
 
-    /// A failed write of the output, as the writer reported it.
-    pub fn output_message(message: String) -> Self {
-        Error::Output(message)
-    }
-
     /// The same error, naming `path` where it names no file yet.
     pub fn at(self, path: &std::path::Path) -> Self {
         match self {
@@ -130,6 +130,13 @@ impl Error {
             Error::Codec { source, .. } => Some(*source),
             _ => None,
         }
+    }
+}
+
+/// The one-line message, for callers whose errors are text (the CLI prints `error: ...`).
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
     }
 }
 

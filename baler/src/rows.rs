@@ -10,7 +10,7 @@ pub trait RowInput {
     /// Shape, element type and names of the data.
     fn header(&self) -> &Header;
     /// The next chunk of whole rows, or `None` at the end.
-    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String>;
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error>;
 }
 
 impl RowInput for RowSource {
@@ -18,7 +18,7 @@ impl RowInput for RowSource {
         &self.header
     }
 
-    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         RowSource::next_chunk_f64(self)
     }
 }
@@ -26,26 +26,26 @@ impl RowInput for RowSource {
 /// Where decoded rows go.
 pub trait RowOutput {
     /// Appends rows given with full precision.
-    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String>;
+    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), crate::Error>;
     /// Appends rows decoded as `f32` (a fixed-rate model's output).
-    fn push_f32(&mut self, values: Vec<f32>) -> Result<(), String> {
+    fn push_f32(&mut self, values: Vec<f32>) -> Result<(), crate::Error> {
         self.push_f64(values.into_iter().map(f64::from).collect())
     }
 }
 
 impl RowOutput for RowSink {
-    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String> {
+    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), crate::Error> {
         RowSink::push_f64(self, values)
     }
 
     // CSV output prints values that came as f32 as f32 do.
-    fn push_f32(&mut self, values: Vec<f32>) -> Result<(), String> {
+    fn push_f32(&mut self, values: Vec<f32>) -> Result<(), crate::Error> {
         RowSink::push(self, values)
     }
 }
 
 impl RowOutput for Vec<f64> {
-    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), String> {
+    fn push_f64(&mut self, values: Vec<f64>) -> Result<(), crate::Error> {
         self.extend_from_slice(&values);
         Ok(())
     }
@@ -79,7 +79,7 @@ impl RowInput for ArrayRows<'_> {
         &self.header
     }
 
-    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         if self.at >= self.values.len() {
             return Ok(None);
         }
@@ -133,7 +133,7 @@ impl<R: RowInput> RowInput for SeriesRows<R> {
         &self.header
     }
 
-    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         while !self.done {
             match self.inner.next_chunk_f64()? {
                 Some(values) => {
@@ -170,7 +170,7 @@ impl<'o, O: RowOutput + ?Sized> Truncated<'o, O> {
 }
 
 impl<O: RowOutput + ?Sized> RowOutput for Truncated<'_, O> {
-    fn push_f64(&mut self, mut values: Vec<f64>) -> Result<(), String> {
+    fn push_f64(&mut self, mut values: Vec<f64>) -> Result<(), crate::Error> {
         values.truncate(self.keep);
         self.keep -= values.len();
         if values.is_empty() {
@@ -185,7 +185,7 @@ impl<R: RowInput + ?Sized> RowInput for Box<R> {
         (**self).header()
     }
 
-    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         (**self).next_chunk_f64()
     }
 }
@@ -196,7 +196,7 @@ pub fn file_opener<'p>(
     path: &'p std::path::Path,
 ) -> impl Fn(usize) -> Result<Box<dyn RowInput + 'p>, crate::Error> + 'p {
     move |chunk| {
-        let source = RowSource::open(path, chunk).map_err(crate::Error::Data)?;
+        let source = RowSource::open(path, chunk)?;
         Ok(Box::new(source) as Box<dyn RowInput>)
     }
 }
@@ -230,7 +230,7 @@ impl<R: RowInput> RowInput for Folded<R> {
         &self.header
     }
 
-    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, String> {
+    fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         self.inner.next_chunk_f64()
     }
 }

@@ -78,16 +78,18 @@ pub fn tiling_for(shape: &[usize], frame_shape: &[usize]) -> Option<Tiling> {
 }
 
 /// Parses `HxW` (e.g. `10x10`).
-pub fn parse_tile(text: &str) -> Result<(usize, usize), String> {
+pub fn parse_tile(text: &str) -> Result<(usize, usize), crate::Error> {
     let parse = |s: &str| s.trim().parse::<usize>().ok().filter(|&v| v > 0);
     match text.split_once(['x', 'X']) {
         Some((a, b)) => match (parse(a), parse(b)) {
             (Some(h), Some(w)) => Ok((h, w)),
-            _ => Err(format!(
+            _ => Err(crate::Error::Options(format!(
                 "--tile '{text}': expected HxW with positive sizes, e.g. 10x10"
-            )),
+            ))),
         },
-        None => Err(format!("--tile '{text}': expected HxW, e.g. 10x10")),
+        None => Err(crate::Error::Options(format!(
+            "--tile '{text}': expected HxW, e.g. 10x10"
+        ))),
     }
 }
 
@@ -111,7 +113,7 @@ mod tests {
 
     #[test]
     fn tile_sizes_parse() {
-        assert_eq!(parse_tile("10x12"), Ok((10, 12)));
+        assert_eq!(parse_tile("10x12").ok(), Some((10, 12)));
         assert!(parse_tile("10").is_err());
         assert!(parse_tile("0x3").is_err());
     }

@@ -154,7 +154,7 @@ impl Report<'_> {
         file.writer()
             .write_all(self.html().as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.commit()
+        Ok(file.commit()?)
     }
 }
 

@@ -36,8 +36,6 @@ pub const GOLDEN_STREAM: &[u8] = include_bytes!("../../tests/golden/stream.baler
 /// its working memory is allocated from the declared row length (the CLI allows up to 2^27),
 /// so without it the fuzzer would report declared-size allocations as out-of-memory.
 pub const HARNESS_MAX_ROW: usize = 1 << 16;
-/// Rows of one residual block the harness accepts (the CLI: 2^20 values per block).
-const HARNESS_MAX_BLOCK_VALUES: usize = 1 << 20;
 
 /// CRC32 as the stream format uses it (header and blocks).
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);

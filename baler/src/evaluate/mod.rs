@@ -5,6 +5,7 @@ pub mod metrics;
 
 use crate::data::{self, Dataset};
 use crate::evaluate::metrics::{column_summaries, ColumnSummary};
+use crate::Error;
 use std::path::Path;
 
 /// Default error bounds, as fractions of each column's range.
@@ -21,27 +22,30 @@ pub struct DataPair {
 
 impl DataPair {
     /// Reads both files; refuses shapes that differ, empty data and NaN or infinity.
-    pub fn read(original: &Path, reconstructed: &Path) -> Result<DataPair, String> {
+    pub fn read(original: &Path, reconstructed: &Path) -> Result<DataPair, Error> {
         let a = data::read(original)?;
         let b = data::read(reconstructed)?;
         if a.shape != b.shape {
-            return Err(format!(
+            return Err(Error::input(format!(
                 "shapes differ: {} is {:?}, {} is {:?}",
                 original.display(),
                 a.shape,
                 reconstructed.display(),
                 b.shape
-            ));
+            )));
         }
         for (set, path) in [(&a, original), (&b, reconstructed)] {
+            let data_error = |message: String| Error::Data {
+                path: path.to_path_buf(),
+                message,
+            };
             if set.values.is_empty() {
-                return Err(format!("{}: no values", path.display()));
+                return Err(data_error("no values".to_string()));
             }
             if let Some((row, column)) = set.first_non_finite() {
-                return Err(format!(
-                    "{}: NaN or infinity at row {row}, column {column}",
-                    path.display()
-                ));
+                return Err(data_error(format!(
+                    "NaN or infinity at row {row}, column {column}"
+                )));
             }
         }
         Ok(DataPair {
@@ -86,11 +90,11 @@ impl DataPair {
 }
 
 /// Checks error bounds: finite and positive.
-pub fn check_bounds(bounds: &[f64]) -> Result<(), String> {
+pub fn check_bounds(bounds: &[f64]) -> Result<(), Error> {
     match bounds.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
-        Some(bad) => Err(format!(
+        Some(bad) => Err(Error::Options(format!(
             "--bounds {bad} is not a positive fraction of the range (e.g. 1e-2,1e-3,1e-4)"
-        )),
+        ))),
         None => Ok(()),
     }
 }
@@ -110,7 +114,7 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// Evaluates `pair` against `bounds` (fractions of each column's range).
-    pub fn new(pair: &DataPair, bounds: &[f64]) -> Result<Evaluation, String> {
+    pub fn new(pair: &DataPair, bounds: &[f64]) -> Result<Evaluation, Error> {
         check_bounds(bounds)?;
         Ok(Evaluation {
             shape: pair.original.shape.clone(),

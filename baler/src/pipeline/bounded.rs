@@ -136,7 +136,7 @@ fn first_pass(open: &Opener<'_>) -> Result<(Header, Header, Stats), Error> {
         rows: 0,
         sample: Vec::new(),
     };
-    while let Some(chunk) = source.next_chunk_f64().map_err(Error::Data)? {
+    while let Some(chunk) = source.next_chunk_f64()? {
         for (i, &x) in chunk.iter().enumerate() {
             let c = (i % n) % columns;
             if x.is_finite() {
@@ -606,7 +606,7 @@ pub fn compress<W: Write + Seek>(
     let mut source = open_coded(open, rows_per_block * n * BATCH_BLOCKS)?;
     let (mut rows, mut worst) = (0usize, 0f64);
     progress(0, stats.rows as u64);
-    while let Some(chunk) = source.next_chunk_f64().map_err(Error::Data)? {
+    while let Some(chunk) = source.next_chunk_f64()? {
         let coded: Result<Vec<CodedBlock>, baler_codec::Error> = chunk
             .par_chunks(rows_per_block * n)
             .map(|part| encode_rows(&params, model_rows.as_ref(), part))
@@ -880,7 +880,7 @@ pub fn decompress<R: Read>(
                     blocks: rows,
                 }));
             }
-            sink.push_f64(values).map_err(Error::output_message)?;
+            sink.push_f64(values)?;
         }
         progress(rows, header.frame_count);
     }

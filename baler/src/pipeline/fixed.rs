@@ -64,8 +64,8 @@ pub fn compress<W: Write + Seek>(
     out.write_all(&[0u8; STREAM_HEADER_LEN])
         .map_err(Error::output)?;
     let (mut rows, mut frames, mut total) = (0usize, 0u64, STREAM_HEADER_LEN);
-    while let Some(chunk) = source.next_chunk_f64().map_err(Error::Data)? {
-        check_f32(input, &chunk, rows, &meta).map_err(Error::Data)?;
+    while let Some(chunk) = source.next_chunk_f64()? {
+        check_f32(input, &chunk, rows, &meta)?;
         let chunk: Vec<f32> = chunk.into_iter().map(|v| v as f32).collect();
         let values = match tiling {
             Some(t) => Cow::Owned(t.split(&chunk)),
@@ -259,7 +259,7 @@ pub fn decompress<R: Read>(
             };
             pending.drain(..whole);
             written += rows.len();
-            sink.push_f32(rows).map_err(Error::output_message)?;
+            sink.push_f32(rows)?;
         }
         progress(frames, header.frame_count);
     }

@@ -139,11 +139,11 @@ pub fn compress_file(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Compressed, Error> {
     // Opened first, so an unwritable output fails before the input is read.
-    let mut file = AtomicFile::create(output).map_err(Error::Output)?;
+    let mut file = AtomicFile::create(output)?;
     let open = crate::rows::file_opener(input);
     let outcome =
         compress_to(&open, input, file.writer(), options, progress).map_err(|e| e.at(input))?;
-    file.commit().map_err(Error::Output)?;
+    file.commit()?;
     Ok(outcome)
 }
 
@@ -237,9 +237,9 @@ pub fn decompress_file(
     })?;
     let len = file.metadata().map_or(0, |m| m.len());
     let mut reader = BufReader::new(file);
-    let make_sink = |header: &Header| RowSink::create(output, header).map_err(Error::Output);
+    let make_sink = |header: &Header| RowSink::create(output, header);
     let (sink, decoded) =
         decompress_from(&mut reader, len, model, make_sink, progress).map_err(|e| e.at(input))?;
-    sink.finish().map_err(Error::Output)?;
+    sink.finish()?;
     Ok(decoded)
 }

@@ -95,7 +95,7 @@ pub fn write_png(image: &Rgb, path: &Path) -> Result<(), String> {
         writer.write_image_data(&image.pixels).map_err(at)?;
         writer.finish().map_err(at)?;
     }
-    file.commit()
+    Ok(file.commit()?)
 }
 
 /// Draws `figure` as an SVG file (atomically). Text is left to the viewer's sans-serif font.
@@ -112,7 +112,7 @@ pub fn write_svg<F: Figure>(figure: &F, path: &Path) -> Result<(), String> {
     file.writer()
         .write_all(svg.as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.commit()
+    Ok(file.commit()?)
 }
 
 /// Text of `size` pixels in the figures' font and colour.

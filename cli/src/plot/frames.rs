@@ -371,7 +371,7 @@ where
             .into_inner()
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    file.commit()
+    Ok(file.commit()?)
 }
 
 /// The frames that go into the GIF: all, or an even sample of [`MAX_GIF_FRAMES`].
