@@ -223,6 +223,17 @@ impl<R: RowInput> Folded<R> {
         };
         Folded { inner, header }
     }
+
+    /// `inner`'s rows seen with another shape of the same row count and row length (a 2-D
+    /// table's rows as frames of height 1, say).
+    pub fn with_shape(inner: R, shape: Vec<usize>) -> Self {
+        let header = Header {
+            shape,
+            dtype: inner.header().dtype,
+            names: inner.header().names.clone(),
+        };
+        Folded { inner, header }
+    }
 }
 
 impl<R: RowInput> RowInput for Folded<R> {

@@ -254,3 +254,39 @@ fn the_in_memory_api_is_safe_from_many_threads() {
         }
     });
 }
+
+#[test]
+fn a_2d_array_can_be_coded_as_a_field_of_rows() {
+    // A smooth image with some texture: rows predicted from the rows above beat independent
+    // columns by far.
+    let (h, w) = (120, 160);
+    let mut noise = Noise(5);
+    let pixels: Vec<f64> = (0..h * w)
+        .map(|i| {
+            let (y, x) = ((i / w) as f64, (i % w) as f64);
+            (0.05 * x).sin() * (0.03 * y).cos() * 50.0 + 0.01 * noise.next()
+        })
+        .collect();
+    let image = Array::new(&[h, w], Values::F64(pixels.clone())).unwrap();
+    let bound = Bound::Relative(1e-3);
+    let table = compress(&image, &Options::bounded(bound)).unwrap();
+    let as_field = Options {
+        field: true,
+        ..Options::bounded(bound)
+    };
+    let field = compress(&image, &as_field).unwrap();
+    eprintln!(
+        "{h} x {w} image at 1e-3: {} bytes as a table, {} as a field",
+        table.len(),
+        field.len()
+    );
+    assert!(field.len() * 2 < table.len());
+    let back = decompress(&field, None).unwrap();
+    assert_eq!(back.shape(), &[h, w]);
+    let eps = 1e-3 * range(&pixels);
+    let decoded = back.values().to_f64();
+    assert!(pixels
+        .iter()
+        .zip(&decoded)
+        .all(|(a, b)| (a - b).abs() <= eps));
+}

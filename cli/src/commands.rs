@@ -336,8 +336,12 @@ pub fn compress(
     output: &Path,
     bound: Option<Bound>,
     use_model: UseModel,
+    field: bool,
 ) -> Result<(), String> {
     distinct(output, &[Some(input), model_path])?;
+    if field && bound.is_none() {
+        return Err("--field goes with --error-bound or --rel-error-bound".to_string());
+    }
     if let Some(Bound::Absolute(v) | Bound::Relative(v)) = bound {
         if !(v.is_finite() && v > 0.0) {
             return Err(format!(
@@ -356,6 +360,7 @@ pub fn compress(
         bound,
         use_model,
         model: blob.as_deref(),
+        field,
     };
     let started = Instant::now();
     let bar = progress(0, "compress", "rows");

@@ -69,6 +69,11 @@ enum Command {
         /// from the data and stored in the stream; always; or never (the model-free path).
         #[arg(long, value_enum, default_value = "auto")]
         use_model: UseModelArg,
+        /// With an error bound, for 2-D data: code it as one field of rows (an image, a
+        /// detector plane), each row predicted from the rows above, one grid for the whole
+        /// array (a relative bound is then R x the whole array's range), not as a table.
+        #[arg(long)]
+        field: bool,
     },
     /// Decompress a .baler stream with the MODEL that wrote it into DATA (.npz, .npy, .csv).
     Decompress(Files),
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
             error_bound,
             rel_error_bound,
             use_model,
+            field,
         } => {
             let bound = match (error_bound, rel_error_bound) {
                 (Some(e), _) => Some(Bound::Absolute(e)),
@@ -139,6 +145,7 @@ fn main() -> ExitCode {
                 &files.output,
                 bound,
                 use_model.into(),
+                field,
             )
         }
         Command::Decompress(f) => commands::decompress(f.model.as_deref(), &f.input, &f.output),

@@ -710,6 +710,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         }
         "bounded_decode" => bounded_seeds(model)
             .into_iter()
+            .chain(library_seeds())
             .map(|s| with_mode(1, &s))
             .collect(),
         "entropy_decode" => {
@@ -740,6 +741,38 @@ fn shift_weights() -> [i32; LEARNED_TAPS] {
     }
     weights[10 + 12] = 1 << LEARNED_FRACTION_BITS;
     weights
+}
+
+/// Streams only the library writes: a 1-D series (padded frames), a rank-5 array (a shape
+/// block) and a 2-D array coded as a field of rows.
+fn library_seeds() -> Vec<Vec<u8>> {
+    use baler::{Array, Bound, Options, Values};
+    let bounded = Options::bounded(Bound::Absolute(0.01));
+    let as_field = Options {
+        field: true,
+        ..bounded
+    };
+    let arrays = [
+        (
+            Array::new(
+                &[70],
+                Values::F32(smooth(1, 70, 3.0).iter().map(|&v| v as f32).collect()),
+            ),
+            bounded,
+        ),
+        (
+            Array::new(&[2, 2, 3, 2, 2], Values::F64(smooth(2, 24, 1.0))),
+            bounded,
+        ),
+        (
+            Array::new(&[6, 5], Values::F64(smooth(6, 5, 2.0))),
+            as_field,
+        ),
+    ];
+    arrays
+        .into_iter()
+        .map(|(array, options)| baler::compress(&array.unwrap(), &options).unwrap())
+        .collect()
 }
 
 fn bounded_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
@@ -892,6 +925,7 @@ fn cli_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
             bound,
             use_model: baler::UseModel::Always,
             model: (mode & 2 != 0).then_some(tile_blob()),
+            field: false,
         };
         baler::compress_file(&input, &stream, &options, &|_, _| {}).unwrap();
         seeds.push(with_mode(mode, &std::fs::read(&stream).unwrap()));

@@ -100,13 +100,21 @@ struct Stats {
 pub type Opener<'o> = dyn Fn(usize) -> Result<Box<dyn RowInput + 'o>, Error> + 'o;
 
 /// Opens a pass over the input as the drivers code it: a 1-D series regrouped into frames.
+/// `field`: a 2-D input is coded as one field of rows (`[rows, 1, columns]`: each row a frame
+/// of height 1, predicted from the rows above), not as a table of columns.
 fn open_coded<'o>(
     open: &Opener<'o>,
     values_per_chunk: usize,
+    field: bool,
 ) -> Result<Box<dyn RowInput + 'o>, Error> {
     let source = open(values_per_chunk)?;
     Ok(match source.header().shape.len() {
         1 => Box::new(SeriesRows::new(source)),
+        2 if field => {
+            let shape = &source.header().shape;
+            let rows = vec![shape[0], 1, shape[1]];
+            Box::new(Folded::with_shape(source, rows))
+        }
         2..=MAX_DATA_RANK => source,
         _ => Box::new(Folded::new(source)),
     })
@@ -114,7 +122,7 @@ fn open_coded<'o>(
 
 /// Reads the whole input once for per-grid statistics (one grid per table column, one for a
 /// field) and a sample of rows. Returns the input's own header and that of the rows as coded.
-fn first_pass(open: &Opener<'_>) -> Result<(Header, Header, Stats), Error> {
+fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats), Error> {
     let original = open(1)?.header().clone();
     if original.shape.len() > MAX_ARRAY_RANK {
         return Err(Error::input(format!(
@@ -122,7 +130,7 @@ fn first_pass(open: &Opener<'_>) -> Result<(Header, Header, Stats), Error> {
             original.shape.len()
         )));
     }
-    let mut source = open_coded(open, VALUES_PER_BLOCK)?;
+    let mut source = open_coded(open, VALUES_PER_BLOCK, field)?;
     let header = source.header().clone();
     let n = header.row_len();
     let columns = match layout_of(&header.shape) {
@@ -421,9 +429,10 @@ fn choose(
     open: &Opener<'_>,
     bound: Bound,
     use_model: UseModel,
+    field: bool,
 ) -> Result<Choice, Error> {
     let at = Error::codec;
-    let (original, header, stats) = first_pass(open)?;
+    let (original, header, stats) = first_pass(open, field)?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
     let mut grid = grids(&stats, bound, header.dtype);
@@ -546,13 +555,15 @@ pub fn estimate(
     open: &Opener<'_>,
     bound: Bound,
 ) -> Result<Vec<(&'static str, f64)>, Error> {
-    Ok(choose(models, tiling, open, bound, UseModel::Auto)?.estimates)
+    Ok(choose(models, tiling, open, bound, UseModel::Auto, false)?.estimates)
 }
 
 /// Compresses the input within `bound` into `out` (stream header, parameters block, residual
 /// blocks), with `model` (and its blob's length) as predictor if given and if it pays (judged
-/// on a sample of rows, counting the model's bytes). `progress` is told the rows coded so far
-/// and the total.
+/// on a sample of rows, counting the model's bytes). `field`: a 2-D input is coded as one
+/// field of rows rather than a table (see [`crate::Options::field`]). `progress` is told the
+/// rows coded so far and the total.
+#[allow(clippy::too_many_arguments)]
 pub fn compress<W: Write + Seek>(
     model: Option<(&HostModel<'_>, usize)>,
     tiling: Option<Tiling>,
@@ -560,6 +571,7 @@ pub fn compress<W: Write + Seek>(
     out: &mut W,
     bound: Bound,
     use_model: UseModel,
+    field: bool,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Outcome, Error> {
     let at = Error::codec;
@@ -577,6 +589,7 @@ pub fn compress<W: Write + Seek>(
         open,
         bound,
         use_model,
+        field,
     )?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
@@ -603,7 +616,7 @@ pub fn compress<W: Write + Seek>(
     let params_block = sealed(BlockKind::BoundParams, 0, &params_bytes).map_err(at)?;
     out.write_all(&params_block).map_err(Error::output)?;
     total += params_block.len();
-    let mut source = open_coded(open, rows_per_block * n * BATCH_BLOCKS)?;
+    let mut source = open_coded(open, rows_per_block * n * BATCH_BLOCKS, field)?;
     let (mut rows, mut worst) = (0usize, 0f64);
     progress(0, stats.rows as u64);
     while let Some(chunk) = source.next_chunk_f64()? {
@@ -638,13 +651,16 @@ pub fn compress<W: Write + Seek>(
         rows += chunk.len() / n;
         progress(rows as u64, stats.rows as u64);
     }
-    // A series keeps its own shape (its frames are padded); other data its row count.
-    let shape: Vec<u64> = if original.shape.len() == 1 {
-        vec![original.shape[0] as u64]
-    } else {
-        let mut shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
-        shape[0] = rows as u64;
-        shape
+    // A series keeps its own shape (its frames are padded), a 2-D field its two dimensions;
+    // other data the shape as coded (ranks above 4 folded), with its row count.
+    let shape: Vec<u64> = match original.shape.len() {
+        1 => vec![original.shape[0] as u64],
+        2 => vec![rows as u64, original.shape[1] as u64],
+        _ => {
+            let mut shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
+            shape[0] = rows as u64;
+            shape
+        }
     };
     let mut dims = [0u64; 4];
     dims.get_mut(..shape.len())
@@ -667,11 +683,9 @@ pub fn compress<W: Write + Seek>(
     out.seek(SeekFrom::Start(start)).map_err(Error::output)?;
     out.write_all(&bytes).map_err(Error::output)?;
     out.seek(SeekFrom::Start(end)).map_err(Error::output)?;
-    let values = rows * n.min(original.shape.iter().skip(1).product::<usize>().max(1));
-    let values = if original.shape.len() == 1 {
-        original.shape[0]
-    } else {
-        values
+    let values = match original.shape.len() {
+        1 => original.shape[0],
+        _ => rows * n,
     };
     Ok(Outcome {
         raw_bytes: values * dtype_size(header.dtype),
@@ -744,6 +758,9 @@ pub struct StreamStart {
     pub params_block: Vec<u8>,
     /// The data's own shape: the header's, or for ranks above 4 the shape block's.
     pub shape: Vec<usize>,
+    /// The shape of the rows as coded: a series as `[frames, 1, frame length]`, a 2-D field as
+    /// `[rows, 1, columns]`, ranks above 4 folded to 3, the others their own.
+    pub coded: Vec<usize>,
     /// Blocks read so far (the first residual block's index).
     pub blocks: u32,
 }
@@ -780,12 +797,23 @@ pub fn read_params<R: Read>(
         ));
     }
     let params = BoundParams::read(block.payload)?;
-    if params.row_len != n || params.layout != layout || params.dtype != header.dtype {
+    // A 2-D stream is a table, or one field of rows (frames of height 1, as wide as a row).
+    let field_rows = Layout::Field {
+        height: 1,
+        width: n as u32,
+    };
+    let coded = match (shape.len(), params.layout) {
+        (2, l) if l == field_rows => vec![shape[0], 1, n],
+        (_, l) if l == layout => shape,
+        _ => return Err(Invalid("parameters disagree with the stream header")),
+    };
+    if params.row_len != n || params.dtype != header.dtype {
         return Err(Invalid("parameters disagree with the stream header"));
     }
     Ok(StreamStart {
         params_block,
         shape: own_shape,
+        coded,
         blocks,
     })
 }
@@ -811,13 +839,13 @@ pub fn decompress<R: Read>(
     progress: &dyn Fn(u64, u64),
 ) -> Result<usize, Error> {
     let at = Error::codec;
-    let shape = coded_shape(header).map_err(at)?;
+    let shape = &start.coded;
     let n = header.frame_len as usize;
     let (block, _) = checked_block(&start.params_block, start.blocks - 1).map_err(at)?;
     let params = BoundParams::read(block.payload).map_err(at)?;
     let tiling = model.and_then(|m| {
         let frame: Vec<usize> = m.frame_shape().map(|d| d as usize).collect();
-        tiling_for(&shape, &frame)
+        tiling_for(shape, &frame)
     });
     let model_rows = match (params.predictor, model) {
         (Predictor::Model, Some(m)) => {

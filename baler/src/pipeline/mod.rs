@@ -27,6 +27,11 @@ pub struct Options<'m> {
     pub use_model: UseModel,
     /// A model blob written by `baler train`: required for fixed-rate, optional with a bound.
     pub model: Option<&'m [u8]>,
+    /// With a bound, for 2-D data: code it as one field of rows (an image, a detector plane,
+    /// a spectrogram), each row predicted from the rows above, with one grid for the whole
+    /// array (a relative bound is then R x the whole array's range), instead of a table whose
+    /// columns are independent variables. Ignored for other ranks.
+    pub field: bool,
 }
 
 impl<'m> Options<'m> {
@@ -120,6 +125,7 @@ pub fn compress_to<W: Write + Seek>(
         out,
         bound,
         options.use_model,
+        options.field && shape.len() == 2,
         progress,
     )?;
     Ok(Compressed {
