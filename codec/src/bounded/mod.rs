@@ -5,8 +5,8 @@
 //! The encoder checks every value against its bound after that exact arithmetic; a value
 //! that would miss it (rounding, NaN, infinity, huge magnitudes) is escaped and stored raw,
 //! so the bound is a guarantee. Only `k - prediction` is coded, through a [`ResidualCoder`]:
-//! the adaptive range coder ([`crate::entropy::range`]), or for fields without a model the tabled rANS
-//! coder ([`crate::entropy::tabled`]). The prediction is integer arithmetic on grid indices, identical
+//! the adaptive range coder (`entropy/range.rs`), or for fields without a model the tabled rANS
+//! coder (`entropy/tabled.rs`). The prediction is integer arithmetic on grid indices, identical
 //! on every platform:
 //! - a model's decoded output snapped to the grid, or 0 without a model;
 //! - for fields, plus 3-D Lorenzo prediction (previous frame, row above, value to the left)
@@ -387,7 +387,7 @@ impl<'a> BoundParams<'a> {
         }
     }
 
-    /// `f64` values a [`RowState`] needs for the learned predictor's mirrors (0 without it).
+    /// `f64` values a block's coding state needs for the learned predictor's mirrors (0 without it).
     pub fn mirror_len(&self) -> usize {
         match (self.layout, self.predictor) {
             (Layout::Field { height, width }, Predictor::Learned(_)) => {
@@ -397,7 +397,7 @@ impl<'a> BoundParams<'a> {
         }
     }
 
-    /// Contexts a [`RowState`] needs, with `latent_len` latent codes per row (0 without a
+    /// Contexts a block's coding state needs, with `latent_len` latent codes per row (0 without a
     /// model).
     pub fn contexts(&self, latent_len: usize) -> usize {
         self.residual_contexts() + latent_len
@@ -448,7 +448,7 @@ fn bit_len(v: u64) -> usize {
 
 /// Rows of `i64` a [`RowState`] keeps: the row being coded, the two before it, the learned
 /// predictor's temporal sums for the row being coded, and the encoder's targets.
-pub const HISTORY_ROWS: usize = 5;
+pub(crate) const HISTORY_ROWS: usize = 5;
 /// Marks a value the encoder found off the grid (it is escaped).
 const ESCAPED: i64 = i64::MIN;
 
@@ -456,7 +456,7 @@ const ESCAPED: i64 = i64::MIN;
 /// grid indices, and for the learned predictor its `f64` mirrors. Sizes are checked against
 /// the parameters, so no size is fixed here.
 #[derive(Debug)]
-pub struct RowState<'b> {
+pub(crate) struct RowState<'b> {
     models: &'b mut [IntModel],
     older: &'b mut [i64],
     previous: &'b mut [i64],
@@ -544,7 +544,7 @@ impl<'b> RowState<'b> {
 /// Codes one row's latent codes (the model's input to its decoder), each in its own context.
 /// The encoder passes them in; the decoder gets them back in `codes`, checked against
 /// `range` (the model's code range).
-pub fn code_latent<C: BitCoder>(
+pub(crate) fn code_latent<C: BitCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
     state: &mut RowState<'_>,
@@ -710,7 +710,7 @@ const CLASS_BITS: u32 = 4;
 /// Codes one row. The encoder passes `input`; both sides pass the same `base` (the model's
 /// reconstruction of the row, or `None`) and get the decoded row in `out`, exactly as the
 /// other side computes it.
-pub fn code_row<C: ResidualCoder>(
+pub(crate) fn code_row<C: ResidualCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
     state: &mut RowState<'_>,
@@ -836,7 +836,7 @@ impl<const L: usize, const W: usize> RowModel for crate::Model<'_, L, W> {
 /// Caller memory for coding a block: everything but the adaptive contexts of [`RowState`]
 /// and the latent codes and model reconstruction of one row.
 #[derive(Debug)]
-pub struct BlockBuffers<'b> {
+pub(crate) struct BlockBuffers<'b> {
     /// Coding state.
     pub state: RowState<'b>,
     /// One row's latent codes ([`RowModel::row_codes`] long; empty without a model).
@@ -858,7 +858,7 @@ fn check_block_lengths(n: usize, input: Option<&[f64]>, out: &[f64]) -> Result<(
 
 /// Codes `rows` rows of a block in either direction: the encoder passes `input` (rows back to
 /// back); both get the decoded rows in `out`. The model is required iff the parameters say so.
-pub fn code_block<C: BitCoder, M: RowModel>(
+pub(crate) fn code_block<C: BitCoder, M: RowModel>(
     coder: &mut C,
     params: &BoundParams<'_>,
     model: Option<&M>,
@@ -948,9 +948,9 @@ pub(crate) fn decode_residuals<M: RowModel>(
 }
 
 /// Codes the rows of a block without a model ([`Predictor::Model`] is refused) through any
-/// [`ResidualCoder`]: the adaptive range coder, or the tabled coder of [`crate::entropy::tabled`].
+/// [`ResidualCoder`]: the adaptive range coder, or the tabled coder (`entropy/tabled.rs`).
 /// The encoder passes `input` (rows back to back); both get the decoded rows in `out`.
-pub fn code_residual_block<C: ResidualCoder>(
+pub(crate) fn code_residual_block<C: ResidualCoder>(
     coder: &mut C,
     params: &BoundParams<'_>,
     state: &mut RowState<'_>,

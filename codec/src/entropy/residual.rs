@@ -15,8 +15,8 @@ pub enum Coded {
 
 /// The entropy coding of residuals, in either direction: the encoder codes `value` and
 /// returns it, the decoder ignores it and returns what it reads. Implemented by every
-/// adaptive [`BitCoder`] (over `models`, one per context) and by the tabled coder
-/// ([`crate::entropy::tabled`], which ignores `models`).
+/// adaptive `BitCoder` (over `models`, one per context) and by the tabled coder
+/// (`entropy/tabled.rs`, which ignores `models`).
 pub trait ResidualCoder {
     /// Codes one value in context `context`.
     fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded>;
