@@ -507,7 +507,10 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
                 "ratio": original as f64 / bytes.len() as f64,
             });
             if header.flags & FLAG_ERROR_BOUNDED != 0 {
-                report["error_bounded"] = bounded::params_report(&bytes).map_err(at)?;
+                let params = bounded::params_report(&bytes).map_err(at)?;
+                // The data's own shape (a rank above 4 is folded in the header).
+                report["shape"] = params["shape"].clone();
+                report["error_bounded"] = params;
             }
             if let Some(path) = model_path {
                 let blob = read_model(path)?;

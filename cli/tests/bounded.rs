@@ -365,3 +365,64 @@ fn derived_columns_are_predicted_from_earlier_ones_within_the_bound() {
         }
     }
 }
+
+#[test]
+fn series_rank_five_and_images_round_trip_through_the_command() {
+    let dir = temp_dir("ranks");
+    let write = |name: &str, shape: Vec<usize>| {
+        let count: usize = shape.iter().product();
+        let set = baler::data::Dataset {
+            values: (0..count)
+                .map(|i| ((i as f32) * 0.05).sin() * 20.0)
+                .collect(),
+            shape,
+            dtype: baler_codec::DType::F32,
+            names: vec![],
+        };
+        let path = dir.join(name);
+        baler::data::write(&path, &set).unwrap();
+        path
+    };
+    let cases = [
+        (
+            write("series.npy", vec![5000]),
+            vec!["--error-bound", "0.01"],
+        ),
+        (
+            write("rank5.npy", vec![3, 2, 4, 5, 6]),
+            vec!["--error-bound", "0.01"],
+        ),
+        (
+            write("image.npy", vec![40, 50]),
+            vec!["--error-bound", "0.01", "--field"],
+        ),
+    ];
+    for (input, bound) in cases {
+        let stream = dir.join("x.baler");
+        let output = dir.join("x.npy");
+        compress(&input, &stream, &bound);
+        decompress(&stream, &output);
+        let ((shape, original), (back_shape, back)) = (values(&input), values(&output));
+        assert_eq!(shape, back_shape, "{}", input.display());
+        for (a, b) in original.iter().zip(&back) {
+            assert!((a - b).abs() <= 0.01, "{}: {a} -> {b}", input.display());
+        }
+        let info = ok(baler(&["info", s(&stream), "--json"]));
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let want: Vec<serde_json::Value> = shape.iter().map(|&d| d.into()).collect();
+        assert_eq!(info["shape"], serde_json::Value::Array(want), "{info}");
+    }
+    // --field is for error-bounded compression.
+    let out = baler(&[
+        "compress",
+        "--input",
+        s(&dir.join("image.npy")),
+        "--output",
+        s(&dir.join("y.baler")),
+        "--model",
+        s(&dir.join("image.npy")),
+        "--field",
+    ]);
+    assert!(!out.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

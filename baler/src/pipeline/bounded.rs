@@ -360,15 +360,12 @@ fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, baler
 /// What `baler info` shows of an error-bounded stream's parameters: layout, predictor, and
 /// the bound of each grid (one per table column, one for a field).
 pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Error> {
-    let rest = stream
+    let header = StreamHeader::read(stream)?;
+    let mut rest = stream
         .get(STREAM_HEADER_LEN..)
         .ok_or(baler_codec::Error::Truncated)?;
-    let (block, _) = checked_block(rest, 0)?;
-    if block.kind != BlockKind::BoundParams {
-        return Err(baler_codec::Error::Invalid(
-            "an error-bounded stream starts with its parameters",
-        ));
-    }
+    let start = read_params(&header, &mut rest)?;
+    let (block, _) = checked_block(&start.params_block, start.blocks - 1)?;
     let params = BoundParams::read(block.payload)?;
     let (layout, grids) = match params.layout {
         Layout::Table => ("table".to_string(), params.row_len),
@@ -377,7 +374,15 @@ pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Er
     let bounds = (0..grids)
         .map(|i| params.grid(i).map(|g| g.bound))
         .collect::<Result<Vec<f64>, baler_codec::Error>>()?;
+    let kind = match start.shape.len() {
+        1 => "series",
+        2 if matches!(params.layout, Layout::Field { .. }) => "field of rows",
+        2 => "table",
+        _ => "frames",
+    };
     Ok(serde_json::json!({
+        "data": kind,
+        "shape": start.shape,
         "layout": layout,
         "predictor": describe(&params.predictor),
         "bounds": bounds,
