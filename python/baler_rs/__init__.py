@@ -1,0 +1,108 @@
+"""baler-rs from Python: compress numpy arrays with a guaranteed error bound.
+
+>>> import numpy as np, baler_rs
+>>> x = np.sin(np.linspace(0, 20, 10_000))
+>>> data = baler_rs.compress(x, error_bound=1e-4)
+>>> y = baler_rs.decompress(data)
+>>> bool(np.abs(x - y).max() <= 1e-4)
+True
+
+The bytes are the stream format of the ``baler`` command (``baler decompress`` reads them,
+and ``decompress`` reads what ``baler compress`` writes). ``Baler`` is the numcodecs codec
+(``numcodecs.get_codec({"id": "baler", ...})``, a Zarr format-2 compressor);
+``baler_rs.zarr3.BalerCodec`` is the Zarr v3 array-to-bytes codec.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _baler
+
+__all__ = ["compress", "decompress", "absolute_bound", "Baler", "SUPPORTED_DTYPES"]
+
+#: The element types a stream records (others raise TypeError).
+SUPPORTED_DTYPES = (np.dtype("float32"), np.dtype("float64"), np.dtype("int16"), np.dtype("int32"))
+
+
+def _prepared(array) -> np.ndarray:
+    """`array` as a C-contiguous, native-endian array of a supported type (a copy if needed)."""
+    a = np.asarray(array)
+    if a.dtype.kind not in "fi" or a.dtype.newbyteorder("=") not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"baler compresses float32, float64, int16 and int32 arrays, not {a.dtype}"
+        )
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    return np.ascontiguousarray(a)
+
+
+def compress(
+    array, *, error_bound=None, rel_error_bound=None, model=None, field=False, names=None
+) -> bytes:
+    """Compresses a numpy array (rank 1 to 8; float32, float64, int16 or int32).
+
+    Exactly one of:
+
+    - ``error_bound``: every value comes back within this absolute error;
+    - ``rel_error_bound``: within this fraction of each column's range (2-D tables) or of the
+      whole array's range (series, fields, ``field=True``);
+    - ``model`` alone (bytes of a model blob from ``baler train``): fixed-rate latent codes.
+
+    A model may also be given with a bound, to predict with it where that pays.
+    ``field=True`` codes a 2-D array as one field of rows (an image), not a table.
+    ``names``: a table's column names (one per column), kept in error-bounded streams.
+    The GIL is released while coding; calls from several threads are safe.
+    """
+    if error_bound is not None and rel_error_bound is not None:
+        raise ValueError("give error_bound or rel_error_bound, not both")
+    a = _prepared(array)
+    if a.size == 0:
+        raise ValueError(f"cannot compress an empty array (shape {a.shape})")
+    if a.ndim == 0:
+        a = a.reshape(1)
+    return _baler.compress(
+        a,
+        error_bound=None if error_bound is None else float(error_bound),
+        rel_error_bound=None if rel_error_bound is None else float(rel_error_bound),
+        model=None if model is None else bytes(model),
+        field=bool(field),
+        names=None if names is None else [str(n) for n in names],
+    )
+
+
+def decompress(data, *, model=None) -> np.ndarray:
+    """Decompresses a baler stream (bytes-like) into a numpy array of its original shape and
+    type. ``model``: the model blob, for streams coded with one. Damaged or foreign bytes
+    raise ValueError."""
+    return _baler.decompress(bytes(data), model=None if model is None else bytes(model))
+
+
+def absolute_bound(array, rel_error_bound: float) -> float:
+    """The absolute bound that is ``rel_error_bound`` x the range of the whole ``array``.
+
+    Zarr and Dask compress chunk by chunk; with ``rel_error_bound`` each chunk would use its
+    own range. Compute the bound once from the whole array and give it as ``error_bound`` to
+    get one guarantee everywhere::
+
+        Baler(error_bound=baler_rs.absolute_bound(x, 1e-3))
+    """
+    a = np.asarray(array)
+    finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+    if finite.size == 0:
+        raise ValueError("the array has no finite values to take a range from")
+    span = float(finite.max()) - float(finite.min())
+    bound = rel_error_bound * span
+    if not bound > 0:
+        raise ValueError("the array is constant: give an absolute error_bound")
+    return bound
+
+
+def __getattr__(name):
+    # The numcodecs codec is imported on first use, so that the core functions work even
+    # where numcodecs cannot be imported.
+    if name == "Baler":
+        from .numcodecs import Baler
+
+        return Baler
+    raise AttributeError(f"module 'baler_rs' has no attribute {name!r}")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# All the tests: Rust (`cargo test --workspace`), then Python (the baler_rs package built with
+# maturin into a virtualenv, and pytest). The README's test command and CI both run this.
+#   BALER_VENV=DIR   the virtualenv to use (default .venv; made if missing)
+#   BALER_SKIP_RUST=1 / BALER_SKIP_PYTHON=1   run one half only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${BALER_SKIP_RUST:-}" ]; then
+  echo "== Rust tests"
+  cargo test --workspace
+fi
+
+if [ -z "${BALER_SKIP_PYTHON:-}" ]; then
+  echo "== Python tests (python/tests)"
+  venv="${BALER_VENV:-.venv}"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  # The package and what its tests need (zarr, dask.distributed, pytest).
+  "$venv/bin/python" -m pip install -q "./python[test]"
+  # The interop tests run the baler command the Rust tests built (they skip, saying so,
+  # without it).
+  cargo build -q -p baler-cli
+  "$venv/bin/python" -m pytest python/tests -q
+fi
