@@ -1,15 +1,17 @@
-"""ROOT to baler: read TTree branches with uproot, compress them, compare.
+"""ROOT to baler: read TTree branches with uproot, compress them, store them in Zarr, compare.
 
-    python examples/root_to_zarr.py
+    python examples/root_to_zarr.py [--store hzz.zarr]
 
 Makes a small ROOT file from the shipped collider events (examples/data/hzz.npz) with
 uproot.recreate: a flat TTree of per-event branches, and a jagged muon collection (a variable
 number of muons per event). Then it reads both back as an analysis would and compresses:
 - the flat branches as one table (each column within 1e-3 of its range);
 - the jagged collection as a per-object table plus its offsets, the offsets losslessly.
-Needs: pip install uproot awkward.
+The flat table also goes into a Zarr v3 array through the baler codec, its column names as
+an attribute. Needs: pip install uproot awkward zarr.
 """
 
+import argparse
 import pathlib
 import tempfile
 
@@ -18,6 +20,7 @@ import numpy as np
 import uproot
 
 import baler_rs
+from baler_rs.zarr3 import BalerCodec
 
 HZZ = pathlib.Path(__file__).resolve().parent / "data" / "hzz.npz"
 
@@ -47,7 +50,24 @@ def report(what, original, stream, bound):
     assert np.all(worst <= 1.0)
 
 
-def main():
+def to_zarr(table, names, store):
+    """The table in a Zarr v3 array, chunks of 1024 events, every value within 1e-3 of its
+    column's range: one absolute bound per array, so the tightest column's."""
+    import zarr
+
+    ranges = table.max(axis=0) - table.min(axis=0)
+    eps = 1e-3 * float(ranges[ranges > 0].min())
+    z = zarr.create_array(store=store, shape=table.shape, chunks=(1024, table.shape[1]),
+                          dtype="f8", serializer=BalerCodec(error_bound=eps), overwrite=True)
+    z[:] = table
+    z.attrs["columns"] = names
+    back = zarr.open_array(store, mode="r")
+    assert np.all(np.abs(back[:] - table) <= eps)
+    print(f"Zarr v3 at {store}: {back.shape[0]} events x {back.shape[1]} columns, "
+          f"every value within {eps:.3g}")
+
+
+def main(store=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "hzz.root"
         events = make_root_file(path)
@@ -72,7 +92,10 @@ def main():
                objects.astype(np.float64), objects_stream, 1e-3 * obj_ranges)
         rebuilt = ak.unflatten(baler_rs.decompress(objects_stream)[:, 0], baler_rs.decompress(counts_stream))
         assert ak.all(ak.num(rebuilt) == ak.num(jagged["Muon"]))
+        to_zarr(table, names, store or str(pathlib.Path(tmp) / "hzz.zarr"))
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", help="where to write the Zarr array (default: a temporary folder)")
+    main(parser.parse_args().store)

@@ -17,9 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from importlib.metadata import PackageNotFoundError, version
+
 from . import _baler
 
-__all__ = ["compress", "decompress", "absolute_bound", "Baler", "SUPPORTED_DTYPES"]
+__all__ = ["compress", "decompress", "absolute_bound", "Baler", "SUPPORTED_DTYPES", "__version__"]
+
+try:
+    __version__ = version("baler-rs")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "unknown"
 
 #: The element types a stream records (others raise TypeError).
 SUPPORTED_DTYPES = (np.dtype("float32"), np.dtype("float64"), np.dtype("int16"), np.dtype("int32"))
