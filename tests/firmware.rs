@@ -1,10 +1,18 @@
 //! The firmware example on an emulated Cortex-M4F (QEMU mps2-an386): its stream must equal
 //! what the host codec writes for the same model and frames, byte for byte, and its decoded
-//! values must have the host's checksum. Run for the default model (trained on the collider
+//! values must have the host's checksum. Its error-bounded streams (the frames as i16 ADC
+//! counts, lossless and within 2 counts) must equal the host codec's too, and decode within
+//! the bound. Run for the default model (trained on the collider
 //! events) on a Cortex-M4F and with the Cortex-M0 instruction set, and for the golden vectors. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf`
 //! target; `.ci/run` installs both and sets `BALER_REQUIRE_QEMU=1` so that the test fails
 //! rather than skips there.
 
+use baler_codec::bounded::{
+    write_params, BoundParams, BoundedEncoder, CoderChoice, ColumnGrid, Layout, Predictor,
+    ScratchBuf, ScratchSizes,
+};
+use baler_codec::stream::{seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
+use baler_codec::stream::{FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN};
 use baler_codec::{DType, Decoder, Encoder, HostModel, StreamHeader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,11 +61,18 @@ const M0: Board = Board {
     cpu: "cortex-m3",
 };
 
-/// Builds the firmware for `model` and `frames` and runs it in QEMU; returns its stdout.
-fn run_firmware(board: &Board, model: &Path, frames: &Path) -> String {
+/// Builds the firmware for `model` and `frames` (with the error-bounded run if `bounded`) and
+/// runs it in QEMU; returns its stdout.
+fn run_firmware(board: &Board, model: &Path, frames: &Path, bounded: bool) -> String {
     let dir = root().join("firmware-example");
+    let features: &[&str] = if bounded {
+        &["--features", "bounded"]
+    } else {
+        &[]
+    };
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "--target", board.target])
+        .args(features)
         .current_dir(&dir)
         .env_remove("RUSTFLAGS")
         .env("BALER_MODEL", model)
@@ -125,6 +140,120 @@ fn host(model: &[u8], frames: &[u8]) -> (String, String, u64) {
     )
 }
 
+/// The test frames as the firmware's i16 ADC counts (rounded half away from zero, clamped).
+fn counts(frames: &[u8]) -> Vec<f64> {
+    frames
+        .chunks_exact(4)
+        .map(|b| {
+            let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            f64::from(x.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)))
+        })
+        .collect()
+}
+
+/// What the host codec writes for the firmware's error-bounded run: the frames as counts,
+/// within `k` counts, each frame a row of a field of height 1, model-free, the adaptive
+/// coder, `FRAMES_PER_BLOCK` frames per block.
+fn host_bounded(frames: &[u8], n: usize, k: u16) -> Vec<u8> {
+    let values = counts(frames);
+    let rows = values.len() / n;
+    let layout = Layout::Field {
+        height: 1,
+        width: n as u32,
+    };
+    let grid = ColumnGrid {
+        offset: 0.0,
+        step: f64::from(2 * k + 1),
+        bound: f64::from(k),
+        context: None,
+        relation: None,
+    };
+    let mut params = vec![0u8; 256];
+    let len = write_params(
+        layout,
+        Predictor::None,
+        DType::I16,
+        n,
+        &[grid],
+        &[],
+        &mut params,
+    )
+    .unwrap();
+    params.truncate(len);
+    let parsed = BoundParams::read(&params).unwrap();
+    let block_rows = FRAMES_PER_BLOCK as usize;
+    let mut scratch = ScratchBuf::new(ScratchSizes::new(&parsed, 0, block_rows));
+    let mut stream = vec![0u8; STREAM_HEADER_LEN];
+    let mut block = vec![0u8; BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN];
+    block[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + len].copy_from_slice(&params);
+    seal_block(&mut block, BlockKind::BoundParams, 0).unwrap();
+    stream.extend(block);
+    for part in values.chunks(block_rows * n) {
+        let mut decoded = vec![0f64; part.len()];
+        let mut out = vec![0u8; 1 << 16];
+        let mut encoder = BoundedEncoder::<HostModel<'_>>::new(
+            &parsed,
+            None,
+            scratch.scratch(),
+            CoderChoice::Adaptive,
+        )
+        .unwrap();
+        let len = encoder.encode_block(part, &mut decoded, &mut out).unwrap();
+        stream.extend_from_slice(&out[..len]);
+    }
+    let header = StreamHeader {
+        model_id: 0,
+        flags: FLAG_ERROR_BOUNDED,
+        frame_count: rows as u64,
+        frame_len: n as u32,
+        dtype: DType::I16,
+        rank: 2,
+        shape: [rows as u64, n as u64, 0, 0],
+    };
+    header.write(&mut stream).unwrap();
+    stream
+}
+
+/// The firmware's error-bounded streams: byte for byte the host codec's, and decoded by the
+/// library within `k` counts of every ADC value.
+fn check_bounded(out: &str, frames: &[u8], n: usize) {
+    let original = counts(frames);
+    let mut seen = 0;
+    for rest in out.lines().filter_map(|l| l.strip_prefix("BOUNDED ")) {
+        let (k, hex) = rest.trim().split_once(' ').expect("BOUNDED k hex");
+        let k: u16 = k.parse().unwrap();
+        let expected: String = host_bounded(frames, n, k)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex, expected,
+            "the firmware's error-bounded stream (k = {k}) differs from the host's"
+        );
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let array = baler::decompress(&bytes, None).unwrap();
+        assert_eq!(array.shape(), &[original.len() / n, n]);
+        let decoded = array.values().to_f64();
+        let worst = original
+            .iter()
+            .zip(&decoded)
+            .fold(0f64, |w, (a, b)| w.max((a - b).abs()));
+        assert!(
+            worst <= f64::from(k),
+            "k = {k}: an ADC value came back {worst} counts off"
+        );
+        eprintln!(
+            "error-bounded on the device, k = {k} counts: {} values as {} bytes, worst error {worst}",
+            original.len(),
+            bytes.len()
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "the firmware runs lossless and +-2 counts:\n{out}");
+}
+
 fn line(out: &str, tag: &str) -> String {
     out.lines()
         .find_map(|l| l.strip_prefix(tag))
@@ -134,7 +263,7 @@ fn line(out: &str, tag: &str) -> String {
 }
 
 fn check(board: &Board, model: &Path, frames: &Path) -> String {
-    let out = run_firmware(board, model, frames);
+    let out = run_firmware(board, model, frames, false);
     let (stream, decoded, id) = host(
         &std::fs::read(model).unwrap(),
         &std::fs::read(frames).unwrap(),
@@ -146,6 +275,17 @@ fn check(board: &Board, model: &Path, frames: &Path) -> String {
     );
     assert_eq!(line(&out, "DECODED "), decoded, "decoded values differ");
     assert!(line(&out, "MODEL ").starts_with(&format!("{id:016x}")));
+    assert!(
+        !out.contains("BOUNDED "),
+        "the fixed-rate build has no error-bounded run"
+    );
+    // The second build adds the error-bounded run; its fixed-rate stream is the same.
+    let out = run_firmware(board, model, frames, true);
+    assert_eq!(line(&out, "STREAM "), stream);
+    let n = HostModel::from_bytes(&std::fs::read(model).unwrap())
+        .unwrap()
+        .input_len();
+    check_bounded(&out, &std::fs::read(frames).unwrap(), n);
     stream
 }
 

@@ -7,6 +7,16 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "bounded")]
+use baler_codec::bounded::{
+    write_params, BoundParams, BoundedEncoder, CoderChoice, ColumnGrid, IntModel, Layout,
+    Predictor, Scratch, ScratchSizes, FIELD_CLASSES, HISTORY_ROWS,
+};
+#[cfg(feature = "bounded")]
+use baler_codec::stream::{
+    seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
+    STREAM_HEADER_LEN,
+};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, StreamHeader};
 use core::cell::RefCell;
 use cortex_m::interrupt::{self, Mutex};
@@ -29,6 +39,37 @@ const MAX_FRAME: usize = 64;
 const FRAMES_PER_BLOCK: u32 = 5;
 /// Room for the whole encoded stream.
 const STREAM_CAPACITY: usize = 2048;
+/// Room for a whole error-bounded stream of the test frames.
+#[cfg(feature = "bounded")]
+const BOUNDED_CAPACITY: usize = 4096;
+/// The error bounds the error-bounded run codes with, in ADC counts (0: lossless).
+#[cfg(feature = "bounded")]
+const BOUNDS_IN_COUNTS: [u16; 2] = [0, 2];
+
+/// The error-bounded coder's working memory and the stream it writes, in RAM reserved at link
+/// time (static, not on the stack): a block of frames in and out, the coding history, and the
+/// stream. All zeros, so it costs no flash (.bss).
+#[cfg(feature = "bounded")]
+struct BoundedMemory {
+    history: [i64; HISTORY_ROWS * MAX_FRAME],
+    input: [f64; 5 * MAX_FRAME],
+    decoded: [f64; 5 * MAX_FRAME],
+    stream: [u8; BOUNDED_CAPACITY],
+}
+
+#[cfg(feature = "bounded")]
+static BOUNDED_MEMORY: Mutex<RefCell<BoundedMemory>> = Mutex::new(RefCell::new(BoundedMemory {
+    history: [0; HISTORY_ROWS * MAX_FRAME],
+    input: [0.0; 5 * MAX_FRAME],
+    decoded: [0.0; 5 * MAX_FRAME],
+    stream: [0; BOUNDED_CAPACITY],
+}));
+
+/// The adaptive coding contexts (reset by the encoder at every block; their initial value
+/// lives in flash, .data).
+#[cfg(feature = "bounded")]
+static CONTEXTS: Mutex<RefCell<[IntModel; FIELD_CLASSES]>> =
+    Mutex::new(RefCell::new([IntModel::INITIAL; FIELD_CLASSES]));
 
 type Frame = heapless::Vec<f32, MAX_FRAME>;
 
@@ -136,10 +177,178 @@ fn main() -> ! {
         }
     }
     hprintln!("DECODED {} frames CRC32 {:08x}", decoded, digest.finalize());
+    // The second build (`--features bounded`): error-bounded coding of the same frames.
+    #[cfg(feature = "bounded")]
+    for k in BOUNDS_IN_COUNTS {
+        bounded(frames, n, k);
+    }
     hprintln!("STACK peak {} bytes", stack::peak());
     measure(&model, &mut core.SYST);
     debug::exit(debug::EXIT_SUCCESS);
     halt()
+}
+
+/// The test frames as 16-bit ADC counts (each value rounded and clamped to i16), the way a
+/// readout board sees its channels.
+#[cfg(feature = "bounded")]
+fn counts(frame: usize, n: usize, out: &mut [f64]) {
+    let bytes = FRAMES
+        .get(frame * n * 4..(frame + 1) * n * 4)
+        .unwrap_or(&[]);
+    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        *v = libm_round(x).clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as f64;
+    }
+}
+
+/// Rounds half away from zero without std.
+#[cfg(feature = "bounded")]
+fn libm_round(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if x - t >= 0.5 {
+        t + 1.0
+    } else if t - x >= 0.5 {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// Error-bounded coding next to the sensor: the frames as i16 ADC counts, every value within
+/// `k` counts (`k = 0`: lossless), each frame a row predicted from the frame before
+/// (model-free, the adaptive coder), in static memory (no heap). Emits the stream; the
+/// host test decodes it and re-encodes it with the host codec, byte for byte.
+#[cfg(feature = "bounded")]
+fn bounded(frames: usize, n: usize, k: u16) {
+    interrupt::free(|cs| {
+        let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
+        let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
+        bounded_in(&mut memory, &mut contexts[..], frames, n, k)
+    });
+}
+
+#[cfg(feature = "bounded")]
+fn bounded_in(
+    memory: &mut BoundedMemory,
+    contexts: &mut [IntModel],
+    frames: usize,
+    n: usize,
+    k: u16,
+) {
+    let BoundedMemory {
+        history,
+        input,
+        decoded,
+        stream,
+    } = memory;
+    let layout = Layout::Field {
+        height: 1,
+        width: n as u32,
+    };
+    let grid = ColumnGrid {
+        offset: 0.0,
+        step: f64::from(2 * k + 1),
+        bound: f64::from(k),
+        context: None,
+        relation: None,
+    };
+    let mut params_bytes = [0u8; 256];
+    let len = match write_params(
+        layout,
+        Predictor::None,
+        DType::I16,
+        n,
+        &[grid],
+        &[],
+        &mut params_bytes,
+    ) {
+        Ok(len) => len,
+        Err(e) => fail("bounded params", e),
+    };
+    let params = match BoundParams::read(&params_bytes[..len]) {
+        Ok(p) => p,
+        Err(e) => fail("bounded params", e),
+    };
+    let rows = FRAMES_PER_BLOCK as usize;
+    let sizes = ScratchSizes::new(&params, 0, rows);
+    let (Some(contexts), Some(history)) = (
+        contexts.get_mut(..sizes.contexts),
+        history.get_mut(..sizes.history),
+    ) else {
+        fail(
+            "bounded scratch",
+            baler_codec::Error::BufferTooSmall {
+                needed: sizes.history,
+            },
+        )
+    };
+    let scratch = Scratch {
+        contexts,
+        history,
+        mirrors: &mut [],
+        codes: &mut [],
+        base: &mut [],
+        tokens: &mut [],
+        raw: &mut [],
+        tables: None,
+    };
+    let mut encoder =
+        match BoundedEncoder::<EdgeModel<'_>>::new(&params, None, scratch, CoderChoice::Adaptive) {
+            Ok(e) => e,
+            Err(e) => fail("bounded encoder", e),
+        };
+    let params_end = STREAM_HEADER_LEN + BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN;
+    stream[STREAM_HEADER_LEN + BLOCK_HEADER_LEN..params_end - BLOCK_TRAILER_LEN]
+        .copy_from_slice(&params_bytes[..len]);
+    if let Err(e) = seal_block(
+        &mut stream[STREAM_HEADER_LEN..params_end],
+        BlockKind::BoundParams,
+        0,
+    ) {
+        fail("bounded params block", e);
+    }
+    let mut at = params_end;
+    let mut first = 0;
+    while first < frames {
+        let count = rows.min(frames - first);
+        for r in 0..count {
+            counts(first + r, n, &mut input[r * n..(r + 1) * n]);
+        }
+        let values = count * n;
+        match encoder.encode_block(&input[..values], &mut decoded[..values], &mut stream[at..]) {
+            Ok(len) => at += len,
+            Err(e) => fail("bounded encode", e),
+        }
+        // The guarantee, checked on the device: within k counts of the ADC's value.
+        let worst = input[..values]
+            .iter()
+            .zip(&decoded[..values])
+            .fold(0f64, |w, (a, b)| w.max(if a > b { a - b } else { b - a }));
+        if worst > f64::from(k) {
+            fail(
+                "bounded check",
+                baler_codec::Error::Invalid("decoded outside the bound"),
+            );
+        }
+        first += count;
+    }
+    let header = StreamHeader {
+        model_id: 0,
+        flags: FLAG_ERROR_BOUNDED,
+        frame_count: frames as u64,
+        frame_len: n as u32,
+        dtype: DType::I16,
+        rank: 2,
+        shape: [frames as u64, n as u64, 0, 0],
+    };
+    if let Err(e) = header.write(&mut stream[..]) {
+        fail("bounded header", e);
+    }
+    hprint!("BOUNDED {} ", k);
+    for b in &stream[..at] {
+        hprint!("{:02x}", b);
+    }
+    hprintln!();
 }
 
 /// SysTick ticks spent in `work`, with SysTick as a free-running down-counter.

@@ -283,15 +283,17 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
         let body = &mut out[BLOCK_HEADER_LEN..body_end];
         let tabled = self.coder == CoderChoice::Best && super::tabled_applies(self.params);
         let (kind, len) = if tabled {
-            let mut encoder = TabledEncoder::new(self.tokens, self.raw);
-            code_residual_block(
-                &mut encoder,
+            let state = &mut self.buffers.state;
+            let len = encode_tabled(
                 self.params,
-                &mut self.buffers.state,
-                Some(input),
+                state,
+                self.tokens,
+                self.raw,
+                input,
                 decoded,
+                body,
             )?;
-            (BlockKind::TabledResiduals, encoder.finish(body)?)
+            (BlockKind::TabledResiduals, len)
         } else {
             let mut encoder = RangeEncoder::new(body);
             code_block(
@@ -307,6 +309,24 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
         let end = BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN;
         seal_block(&mut out[..end], kind, rows)
     }
+}
+
+/// One block through the tabled coder into `body`; returns the payload's length. Kept out of
+/// line: its frequency and symbol tables take some 20 KB of stack while it runs, which a
+/// device that codes with the adaptive coder only must not have to reserve.
+#[inline(never)]
+fn encode_tabled(
+    params: &BoundParams<'_>,
+    state: &mut RowState<'_>,
+    tokens: &mut [u16],
+    raw: &mut [u8],
+    input: &[f64],
+    decoded: &mut [f64],
+    body: &mut [u8],
+) -> Result<usize> {
+    let mut encoder = TabledEncoder::new(tokens, raw);
+    code_residual_block(&mut encoder, params, state, Some(input), decoded)?;
+    encoder.finish(body)
 }
 
 /// Decodes the blocks of an error-bounded stream, one independent block at a time, in caller

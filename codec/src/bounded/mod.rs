@@ -446,9 +446,9 @@ fn bit_len(v: u64) -> usize {
     (64 - v.leading_zeros()) as usize
 }
 
-/// Rows of `i64` a [`RowState`] keeps: the row being coded, the two before it, the learned
+/// Rows of `i64` a block's coding state keeps (see [`ScratchSizes::history`]): the row being coded, the two before it, the learned
 /// predictor's temporal sums for the row being coded, and the encoder's targets.
-pub(crate) const HISTORY_ROWS: usize = 5;
+pub const HISTORY_ROWS: usize = 5;
 /// Marks a value the encoder found off the grid (it is escaped).
 const ESCAPED: i64 = i64::MIN;
 

@@ -31,13 +31,18 @@ pub struct IntModel {
 
 impl Default for IntModel {
     fn default() -> Self {
-        IntModel {
-            zero: Prob::default(),
-            sign: Prob::default(),
-            len: [Prob::default(); LENS],
-            high: [[Prob::default(); 3]; LENS],
-        }
+        IntModel::INITIAL
     }
+}
+
+impl IntModel {
+    /// A fresh context (a constant, so a device can keep its contexts in a `static`).
+    pub const INITIAL: IntModel = IntModel {
+        zero: Prob::INITIAL,
+        sign: Prob::INITIAL,
+        len: [Prob::INITIAL; LENS],
+        high: [[Prob::INITIAL; 3]; LENS],
+    };
 }
 
 /// Codes `symbol` (encoder) or reads one (decoder) in context `model`. Values need

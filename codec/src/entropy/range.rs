@@ -19,11 +19,16 @@ pub struct Prob {
 
 impl Default for Prob {
     fn default() -> Self {
-        Prob {
-            fast: 1 << 15,
-            slow: 1 << 15,
-        }
+        Prob::INITIAL
     }
+}
+
+impl Prob {
+    /// Even odds: the state every context starts from (a constant, for static buffers).
+    pub const INITIAL: Prob = Prob {
+        fast: 1 << 15,
+        slow: 1 << 15,
+    };
 }
 
 impl Prob {
