@@ -83,8 +83,9 @@ pub struct Array {
 }
 
 impl Array {
-    /// An array of `shape` (rank 1 to 8, every dimension at least 1) holding `values`
-    /// row-major. (Fixed-rate streams hold ranks 1 to 4.)
+    /// An array of `shape` (rank 1 to 8) holding `values` row-major. Every dimension but the
+    /// first is at least 1; the first may be 0 (no rows: an empty stream, which error-bounded
+    /// compression writes and decompression gives back). Fixed-rate streams hold ranks 1 to 4.
     pub fn new(shape: &[usize], values: Values) -> Result<Array, Error> {
         if shape.is_empty() || shape.len() > MAX_ARRAY_RANK {
             return Err(Error::input(format!(
@@ -92,8 +93,13 @@ impl Array {
                 shape.len()
             )));
         }
+        if shape[1..].contains(&0) {
+            return Err(Error::input(format!(
+                "only the first dimension may be 0, not in shape {shape:?} (rows of no values cannot be coded)"
+            )));
+        }
         let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if count != Some(values.len()) || values.is_empty() {
+        if count != Some(values.len()) {
             return Err(Error::input(format!(
                 "shape {shape:?} does not hold {} values",
                 values.len()

@@ -290,3 +290,18 @@ fn a_2d_array_can_be_coded_as_a_field_of_rows() {
         .zip(&decoded)
         .all(|(a, b)| (a - b).abs() <= eps));
 }
+
+#[test]
+fn arrays_without_rows_round_trip() {
+    for shape in [&[0][..], &[0, 31], &[0, 4, 5], &[0, 2, 2, 2, 2]] {
+        let array = Array::new(shape, Values::F32(vec![])).unwrap();
+        let stream = compress(&array, &Options::bounded(Bound::Relative(1e-3))).unwrap();
+        let back = decompress(&stream, None).unwrap();
+        assert_eq!(back.shape(), shape);
+        assert_eq!(back.values(), &Values::F32(vec![]));
+    }
+    assert!(matches!(
+        Array::new(&[4, 0], Values::F64(vec![])),
+        Err(Error::Input { .. })
+    ));
+}

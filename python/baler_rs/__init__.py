@@ -64,8 +64,6 @@ def compress(
     if error_bound is not None and rel_error_bound is not None:
         raise ValueError("give error_bound or rel_error_bound, not both")
     a = _prepared(array)
-    if a.size == 0:
-        raise ValueError(f"cannot compress an empty array (shape {a.shape})")
     if a.ndim == 0:
         a = a.reshape(1)
     return _baler.compress(

@@ -160,9 +160,7 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
         }
         s.rows += chunk.len() / n;
     }
-    if s.rows == 0 {
-        return Err(Error::input("no data rows"));
-    }
+    // No rows is fine: the stream holds the shape and parameters and no residual block.
     Ok((original, header, s))
 }
 
@@ -739,7 +737,7 @@ pub fn coded_shape(header: &StreamHeader) -> Result<Vec<usize>, baler_codec::Err
     let total = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if let [len] = shape[..] {
         let frames = len.div_ceil(n) as u64;
-        if frames != header.frame_count || len == 0 {
+        if frames != header.frame_count {
             return Err(Invalid("stream shape and frame count disagree"));
         }
         return Ok(vec![frames as usize, 1, n]);
