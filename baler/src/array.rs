@@ -186,7 +186,11 @@ pub fn compress_reporting(
         dtype: array.dtype(),
         names: array.names.clone(),
     };
-    let values = array.values.to_f64();
+    // f64 values are read in place; other types are widened once.
+    let values: std::borrow::Cow<'_, [f64]> = match &array.values {
+        Values::F64(v) => std::borrow::Cow::Borrowed(v),
+        other => std::borrow::Cow::Owned(other.to_f64()),
+    };
     // The drivers ask for chunks of the size they read from files, so a file and the same
     // array in memory give the same stream.
     let open = |chunk: usize| -> Result<Box<dyn RowInput + '_>, Error> {
