@@ -1,5 +1,5 @@
 //! A linear autoencoder (principal components) fitted in closed form: the simplest model the
-//! codec can carry, used by the quick start and the real-data tests until the trainer lands.
+//! codec can carry, used by the quick start and the real-data tests as a training-free baseline.
 
 use baler_codec::model::quantize::{FloatActivation, FloatLayer, FloatModel};
 use nalgebra::{DMatrix, SymmetricEigen};

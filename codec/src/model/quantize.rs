@@ -1,6 +1,6 @@
 //! Post-training quantization of a float autoencoder into a model blob (feature `alloc`).
 //!
-//! The trainer calibrates activation ranges on training data and hands them here; this
+//! The trainer (`baler-train`) calibrates activation ranges on training data and hands them here; this
 //! module owns the arithmetic that must match the integer path exactly (scales, requantization
 //! multipliers and shifts, bias rounding, lookup tables).
 

@@ -1,6 +1,7 @@
-//! The model blob's wire structures (serde + postcard), shared by the writer (trainer) and the
-//! loader. Every array is a borrowed little-endian byte string ([`LeSlice`]), so a loaded
-//! model points into the blob instead of copying it. See `FORMAT.md` for the byte layout.
+//! The model blob's wire structures (serde + postcard), shared by the writer (`baler-train`,
+//! through the quantizer) and the loader. Every array is a borrowed little-endian byte string
+//! ([`LeSlice`]), so a loaded model points into the blob instead of copying it. See
+//! `FORMAT.md` for the byte layout.
 
 use crate::error::{Error, Result};
 use crate::model::le::LeSlice;
