@@ -64,6 +64,27 @@ fn every_old_stream_decodes_to_the_same_bits() {
     }
 }
 
+/// The forms FORMAT.md added with the library (series, shape block, 2-D field, empty, i16)
+/// decode to the same shape and bits as when they were written.
+#[test]
+fn stream_forms_added_with_the_library_decode_to_the_same_bits() {
+    let text = std::fs::read_to_string(dir().join("forms/decoded.sha256")).unwrap();
+    let mut count = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, shape, hash] = fields[..] else {
+            panic!("bad line {line:?}")
+        };
+        let shape: Vec<usize> = shape.split(',').map(|d| d.parse().unwrap()).collect();
+        let array = baler::decompress(&read(&format!("forms/{name}.baler")), None)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(array.shape(), &shape[..], "{name}");
+        assert_eq!(digest(array.values()), hash, "{name} decodes differently");
+        count += 1;
+    }
+    assert_eq!(count, 5, "forms/decoded.sha256 lists the five forms");
+}
+
 #[test]
 fn old_streams_need_their_model() {
     for name in ["hzz_fixed", "hzz_model_1e-2"] {
