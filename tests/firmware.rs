@@ -11,7 +11,7 @@ use baler_codec::bounded::{
     write_params, BoundParams, BoundedEncoder, CoderChoice, ColumnGrid, Layout, Predictor,
     ScratchBuf, ScratchSizes,
 };
-use baler_codec::stream::{seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
+use baler_codec::stream::{write_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
 use baler_codec::stream::{FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN};
 use baler_codec::{DType, Decoder, Encoder, HostModel, StreamHeader};
 use std::path::{Path, PathBuf};
@@ -185,8 +185,7 @@ fn host_bounded(frames: &[u8], n: usize, k: u16) -> Vec<u8> {
     let mut scratch = ScratchBuf::new(ScratchSizes::new(&parsed, 0, block_rows));
     let mut stream = vec![0u8; STREAM_HEADER_LEN];
     let mut block = vec![0u8; BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN];
-    block[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + len].copy_from_slice(&params);
-    seal_block(&mut block, BlockKind::BoundParams, 0).unwrap();
+    write_block(BlockKind::BoundParams, 0, &params, &mut block).unwrap();
     stream.extend(block);
     for part in values.chunks(block_rows * n) {
         let mut decoded = vec![0f64; part.len()];

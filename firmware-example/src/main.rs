@@ -13,10 +13,7 @@ use baler_codec::bounded::{
     Predictor, Scratch, ScratchSizes, FIELD_CLASSES, HISTORY_ROWS,
 };
 #[cfg(feature = "bounded")]
-use baler_codec::stream::{
-    seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED,
-    STREAM_HEADER_LEN,
-};
+use baler_codec::stream::{write_block, BlockKind, FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, StreamHeader};
 use core::cell::RefCell;
 use cortex_m::interrupt::{self, Mutex};
@@ -297,16 +294,15 @@ fn bounded_in(
             Ok(e) => e,
             Err(e) => fail("bounded encoder", e),
         };
-    let params_end = STREAM_HEADER_LEN + BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN;
-    stream[STREAM_HEADER_LEN + BLOCK_HEADER_LEN..params_end - BLOCK_TRAILER_LEN]
-        .copy_from_slice(&params_bytes[..len]);
-    if let Err(e) = seal_block(
-        &mut stream[STREAM_HEADER_LEN..params_end],
+    let params_end = match write_block(
         BlockKind::BoundParams,
         0,
+        &params_bytes[..len],
+        &mut stream[STREAM_HEADER_LEN..],
     ) {
-        fail("bounded params block", e);
-    }
+        Ok(block) => STREAM_HEADER_LEN + block,
+        Err(e) => fail("bounded params block", e),
+    };
     let mut at = params_end;
     let mut first = 0;
     while first < frames {

@@ -19,7 +19,7 @@ use baler_codec::entropy::range::{BitCoder, RangeDecoder, RangeEncoder};
 use baler_codec::model::quantize::{FloatActivation, FloatModel};
 use baler_codec::model::spec::{model_id, MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION};
 use baler_codec::stream::{
-    decode_block, read_block, seal_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
+    decode_block, read_block, write_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
     FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN,
 };
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, Error, HostModel, Model, StreamHeader};
@@ -395,8 +395,7 @@ pub fn encode_bounded(
 
 fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Vec<u8> {
     let mut block = vec![0u8; BLOCK_HEADER_LEN + payload.len() + BLOCK_TRAILER_LEN];
-    block[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + payload.len()].copy_from_slice(payload);
-    seal_block(&mut block, kind, frames).unwrap();
+    write_block(kind, frames, payload, &mut block).unwrap();
     block
 }
 

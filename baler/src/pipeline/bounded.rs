@@ -14,7 +14,7 @@ use baler_codec::bounded::{
     Predictor, RowModel, ScratchBuf, ScratchSizes,
 };
 use baler_codec::stream::{
-    checked_block, read_shape, seal_block, write_shape, BlockKind, BLOCK_HEADER_LEN,
+    checked_block, read_shape, write_block, write_shape, BlockKind, BLOCK_HEADER_LEN,
     BLOCK_TRAILER_LEN, FLAG_ERROR_BOUNDED, MAX_ARRAY_RANK, MAX_DATA_RANK, STREAM_HEADER_LEN,
 };
 use baler_codec::{DType, HostModel, StreamHeader};
@@ -99,38 +99,39 @@ struct Stats {
 /// Compress reads its input twice (statistics, then coding), so it takes an opener.
 pub type Opener<'o> = dyn Fn(usize) -> Result<Box<dyn RowInput + 'o>, Error> + 'o;
 
-/// Opens a pass over the input as the drivers code it: a 1-D series regrouped into frames.
-/// `field`: a 2-D input is coded as one field of rows (`[rows, 1, columns]`: each row a frame
-/// of height 1, predicted from the rows above), not as a table of columns.
+/// Opens a pass over the input as the drivers code it: a 1-D series regrouped into frames,
+/// ranks above 4 folded to 3. `field`: a 2-D input is coded as one field of rows
+/// (`[rows, 1, columns]`: each row a frame of height 1, predicted from the rows above), not as
+/// a table of columns. Returns the input's own header too.
 fn open_coded<'o>(
     open: &Opener<'o>,
     values_per_chunk: usize,
     field: bool,
-) -> Result<Box<dyn RowInput + 'o>, Error> {
+) -> Result<(Header, Box<dyn RowInput + 'o>), Error> {
     let source = open(values_per_chunk)?;
-    Ok(match source.header().shape.len() {
+    let original = source.header().clone();
+    let coded: Box<dyn RowInput + 'o> = match original.shape.len() {
         1 => Box::new(SeriesRows::new(source)),
         2 if field => {
-            let shape = &source.header().shape;
-            let rows = vec![shape[0], 1, shape[1]];
-            Box::new(Folded::with_shape(source, rows))
+            let shape = vec![original.shape[0], 1, original.shape[1]];
+            Box::new(Folded::with_shape(source, shape))
         }
         2..=MAX_DATA_RANK => source,
         _ => Box::new(Folded::new(source)),
-    })
+    };
+    Ok((original, coded))
 }
 
 /// Reads the whole input once for per-grid statistics (one grid per table column, one for a
 /// field) and a sample of rows. Returns the input's own header and that of the rows as coded.
 fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats), Error> {
-    let original = open(1)?.header().clone();
+    let (original, mut source) = open_coded(open, VALUES_PER_BLOCK, field)?;
     if original.shape.len() > MAX_ARRAY_RANK {
         return Err(Error::input(format!(
             "arrays of rank 1 to {MAX_ARRAY_RANK} are supported, not {}",
             original.shape.len()
         )));
     }
-    let mut source = open_coded(open, VALUES_PER_BLOCK, field)?;
     let header = source.header().clone();
     let n = header.row_len();
     let columns = match layout_of(&header.shape) {
@@ -350,8 +351,7 @@ fn decode_rows(
 
 fn sealed(kind: BlockKind, frames: u32, payload: &[u8]) -> Result<Vec<u8>, baler_codec::Error> {
     let mut block = vec![0u8; BLOCK_HEADER_LEN + payload.len() + BLOCK_TRAILER_LEN];
-    block[BLOCK_HEADER_LEN..BLOCK_HEADER_LEN + payload.len()].copy_from_slice(payload);
-    seal_block(&mut block, kind, frames)?;
+    write_block(kind, frames, payload, &mut block)?;
     Ok(block)
 }
 
@@ -619,7 +619,7 @@ pub fn compress<W: Write + Seek>(
     let params_block = sealed(BlockKind::BoundParams, 0, &params_bytes).map_err(at)?;
     out.write_all(&params_block).map_err(Error::output)?;
     total += params_block.len();
-    let mut source = open_coded(open, rows_per_block * n * BATCH_BLOCKS, field)?;
+    let (_, mut source) = open_coded(open, rows_per_block * n * BATCH_BLOCKS, field)?;
     let (mut rows, mut worst) = (0usize, 0f64);
     progress(0, stats.rows as u64);
     while let Some(chunk) = source.next_chunk_f64()? {

@@ -377,6 +377,17 @@ pub fn seal_block(block: &mut [u8], kind: BlockKind, frames: u32) -> Result<usiz
     Ok(block.len())
 }
 
+/// Writes a whole block (header, a copy of `payload`, CRC) at the start of `out`; returns its
+/// length.
+pub fn write_block(kind: BlockKind, frames: u32, payload: &[u8], out: &mut [u8]) -> Result<usize> {
+    let len = BLOCK_HEADER_LEN + payload.len() + BLOCK_TRAILER_LEN;
+    let block = out
+        .get_mut(..len)
+        .ok_or(Error::BufferTooSmall { needed: len })?;
+    block[BLOCK_HEADER_LEN..len - BLOCK_TRAILER_LEN].copy_from_slice(payload);
+    seal_block(block, kind, frames)
+}
+
 /// Encodes `frames` (a whole number of frames, back to back) as one block into `out`;
 /// returns the bytes written. Independent blocks can be encoded in parallel and concatenated
 /// after a header.
