@@ -100,3 +100,48 @@ pub(crate) fn next_bounded_block<R: Read>(
 pub(crate) fn payload_len(head: &[u8; BLOCK_HEADER_LEN]) -> usize {
     baler_codec::stream::block_header_fields(head).map_or(0, |(_, _, len)| len)
 }
+
+/// The decode loop of both stream kinds: reads blocks in batches of `batch` with `next`
+/// (given the stream's block index), decodes each batch in parallel with `decode` (the block's
+/// bytes and index; it returns the block's frames and values), and hands the values in order to
+/// `take`. The frames must add up to `frame_count`: more is a mismatch, fewer a truncation.
+/// `progress` is told the frames decoded so far and the total.
+pub(crate) fn decode_batches<T: Send>(
+    batch: usize,
+    first_index: u32,
+    frame_count: u64,
+    mut next: impl FnMut(u32) -> Result<Option<Vec<u8>>, Error>,
+    decode: impl Fn(&[u8], u32) -> Result<(u64, T), Error> + Sync,
+    mut take: impl FnMut(T) -> Result<(), crate::Error>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(), crate::Error> {
+    use rayon::prelude::*;
+    let (mut frames, mut index) = (0u64, first_index);
+    loop {
+        let blocks = read_batch(batch, |i| next(index + i)).map_err(crate::Error::codec)?;
+        if blocks.is_empty() {
+            break;
+        }
+        let decoded: Result<Vec<(u64, T)>, Error> = blocks
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| decode(bytes, index + i as u32))
+            .collect();
+        index += blocks.len() as u32;
+        for (count, values) in decoded.map_err(crate::Error::codec)? {
+            frames += count;
+            if frames > frame_count {
+                return Err(crate::Error::codec(Error::FrameCountMismatch {
+                    header: frame_count,
+                    blocks: frames,
+                }));
+            }
+            take(values)?;
+        }
+        progress(frames, frame_count);
+    }
+    if frames < frame_count {
+        return Err(crate::Error::codec(Error::Truncated));
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! are coded in parallel. Files and in-memory arrays come through the same functions (see
 //! [`crate::rows`]).
 
-use crate::blocks::{checked_row_len, next_bounded_block, read_batch, MAX_ROW_VALUES};
+use crate::blocks::{checked_row_len, decode_batches, next_bounded_block, MAX_ROW_VALUES};
 use crate::data::Header;
 use crate::fit::{learned, relations};
 use crate::rows::{Folded, RowInput, RowOutput, SeriesRows, Truncated};
@@ -882,41 +882,17 @@ pub fn decompress<R: Read>(
     let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
     let codes = model_rows.as_ref().map_or(0, |m| m.row_codes());
     let max_payload = rows_per_block * (n + codes) * 100 + 4096;
-    let (mut rows, mut index) = (0u64, start.blocks);
-    loop {
-        let batch =
-            read_batch(BATCH_BLOCKS, |_| next_bounded_block(reader, max_payload)).map_err(at)?;
-        if batch.is_empty() {
-            break;
-        }
-        let decoded: Result<Vec<Vec<f64>>, baler_codec::Error> = batch
-            .par_iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                decode_rows(
-                    &params,
-                    model_rows.as_ref(),
-                    bytes,
-                    index + i as u32,
-                    rows_per_block,
-                )
-            })
-            .collect();
-        index += batch.len() as u32;
-        for values in decoded.map_err(at)? {
-            rows += (values.len() / n) as u64;
-            if rows > header.frame_count {
-                return Err(at(baler_codec::Error::FrameCountMismatch {
-                    header: header.frame_count,
-                    blocks: rows,
-                }));
-            }
-            sink.push_f64(values)?;
-        }
-        progress(rows, header.frame_count);
-    }
-    if rows < header.frame_count {
-        return Err(at(baler_codec::Error::Truncated));
-    }
+    decode_batches(
+        BATCH_BLOCKS,
+        start.blocks,
+        header.frame_count,
+        |_| next_bounded_block(reader, max_payload),
+        |bytes, index| {
+            let values = decode_rows(&params, model_rows.as_ref(), bytes, index, rows_per_block)?;
+            Ok(((values.len() / n) as u64, values))
+        },
+        |values| sink.push_f64(values),
+        progress,
+    )?;
     Ok(values)
 }

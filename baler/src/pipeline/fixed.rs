@@ -4,7 +4,9 @@
 
 use super::bounded::{dtype_size, Opener};
 use crate::blocks::MAX_ROW_VALUES;
-use crate::blocks::{checked_row_len, payload_len, read_batch, read_block_head, read_block_rest};
+use crate::blocks::{
+    checked_row_len, decode_batches, payload_len, read_block_head, read_block_rest,
+};
 use crate::data::{check_f32, Header};
 use crate::rows::RowOutput;
 use crate::tiles::tiling_for;
@@ -214,7 +216,6 @@ pub fn decompress<R: Read>(
     sink: &mut dyn RowOutput,
     progress: &dyn Fn(u64, u64),
 ) -> Result<usize, Error> {
-    let at = Error::codec;
     let n = model.output_len();
     let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
     let frame_shape: Vec<usize> = model.frame_shape().map(|d| d as usize).collect();
@@ -224,33 +225,20 @@ pub fn decompress<R: Read>(
         let (gy, gx) = t.grid();
         gy * gx * t.tile_len()
     });
-    let (mut frames, mut index, mut written) = (0u64, 0u32, 0usize);
+    let mut written = 0usize;
     let mut pending: Vec<f32> = Vec::new();
-    loop {
-        let batch =
-            read_batch(BATCH_BLOCKS, |i| next_raw_block(reader, model, index + i)).map_err(at)?;
-        if batch.is_empty() {
-            break;
-        }
-        let decoded: Result<Vec<Vec<f32>>, baler_codec::Error> = batch
-            .par_iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                let (block, _) = read_block(model, bytes, index + i as u32)?;
-                let mut out = vec![0f32; block.frames as usize * n];
-                decode_block(model, &block, &mut out)?;
-                Ok(out)
-            })
-            .collect();
-        index += batch.len() as u32;
-        for values in decoded.map_err(at)? {
-            frames += (values.len() / n) as u64;
-            if frames > header.frame_count {
-                return Err(at(baler_codec::Error::FrameCountMismatch {
-                    header: header.frame_count,
-                    blocks: frames,
-                }));
-            }
+    decode_batches(
+        BATCH_BLOCKS,
+        0,
+        header.frame_count,
+        |index| next_raw_block(reader, model, index),
+        |bytes, index| {
+            let (block, _) = read_block(model, bytes, index)?;
+            let mut out = vec![0f32; block.frames as usize * n];
+            decode_block(model, &block, &mut out)?;
+            Ok((u64::from(block.frames), out))
+        },
+        |values| {
             pending.extend_from_slice(&values);
             let whole = pending.len() / per_frame * per_frame;
             let rows: Vec<f32> = match tiling {
@@ -259,13 +247,10 @@ pub fn decompress<R: Read>(
             };
             pending.drain(..whole);
             written += rows.len();
-            sink.push_f32(rows)?;
-        }
-        progress(frames, header.frame_count);
-    }
-    if frames < header.frame_count {
-        return Err(at(baler_codec::Error::Truncated));
-    }
+            sink.push_f32(rows)
+        },
+        progress,
+    )?;
     if written != expected_values || !pending.is_empty() {
         return Err(Error::input(format!(
             "header shape {shape:?} does not match {written} decoded values"
