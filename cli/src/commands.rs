@@ -1,7 +1,7 @@
 //! The commands behind the CLI verbs. Errors are one-line messages.
 
 use baler::data::{self, AtomicFile};
-use baler::pipeline::bounded::{self, dtype_size};
+use baler::pipeline::bounded;
 use baler::pipeline::{Bound, Chosen, Options, UseModel};
 use baler::tiles::{parse_tile, Tiling};
 use baler_codec::stream::FLAG_ERROR_BOUNDED;
@@ -430,7 +430,7 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
     let decoded = baler::decompress_file(input, output, blob.as_deref(), &report)
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    let raw = decoded.values * dtype_size(decoded.stream.dtype);
+    let raw = decoded.values * decoded.stream.dtype.size();
     let speed = raw as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6;
     if decoded.stream.flags & FLAG_ERROR_BOUNDED != 0 {
         say!(
@@ -493,7 +493,7 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
             let original = header
                 .shape()
                 .iter()
-                .try_fold(dtype_size(dtype) as u64, |a, &d| a.checked_mul(d))
+                .try_fold(dtype.size() as u64, |a, &d| a.checked_mul(d))
                 .ok_or_else(|| format!("{}: header shape too large", file.display()))?;
             let mut report = serde_json::json!({
                 "kind": "stream",

@@ -691,7 +691,7 @@ pub fn compress<W: Write + Seek>(
         _ => rows * n,
     };
     Ok(Outcome {
-        raw_bytes: values * dtype_size(header.dtype),
+        raw_bytes: values * header.dtype.size(),
         stream_bytes: total,
         model_bytes: if with_model {
             model.map_or(0, |m| m.1)
@@ -709,15 +709,6 @@ pub fn compress<W: Write + Seek>(
         worst_fraction_of_bound: worst,
         estimates,
     })
-}
-
-/// Bytes of one value of `dtype`.
-pub fn dtype_size(dtype: DType) -> usize {
-    match dtype {
-        DType::F32 | DType::I32 => 4,
-        DType::I16 => 2,
-        _ => 8,
-    }
 }
 
 /// The shape of the rows an error-bounded stream codes, from its header: its own shape, or

@@ -2,7 +2,7 @@
 //! codes (a fixed number of bits per frame). Chunks of rows are encoded block by block in
 //! parallel and written as they come, so memory stays bounded for any input size.
 
-use super::bounded::{dtype_size, Opener};
+use super::bounded::Opener;
 use crate::blocks::MAX_ROW_VALUES;
 use crate::blocks::{
     checked_row_len, decode_batches, payload_len, read_block_head, read_block_rest,
@@ -104,7 +104,7 @@ pub fn compress<W: Write + Seek>(
     out.write_all(&head).map_err(Error::output)?;
     out.seek(SeekFrom::Start(end)).map_err(Error::output)?;
     Ok(FixedOutcome {
-        raw_bytes: rows * row_len * dtype_size(meta.dtype),
+        raw_bytes: rows * row_len * meta.dtype.size(),
         stream_bytes: total,
         rows,
     })

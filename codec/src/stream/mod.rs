@@ -42,6 +42,15 @@ pub enum DType {
 }
 
 impl DType {
+    /// Bytes of one value of this type.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F64 => 8,
+            DType::I16 => 2,
+        }
+    }
+
     pub(crate) fn code(self) -> u8 {
         match self {
             DType::F32 => 1,
