@@ -92,27 +92,24 @@ pub extern "C" fn H5PLget_plugin_info() -> *const c_void {
 
 /// The chunk layout of a dataset of type `type_id` with creation properties `dcpl`.
 fn layout_of(hdf5: &Hdf5, dcpl: Hid, type_id: Hid) -> Result<ChunkLayout, String> {
-    // SAFETY: HDF5 passed these ids to the callback; the functions only query them.
-    let (class, size, order, sign) = unsafe {
-        (
-            (hdf5.type_class)(type_id),
-            (hdf5.type_size)(type_id),
-            (hdf5.type_order)(type_id),
-            (hdf5.type_sign)(type_id),
-        )
-    };
+    // SAFETY: HDF5 passed this id to the callback; the functions only query it.
+    let (class, size) = unsafe { ((hdf5.type_class)(type_id), (hdf5.type_size)(type_id)) };
+    // H5Tget_sign is defined for integer types only.
+    // SAFETY: as above.
+    let signed = class == H5T_INTEGER && unsafe { (hdf5.type_sign)(type_id) } == H5T_SGN_2;
     let dtype = match (class, size) {
         (H5T_FLOAT, 4) => baler::DType::F32,
         (H5T_FLOAT, 8) => baler::DType::F64,
-        (H5T_INTEGER, 2) if sign == H5T_SGN_2 => baler::DType::I16,
-        (H5T_INTEGER, 4) if sign == H5T_SGN_2 => baler::DType::I32,
+        (H5T_INTEGER, 2) if signed => baler::DType::I16,
+        (H5T_INTEGER, 4) if signed => baler::DType::I32,
         _ => {
             return Err(format!(
                 "baler filter: datasets of float32, float64, int16 or int32 only (this one's type has class {class}, {size} bytes)"
             ))
         }
     };
-    let big_endian = match order {
+    // SAFETY: as above.
+    let big_endian = match unsafe { (hdf5.type_order)(type_id) } {
         H5T_ORDER_LE => false,
         H5T_ORDER_BE => true,
         other => return Err(format!("baler filter: byte order {other} is not supported")),

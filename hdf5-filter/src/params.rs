@@ -117,7 +117,7 @@ pub fn parse(values: &[u32]) -> Result<FilterParams, ParamsError> {
     }
     if values[0] != LAYOUT_VERSION {
         return error(format!(
-            "baler filter: parameter layout version {} is not known (this plugin reads version {LAYOUT_VERSION}; a newer plugin wrote the file)",
+            "baler filter: parameter layout version {} is not known (this plugin knows version {LAYOUT_VERSION}; a newer plugin may have written it)",
             values[0]
         ));
     }

@@ -10,10 +10,16 @@ True
 The bytes are the stream format of the ``baler`` command (``baler decompress`` reads them,
 and ``decompress`` reads what ``baler compress`` writes). ``Baler`` is the numcodecs codec
 (``numcodecs.get_codec({"id": "baler", ...})``, a Zarr format-2 compressor);
-``baler_rs.zarr3.BalerCodec`` is the Zarr v3 array-to-bytes codec.
+``baler_rs.zarr3.BalerCodec`` is the Zarr v3 array-to-bytes codec. ``hdf5_filter`` gives
+h5py's ``create_dataset`` the arguments of the HDF5 filter plugin that ships in the package;
+importing ``baler_rs`` puts the plugin on HDF5's search path.
 """
 
 from __future__ import annotations
+
+import os
+import struct
+import sys
 
 import numpy as np
 
@@ -21,7 +27,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import _baler
 
-__all__ = ["compress", "decompress", "absolute_bound", "Baler", "SUPPORTED_DTYPES", "__version__"]
+__all__ = [
+    "compress",
+    "decompress",
+    "absolute_bound",
+    "hdf5_filter",
+    "hdf5_plugin_dir",
+    "HDF5_FILTER_ID",
+    "Baler",
+    "SUPPORTED_DTYPES",
+    "__version__",
+]
 
 try:
     __version__ = version("baler-rs")
@@ -101,6 +117,72 @@ def absolute_bound(array, rel_error_bound: float) -> float:
     if not bound > 0:
         raise ValueError("the array is constant: give an absolute error_bound")
     return bound
+
+
+#: The HDF5 filter id of the plugin (256-511 is HDF5's range for unregistered filters).
+HDF5_FILTER_ID = 400
+
+#: Version of the plugin's ``cd_values`` layout (hdf5-filter/src/params.rs).
+_HDF5_LAYOUT_VERSION = 1
+
+
+def hdf5_plugin_dir() -> str:
+    """The folder holding the HDF5 filter plugin (``libh5baler.so``): for
+    ``HDF5_PLUGIN_PATH`` when programs other than this Python process (``h5dump``, a C or
+    Fortran code, another interpreter) read or write the files."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "hdf5_plugin")
+
+
+def _register_hdf5_plugin() -> None:
+    """Puts the plugin folder on HDF5's search path: in the environment (read by HDF5 when
+    h5py, netCDF4 or a child process loads it later) and, if h5py is loaded already, in its
+    HDF5's plugin path table."""
+    folder = hdf5_plugin_dir()
+    if not os.path.isdir(folder):
+        return
+    paths = [p for p in os.environ.get("HDF5_PLUGIN_PATH", "").split(os.pathsep) if p]
+    if folder not in paths:
+        os.environ["HDF5_PLUGIN_PATH"] = os.pathsep.join([folder] + paths)
+    if "h5py" in sys.modules:
+        from h5py import h5pl
+
+        known = [h5pl.get(i).decode(errors="replace") for i in range(h5pl.size())]
+        if folder not in known:
+            h5pl.prepend(folder.encode())
+
+
+def hdf5_filter(*, error_bound=None, rel_error_bound=None, field=False) -> dict:
+    """Keyword arguments for ``h5py.Group.create_dataset`` that compress the dataset with
+    baler's HDF5 filter, as hdf5plugin's helpers do::
+
+        f.create_dataset("x", data=a, chunks=(256, 64), **baler_rs.hdf5_filter(error_bound=1e-3))
+
+    Give ``error_bound`` (absolute) or ``rel_error_bound`` (a fraction of each chunk's range,
+    per column for 2-D table chunks; for one bound over the dataset use
+    ``error_bound=baler_rs.absolute_bound(a, r)``). ``field=True`` codes 2-D chunks as
+    images. Datasets of float32, float64, int16 or int32, chunked (rank 1 to 8). Files
+    written this way are read by any HDF5 program with ``hdf5_plugin_dir()`` on
+    ``HDF5_PLUGIN_PATH``.
+    """
+    if (error_bound is None) == (rel_error_bound is None):
+        raise ValueError("give exactly one of error_bound and rel_error_bound")
+    kind, value = (0, error_bound) if error_bound is not None else (1, rel_error_bound)
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"the error bound must be a positive number, not {value}")
+    if not os.path.isdir(hdf5_plugin_dir()):
+        raise RuntimeError(
+            "this baler_rs was built without its HDF5 plugin (hdf5-filter/ was not found at build time)"
+        )
+    _register_hdf5_plugin()
+    low, high = struct.unpack("<II", struct.pack("<d", value))
+    return {
+        "compression": HDF5_FILTER_ID,
+        "compression_opts": (_HDF5_LAYOUT_VERSION, kind, low, high, 1 if field else 0),
+    }
+
+
+_register_hdf5_plugin()
 
 
 def __getattr__(name):
