@@ -1,5 +1,6 @@
 //! Reading and writing data files: Baler-style `.npz` (keys `data` and optional `names`),
-//! `.npy`, and `.csv` with a header row. Values are held as f32 (the codec's input type);
+//! `.npy`, `.csv` with a header row, and HDF5 datasets named `file.h5:/group/dataset` (with
+//! the `hdf5` feature). Values are held as f32 (the codec's input type);
 //! the file's element type is remembered so output is written back as it came in.
 
 use crate::Error;
@@ -57,11 +58,16 @@ pub enum Format {
     Npy,
     /// Comma-separated values with a header row of names.
     Csv,
+    /// A dataset in an HDF5 (or netCDF-4) file: `file.h5:/group/dataset`.
+    Hdf5,
 }
 
 impl Format {
     /// The format of `path` by its extension.
     pub fn of(path: &Path) -> Result<Format, Error> {
+        if split_target(path).is_some() {
+            return Ok(Format::Hdf5);
+        }
         match path
             .extension()
             .and_then(|e| e.to_str())
@@ -70,12 +76,42 @@ impl Format {
             Some(e) if e == "npz" => Ok(Format::Npz),
             Some(e) if e == "npy" => Ok(Format::Npy),
             Some(e) if e == "csv" => Ok(Format::Csv),
+            Some(e) if ["h5", "hdf5", "he5", "nc"].contains(&e.as_str()) => Err(at(path)(format!(
+                "name the dataset in the HDF5 file: {}:/group/dataset",
+                path.display()
+            ))),
             _ => Err(at(path)(
-                "unknown data format (expected .npz, .npy or .csv)".to_string(),
+                "unknown data format (expected .npz, .npy, .csv or FILE.h5:/dataset)".to_string(),
             )),
         }
     }
 }
+
+/// Splits `data.h5:/group/dataset` into the file and the dataset's path (`.h5`, `.hdf5`,
+/// `.he5` and `.nc` files; a dataset path without a leading `/` is taken from the root).
+pub fn split_target(path: &Path) -> Option<(std::path::PathBuf, String)> {
+    let text = path.to_str()?;
+    [".h5:", ".hdf5:", ".he5:", ".nc:"]
+        .iter()
+        .filter_map(|ext| {
+            let at = text.to_ascii_lowercase().find(ext)?;
+            let (file, dataset) = text.split_at(at + ext.len() - 1);
+            Some((file.into(), dataset[1..].to_string()))
+        })
+        .min_by_key(|(file, _): &(std::path::PathBuf, String)| file.as_os_str().len())
+        .map(|(file, dataset)| {
+            let dataset = if dataset.starts_with('/') {
+                dataset
+            } else {
+                format!("/{dataset}")
+            };
+            (file, dataset)
+        })
+}
+
+/// What a build without the `hdf5` feature says of an HDF5 path.
+#[cfg(not(feature = "hdf5"))]
+const NO_HDF5: &str = "this build of baler has no HDF5 support: build it with `--features hdf5` (it links libhdf5; Debian: libhdf5-dev)";
 
 /// A data file's problem, with the file.
 fn at(path: &Path) -> impl Fn(String) -> Error + '_ {
@@ -124,19 +160,36 @@ impl RowSource {
     /// Opens `path`; chunks hold whole rows, about `values_per_chunk` values (at least a row).
     pub fn open(path: &Path, values_per_chunk: usize) -> Result<RowSource, Error> {
         let format = Format::of(path)?;
-        let file = File::open(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let file = match format {
+            Format::Hdf5 => None,
+            _ => Some(File::open(path).map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?),
+        };
+        #[cfg(not(feature = "hdf5"))]
+        if format == Format::Hdf5 {
+            return Err(at(path)(NO_HDF5.into()));
+        }
         let (header_tx, header_rx) = sync_channel::<Result<Header, String>>(1);
         let (tx, chunks) = sync_channel::<Chunk>(2);
         let rows = values_per_chunk.max(1);
+        let target = path.to_path_buf();
         std::thread::spawn(move || {
-            let reader = BufReader::new(file);
-            let result = match format {
-                Format::Npy => stream_npy(reader, Vec::new(), rows, &header_tx, &tx),
-                Format::Npz => stream_npz(reader, rows, &header_tx, &tx),
-                Format::Csv => stream_csv(reader, rows, &header_tx, &tx),
+            let result = match (format, file.map(BufReader::new)) {
+                (Format::Npy, Some(reader)) => {
+                    stream_npy(reader, Vec::new(), rows, &header_tx, &tx)
+                }
+                (Format::Npz, Some(reader)) => stream_npz(reader, rows, &header_tx, &tx),
+                (Format::Csv, Some(reader)) => stream_csv(reader, rows, &header_tx, &tx),
+                #[cfg(feature = "hdf5")]
+                (Format::Hdf5, _) => match split_target(&target) {
+                    Some((file, dataset)) => {
+                        crate::hdf5_data::stream(&file, &dataset, rows, &header_tx, &tx)
+                    }
+                    None => Err("not an HDF5 dataset path".into()),
+                },
+                _ => Err(format!("cannot read {}", target.display())),
             };
             if let Err(e) = result {
                 // Whichever side is waiting gets the error (the receiver names the file).
@@ -578,6 +631,9 @@ impl RowSink {
     /// Starts writing `path` for data described by `header` (its full shape must be known).
     pub fn create(path: &Path, header: &Header) -> Result<RowSink, Error> {
         let format = Format::of(path)?;
+        if format == Format::Hdf5 {
+            return RowSink::create_hdf5(path, header);
+        }
         let mut file = AtomicFile::create(path)?;
         let (tx, rx) = sync_channel::<Message>(2);
         let header = header.clone();
@@ -588,7 +644,7 @@ impl RowSink {
                 source: e,
             };
             let complete = match format {
-                Format::Npy => write_npy(file.writer(), &header, &rx).map_err(e)?,
+                Format::Npy | Format::Hdf5 => write_npy(file.writer(), &header, &rx).map_err(e)?,
                 Format::Csv => write_csv(file.writer(), &header, &rx).map_err(e)?,
                 Format::Npz => {
                     let z = |e: zip::result::ZipError| at(&path)(e.to_string());
@@ -613,6 +669,42 @@ impl RowSink {
             tx: Some(tx),
             done: Some(done),
         })
+    }
+
+    /// A sink writing the HDF5 dataset `path` (`file.h5:/group/dataset`).
+    #[cfg(feature = "hdf5")]
+    fn create_hdf5(path: &Path, header: &Header) -> Result<RowSink, Error> {
+        let (file, dataset) =
+            split_target(path).ok_or_else(|| at(path)("not an HDF5 dataset path".into()))?;
+        let (tx, rx) = sync_channel::<Message>(2);
+        let header = header.clone();
+        let path = path.to_path_buf();
+        let done = std::thread::spawn(move || {
+            let mut ended = false;
+            let next = || match rx.recv() {
+                Ok(Message::Values(values, _)) => Some(values),
+                Ok(Message::End) => {
+                    ended = true;
+                    None
+                }
+                Err(_) => None,
+            };
+            let complete =
+                crate::hdf5_data::write(&file, &dataset, &header, next).map_err(at(&path))?;
+            if !(complete && ended) {
+                return Err(at(&path)("writing was abandoned".to_string()));
+            }
+            Ok(())
+        });
+        Ok(RowSink {
+            tx: Some(tx),
+            done: Some(done),
+        })
+    }
+
+    #[cfg(not(feature = "hdf5"))]
+    fn create_hdf5(path: &Path, _header: &Header) -> Result<RowSink, Error> {
+        Err(at(path)(NO_HDF5.into()))
     }
 
     /// Appends rows.
@@ -869,6 +961,24 @@ fn remove_stale_temps(target: &Path, name: &std::ffi::OsStr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hdf5_paths_split_into_file_and_dataset() {
+        let split = |p: &str| split_target(Path::new(p));
+        assert_eq!(split("a/b.h5:/g/x"), Some(("a/b.h5".into(), "/g/x".into())));
+        assert_eq!(split("run.HDF5:x"), Some(("run.HDF5".into(), "/x".into())));
+        assert_eq!(split("t.nc:/temp"), Some(("t.nc".into(), "/temp".into())));
+        // The first HDF5 extension ends the file name, whatever follows.
+        assert_eq!(
+            split("d.h5:/odd.h5:x"),
+            Some(("d.h5".into(), "/odd.h5:x".into()))
+        );
+        assert_eq!(split("data.npz"), None);
+        assert_eq!(split("data.h5"), None);
+        assert_eq!(Format::of(Path::new("a.h5:/x")).unwrap(), Format::Hdf5);
+        let message = Format::of(Path::new("a.h5")).unwrap_err().to_string();
+        assert!(message.contains("a.h5:/group/dataset"), "{message}");
+    }
 
     /// A version 1.0 `.npy` file with `header` (padded as numpy pads it) and `data`.
     fn npy(header: &str, data: &[u8]) -> Vec<u8> {

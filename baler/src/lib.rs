@@ -43,6 +43,8 @@ pub mod data;
 mod error;
 pub mod evaluate;
 pub mod fit;
+#[cfg(feature = "hdf5")]
+mod hdf5_data;
 pub mod pipeline;
 pub mod rows;
 pub mod tiles;

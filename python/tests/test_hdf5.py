@@ -277,3 +277,47 @@ def test_importing_baler_rs_registers_the_plugin_path():
     )
     assert run.stdout.strip() == "True", run.stderr
     assert h5py is not None
+
+
+def test_the_command_reads_and_writes_datasets_h5py_made(tmp_path, baler_cli):
+    h5py = need("h5py")
+    frames = field((30, 40, 50), "f4")
+    events = table(800)
+    names = ["px", "py", "pz", "E", "n", "flag"]
+    src = tmp_path / "run.h5"
+    with h5py.File(src, "w") as f:
+        f.create_dataset("/detector/frames", data=frames, chunks=(10, 40, 50),
+                         **baler_rs.hdf5_filter(error_bound=1e-3))
+        f.create_dataset("/events", data=events)
+        f["/events"].attrs["names"] = names
+
+    def baler(*args):
+        return subprocess.run([str(baler_cli), *args], capture_output=True, text=True,
+                              env=reader_env())
+
+    run = baler("compress", "--input", f"{src}:/events", "--output", str(tmp_path / "e.baler"),
+                "--rel-error-bound", "1e-3")
+    if "no HDF5 support" in run.stderr:
+        if REQUIRE:
+            pytest.fail("the baler command was built without --features hdf5")
+        pytest.skip("SKIPPED: the baler command was built without --features hdf5")
+    assert run.returncode == 0, run.stderr
+    # The filtered dataset is read through the plugin (HDF5_PLUGIN_PATH), then coded again.
+    run = baler("compress", "--input", f"{src}:detector/frames", "--output",
+                str(tmp_path / "f.baler"), "--error-bound", "1e-3")
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "back.h5"
+    for stream, name in (("e.baler", "/events"), ("f.baler", "/frames")):
+        run = baler("decompress", "--input", str(tmp_path / stream), "--output", f"{out}:{name}")
+        assert run.returncode == 0, run.stderr
+    with h5py.File(out) as f:
+        back_events, back_frames = f["/events"][...], f["/frames"][...]
+        assert [n if isinstance(n, str) else n.decode() for n in f["/events"].attrs["names"]] == names
+    span = events.max(0) - events.min(0)
+    assert (np.abs(back_events - events) <= 1e-3 * span).all()
+    assert back_frames.dtype == np.float32 and back_frames.shape == frames.shape
+    # Twice within 1e-3: once through the filter, once through the command.
+    assert np.abs(back_frames - frames).max() <= 2e-3
+    # The command's stream is the package's format.
+    again = baler_rs.decompress((tmp_path / "e.baler").read_bytes())
+    np.testing.assert_array_equal(again, back_events)
