@@ -41,6 +41,7 @@ fn grids(values: &[f64], columns: usize, r: f64) -> Vec<ColumnGrid> {
                 bound,
                 context: None,
                 relation: None,
+                per_binade: 0,
             }
         })
         .collect()

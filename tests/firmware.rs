@@ -167,6 +167,7 @@ fn host_bounded(frames: &[u8], n: usize, k: u16) -> Vec<u8> {
         bound: f64::from(k),
         context: None,
         relation: None,
+        per_binade: 0,
     };
     let mut params = vec![0u8; 256];
     let len = write_params(

@@ -135,6 +135,7 @@ fn grid(bound: f64) -> ColumnGrid {
         bound,
         context: None,
         relation: None,
+        per_binade: 0,
     }
 }
 

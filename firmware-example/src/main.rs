@@ -248,6 +248,7 @@ fn bounded_in(
         bound: f64::from(k),
         context: None,
         relation: None,
+        per_binade: 0,
     };
     let mut params_bytes = [0u8; 256];
     let len = match write_params(

@@ -331,6 +331,7 @@ pub fn encode_bounded(
         bound,
         context,
         relation: None,
+        per_binade: 0,
     };
     let grids: Vec<ColumnGrid> = match layout {
         Layout::Table => (0..row_len)

@@ -105,6 +105,7 @@ mod tests {
             bound: 0.5,
             context: None,
             relation: None,
+            per_binade: 0,
         };
         let mut frames = vec![0f64; t * h * w];
         for f in 0..t {

@@ -135,6 +135,7 @@ mod tests {
             bound: step / 2.0,
             context: None,
             relation: None,
+            per_binade: 0,
         };
         let mut grids = vec![grid(0.1), grid(0.1), grid(0.01), grid(0.1), grid(0.001)];
         assert_eq!(choose(&sample, &mut grids), 2);

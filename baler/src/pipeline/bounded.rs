@@ -196,6 +196,7 @@ fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
                 bound: eps,
                 context: None,
                 relation: None,
+                per_binade: 0,
             }
         })
         .collect()

@@ -20,7 +20,9 @@ pub(super) fn encode_row<C: ResidualCoder>(
     base: Option<&[f32]>,
     out: &mut [f64],
 ) -> Result<()> {
-    if let (Layout::Field { width, .. }, None) = (setup.layout, base) {
+    // (A pointwise field grid takes the general path: `code_field` quantizes linearly.)
+    let linear = setup.field_grid.is_some_and(|g| g.per_binade == 0);
+    if let (Layout::Field { width, .. }, None, true) = (setup.layout, base, linear) {
         return code_field(coder, params, setup, state, input, out, width as usize);
     }
     predict_row(params, setup, state, input, base, out)?;

@@ -44,6 +44,7 @@ pub use crate::bounded::relation::{Relation, RelationKind};
 mod coder;
 mod encode;
 pub mod field;
+pub mod pointwise;
 pub mod relation;
 #[cfg(feature = "alloc")]
 pub use coder::ScratchBuf;
@@ -58,6 +59,9 @@ pub fn tabled_applies(params: &BoundParams<'_>) -> bool {
 
 /// Format version of the parameters block.
 pub const PARAMS_VERSION: u8 = 1;
+/// Version of the parameters block with a per-column section of pointwise relative grids
+/// (written only when a column has one, so other streams stay version 1 byte for byte).
+pub const PARAMS_VERSION_POINTWISE: u8 = 2;
 /// Bytes of the parameters block before the per-column entries.
 pub const PARAMS_HEAD_LEN: usize = 20;
 /// Bytes of one column's entry in the parameters block.
@@ -135,6 +139,58 @@ pub struct ColumnGrid {
     pub context: Option<u32>,
     /// With [`Predictor::Relations`]: the function of earlier columns that predicts this one.
     pub relation: Option<Relation>,
+    /// A pointwise relative grid ([`pointwise`]; tables, or fields without a predictor): this many steps per binade,
+    /// `bound` is then the relative bound R (every `x` within `R |x|`), `offset` the base
+    /// code and `step` 1. 0: the linear grid of `offset` and `step`.
+    pub per_binade: u32,
+}
+
+impl ColumnGrid {
+    /// A linear grid of `step` anchored at `offset` with absolute bound `bound`.
+    pub fn linear(offset: f64, step: f64, bound: f64) -> Self {
+        ColumnGrid {
+            offset,
+            step,
+            bound,
+            context: None,
+            relation: None,
+            per_binade: 0,
+        }
+    }
+
+    /// A pointwise relative grid for bound `r` over a column whose smallest non-zero
+    /// magnitude is `smallest`; `None` unless 0 < r < 1 (and r >= about 5e-10).
+    pub fn pointwise(r: f64, smallest: f64) -> Option<Self> {
+        let m = pointwise::per_binade_for(r)?;
+        Some(ColumnGrid {
+            offset: pointwise::base_for(smallest, m),
+            step: 1.0,
+            bound: r,
+            context: None,
+            relation: None,
+            per_binade: m,
+        })
+    }
+
+    /// The value grid index `k` decodes to (before the output type's conversion).
+    #[inline]
+    pub fn value(&self, k: i64) -> f64 {
+        if self.per_binade == 0 {
+            self.offset + k as f64 * self.step
+        } else {
+            pointwise::value(k, self.per_binade, self.offset)
+        }
+    }
+
+    /// Whether decoded `y` keeps `x` within this grid's bound.
+    #[inline]
+    pub fn keeps(&self, x: f64, y: f64) -> bool {
+        if self.per_binade == 0 {
+            (x - y).abs() <= self.bound
+        } else {
+            pointwise::within(x, y, self.bound)
+        }
+    }
 }
 
 /// The parameters of an error-bounded stream, read in place from its parameters block.
@@ -149,6 +205,8 @@ pub struct BoundParams<'a> {
     /// Values per row.
     pub row_len: usize,
     entries: &'a [u8],
+    /// Version 2: a u32 of steps per binade for each grid (0: linear); empty in version 1.
+    pointwise: &'a [u8],
     names: &'a [u8],
 }
 
@@ -187,13 +245,32 @@ fn grid_entries(layout: Layout, row_len: usize) -> usize {
 }
 
 /// Bytes of the parameters block payload for this layout, predictor, row length and column
-/// names.
+/// names, with linear grids only (version 1; see [`params_len_for`]).
 pub fn params_len(layout: Layout, predictor: &Predictor, row_len: usize, names: &[&str]) -> usize {
     PARAMS_HEAD_LEN
         + COLUMN_ENTRY_LEN * grid_entries(layout, row_len)
         + predictor.section_len()
         + 4
         + names.iter().map(|n| 2 + n.len()).sum::<usize>()
+}
+
+/// Bytes of the parameters block payload for these grids (version 2, with the pointwise
+/// section, when any grid is pointwise).
+pub fn params_len_for(
+    layout: Layout,
+    predictor: &Predictor,
+    grids: &[ColumnGrid],
+    names: &[&str],
+) -> usize {
+    params_len(layout, predictor, grids.len(), names) + pointwise_section_len(grids)
+}
+
+fn pointwise_section_len(grids: &[ColumnGrid]) -> usize {
+    if grids.iter().any(|g| g.per_binade != 0) {
+        4 * grids.len()
+    } else {
+        0
+    }
 }
 
 /// Walks the names section: a u32 count, then each name as a u16 length and UTF-8 bytes.
@@ -224,7 +301,7 @@ pub fn write_params(
     names: &[&str],
     out: &mut [u8],
 ) -> Result<usize> {
-    let needed = params_len(layout, &predictor, row_len, names);
+    let needed = params_len(layout, &predictor, row_len, names) + pointwise_section_len(grids);
     if names.iter().any(|n| n.len() > usize::from(u16::MAX)) {
         return Err(Error::Misuse("column name longer than 65535 bytes"));
     }
@@ -242,7 +319,12 @@ pub fn write_params(
         Layout::Table => (0, 0),
         Layout::Field { height, width } => (height, width),
     };
-    out[0] = PARAMS_VERSION;
+    let pointwise = pointwise_section_len(grids) > 0;
+    out[0] = if pointwise {
+        PARAMS_VERSION_POINTWISE
+    } else {
+        PARAMS_VERSION
+    };
     out[1] = match layout {
         Layout::Table => 1,
         Layout::Field { .. } => 2,
@@ -263,6 +345,12 @@ pub fn write_params(
         e[28..32].copy_from_slice(&Relation::to_bytes(g.relation.as_ref(), i)?);
     }
     let mut at = PARAMS_HEAD_LEN + grids.len() * COLUMN_ENTRY_LEN;
+    if pointwise {
+        for g in grids {
+            out[at..at + 4].copy_from_slice(&g.per_binade.to_le_bytes());
+            at += 4;
+        }
+    }
     if let Predictor::Learned(weights) = &predictor {
         out[at..at + 2].copy_from_slice(&(LEARNED_TAPS as u16).to_le_bytes());
         for (i, w) in weights.iter().enumerate() {
@@ -286,7 +374,7 @@ impl<'a> BoundParams<'a> {
     /// Reads and validates a parameters block payload.
     pub fn read(payload: &'a [u8]) -> Result<Self> {
         let head = payload.get(..PARAMS_HEAD_LEN).ok_or(Error::Truncated)?;
-        if head[0] != PARAMS_VERSION {
+        if head[0] != PARAMS_VERSION && head[0] != PARAMS_VERSION_POINTWISE {
             return Err(Error::UnsupportedVersion {
                 found: u16::from(head[0]),
             });
@@ -309,10 +397,20 @@ impl<'a> BoundParams<'a> {
         if entries != grid_entries(layout, row_len) {
             return Err(Error::Invalid("number of column grids"));
         }
-        let grids_end = entries
+        let entries_end = entries
             .checked_mul(COLUMN_ENTRY_LEN)
             .and_then(|n| n.checked_add(PARAMS_HEAD_LEN))
             .ok_or(Error::Invalid("number of column grids"))?;
+        let grids_end = match head[0] {
+            PARAMS_VERSION_POINTWISE => entries
+                .checked_mul(4)
+                .and_then(|n| n.checked_add(entries_end))
+                .ok_or(Error::Invalid("number of column grids"))?,
+            _ => entries_end,
+        };
+        let pointwise = payload
+            .get(entries_end..grids_end)
+            .ok_or(Error::Truncated)?;
         let (predictor, names_at) = match (predictor_code, layout) {
             (0, _) => (Predictor::None, grids_end),
             (1, _) => (Predictor::Model, grids_end),
@@ -334,8 +432,9 @@ impl<'a> BoundParams<'a> {
             dtype,
             row_len,
             entries: payload
-                .get(PARAMS_HEAD_LEN..grids_end)
+                .get(PARAMS_HEAD_LEN..entries_end)
                 .ok_or(Error::Truncated)?,
+            pointwise,
             names,
         };
         for i in 0..entries {
@@ -347,6 +446,22 @@ impl<'a> BoundParams<'a> {
                     && (libm::round(g.step) != g.step || libm::round(g.offset) != g.offset))
             {
                 return Err(Error::Invalid("column grid"));
+            }
+            if g.per_binade != 0 {
+                // Fields: without a model or the learned predictor (both work on linear
+                // grid indices).
+                let fits = (layout == Layout::Table || predictor == Predictor::None)
+                    && matches!(dtype, DType::F32 | DType::F64)
+                    && g.per_binade <= pointwise::MAX_PER_BINADE
+                    && g.step == 1.0
+                    && g.bound > 0.0
+                    && g.bound < 1.0
+                    && g.offset >= 0.0
+                    && g.offset < (1u64 << 43) as f64
+                    && libm::round(g.offset) == g.offset;
+                if !fits {
+                    return Err(Error::Invalid("pointwise grid"));
+                }
             }
             if g.context.is_some_and(|c| c as usize >= i) {
                 return Err(Error::Invalid("context column must come earlier"));
@@ -371,6 +486,10 @@ impl<'a> BoundParams<'a> {
             bound: f64_at(self.entries, at + 16)?,
             context: (context != NO_CONTEXT).then_some(context),
             relation: Relation::from_bytes(relation, i)?,
+            per_binade: match self.pointwise.is_empty() {
+                true => 0,
+                false => u32_at(self.pointwise, 4 * i)?,
+            },
         })
     }
 
@@ -419,6 +538,9 @@ pub fn to_output(v: f64, dtype: DType) -> f64 {
 /// the coding history holds the prediction base instead (0 without a model).
 #[inline]
 pub fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
+    if g.per_binade != 0 {
+        return pointwise::index(v, g.per_binade, g.offset).filter(|k| k.abs() <= MAX_GRID_INDEX);
+    }
     let t = (v - g.offset) / g.step;
     (t.abs() <= MAX_GRID_INDEX as f64).then(|| round_half_away(t))
 }
@@ -437,8 +559,8 @@ fn round_half_away(t: f64) -> i64 {
 /// the bound.
 #[inline]
 fn within_bound(x: f64, k: i64, g: &ColumnGrid, dtype: DType) -> Option<(i64, f64)> {
-    let y = to_output(g.offset + k as f64 * g.step, dtype);
-    ((x - y).abs() <= g.bound).then_some((k, y))
+    let y = to_output(g.value(k), dtype);
+    g.keeps(x, y).then_some((k, y))
 }
 
 #[inline]
@@ -603,6 +725,7 @@ const NO_GRID: ColumnGrid = ColumnGrid {
     bound: 0.0,
     context: None,
     relation: None,
+    per_binade: 0,
 };
 
 /// Value `i`'s grid index in what predicts it before any residual: its column's relation
@@ -777,7 +900,7 @@ fn decode_row<C: ResidualCoder>(
                 if k.abs() > MAX_GRID_INDEX {
                     return Err(Error::Invalid("residual outside the grid"));
                 }
-                *value = to_output(g.offset + k as f64 * g.step, params.dtype);
+                *value = to_output(g.value(k), params.dtype);
                 k
             }
             Coded::Raw(bits) => {
@@ -1004,6 +1127,7 @@ mod tests {
             bound: 0.5,
             context: None,
             relation,
+            per_binade: 0,
         };
         let norm = Relation {
             kind: RelationKind::Norm2,
