@@ -53,5 +53,6 @@ pub use array::{compress, compress_reporting, decompress, Array, Values};
 pub use baler_codec::DType;
 pub use error::{Error, Result};
 pub use pipeline::{
-    compress_file, decompress_file, Bound, Chosen, Compressed, Decompressed, Options, UseModel,
+    compress_file, decompress_file, Bound, Bounds, Chosen, ColumnBounds, ColumnKey, Compressed,
+    Decompressed, Options, UseModel,
 };

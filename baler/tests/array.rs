@@ -57,6 +57,7 @@ fn round_trip(array: &Array, bound: Bound, what: &str) -> usize {
     let eps = match bound {
         Bound::Absolute(e) => e,
         Bound::Relative(r) => r * range(&x),
+        other => panic!("{what}: this check is for absolute and relative bounds, not {other:?}"),
     };
     for (i, (a, b)) in x.iter().zip(&y).enumerate() {
         assert!(

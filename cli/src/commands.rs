@@ -2,7 +2,7 @@
 
 use baler::data::{self, AtomicFile};
 use baler::pipeline::bounded;
-use baler::pipeline::{Bound, Chosen, Options, UseModel};
+use baler::pipeline::{Bound, Chosen, ColumnBounds, Options, UseModel};
 use baler::tiles::{parse_tile, Tiling};
 use baler_codec::stream::FLAG_ERROR_BOUNDED;
 use baler_codec::{HostModel, StreamHeader};
@@ -316,7 +316,7 @@ fn distinct(output: &Path, sources: &[Option<&Path>]) -> Result<(), String> {
     let Ok(target) = std::fs::canonicalize(output) else {
         return Ok(()); // not there yet
     };
-    for (source, what) in sources.iter().zip(["input", "model"]) {
+    for (source, what) in sources.iter().zip(["input", "model", "column bounds"]) {
         if source.and_then(|p| std::fs::canonicalize(p).ok()).as_ref() == Some(&target) {
             return Err(format!(
                 "{}: the output is the {what} file; choose another --output",
@@ -335,19 +335,35 @@ pub fn compress(
     input: &Path,
     output: &Path,
     bound: Option<Bound>,
+    column_bounds: Option<&Path>,
     use_model: UseModel,
     field: bool,
 ) -> Result<(), String> {
-    distinct(output, &[Some(input), model_path])?;
-    if field && bound.is_none() {
-        return Err("--field goes with --error-bound or --rel-error-bound".to_string());
-    }
-    if let Some(Bound::Absolute(v) | Bound::Relative(v)) = bound {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(format!(
-                "the error bound must be a positive number, not {v}"
-            ));
+    distinct(output, &[Some(input), model_path, column_bounds])?;
+    let spec = column_bounds
+        .map(ColumnBounds::read)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let bound = match (bound, spec.as_ref().and_then(|s| s.default)) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "give the default bound once: as a bound flag or as the column bounds' \"default\""
+                    .to_string(),
+            )
         }
+        (None, None) if spec.is_some() => {
+            return Err("the column bounds need a default: a bound flag (--error-bound, ...) or a \"default\" entry".to_string())
+        }
+        (flag, default) => flag.or(default),
+    };
+    let columns = spec.map(|s| s.columns).unwrap_or_default();
+    if field && bound.is_none() {
+        return Err(
+            "--field goes with an error bound (--error-bound, --rel-error-bound, ...)".to_string(),
+        );
+    }
+    if let Some(b) = &bound {
+        b.check().map_err(|e| e.to_string())?;
     }
     if bound.is_none() && model_path.is_none() {
         return Err("--model is required (or give --error-bound)".to_string());
@@ -361,6 +377,7 @@ pub fn compress(
         use_model,
         model: blob.as_deref(),
         field,
+        columns: &columns,
     };
     let started = Instant::now();
     let bar = progress(0, "compress", "rows");

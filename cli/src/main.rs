@@ -58,12 +58,25 @@ enum Command {
         #[command(flatten)]
         files: Files,
         /// Guarantee |original - decoded| <= EPS for every value (entropy-coded residuals).
-        #[arg(long, value_name = "EPS", conflicts_with = "rel_error_bound")]
+        #[arg(long, value_name = "EPS", group = "bound")]
         error_bound: Option<f64>,
         /// Guarantee an error of at most R x each column's range (tables) or R x the whole
         /// array's range (fields of rank 3 or more).
-        #[arg(long, value_name = "R")]
+        #[arg(long, value_name = "R", group = "bound")]
         rel_error_bound: Option<f64>,
+        /// Guarantee |original - decoded| <= R x |original| for every value (zeros exact, no
+        /// sign flips); integer columns are kept exactly.
+        #[arg(long, value_name = "R", group = "bound")]
+        pointwise_rel_bound: Option<f64>,
+        /// The pointwise bound of rounding the mantissa to N bits, as NanoAOD does:
+        /// R = 2^-(N+1) (10 bits: every value within 4.9e-4 of itself).
+        #[arg(long, value_name = "N", group = "bound")]
+        mantissa_bits: Option<u32>,
+        /// A bound per column (JSON, or TOML for .toml): {"default": {"mantissa_bits": 10},
+        /// "columns": {"NAME or INDEX": {"absolute"|"relative"|"pointwise": X} |
+        /// {"mantissa_bits": N} | "lossless"}}. The bound flag, if given, is the default.
+        #[arg(long, value_name = "FILE")]
+        column_bounds: Option<PathBuf>,
         /// With an error bound: predict with a model when it pays, the stream plus the model
         /// counted (auto): the --model autoencoder, or for fields a linear predictor learned
         /// from the data and stored in the stream; always; or never (the model-free path).
@@ -131,22 +144,35 @@ fn main() -> ExitCode {
             files,
             error_bound,
             rel_error_bound,
+            pointwise_rel_bound,
+            mantissa_bits,
+            column_bounds,
             use_model,
             field,
         } => {
-            let bound = match (error_bound, rel_error_bound) {
-                (Some(e), _) => Some(Bound::Absolute(e)),
-                (_, Some(r)) => Some(Bound::Relative(r)),
-                _ => None,
+            let bound = match (
+                error_bound,
+                rel_error_bound,
+                pointwise_rel_bound,
+                mantissa_bits,
+            ) {
+                (Some(e), ..) => Ok(Some(Bound::Absolute(e))),
+                (_, Some(r), ..) => Ok(Some(Bound::Relative(r))),
+                (_, _, Some(r), _) => Ok(Some(Bound::Pointwise(r))),
+                (.., Some(n)) => Bound::mantissa_bits(n).map(Some).map_err(|e| e.to_string()),
+                _ => Ok(None),
             };
-            commands::compress(
-                files.model.as_deref(),
-                &files.input,
-                &files.output,
-                bound,
-                use_model.into(),
-                field,
-            )
+            bound.and_then(|bound| {
+                commands::compress(
+                    files.model.as_deref(),
+                    &files.input,
+                    &files.output,
+                    bound,
+                    column_bounds.as_deref(),
+                    use_model.into(),
+                    field,
+                )
+            })
         }
         Command::Decompress(f) => commands::decompress(f.model.as_deref(), &f.input, &f.output),
         Command::Evaluate {

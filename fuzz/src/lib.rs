@@ -926,6 +926,7 @@ fn cli_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
             use_model: baler::UseModel::Always,
             model: (mode & 2 != 0).then_some(tile_blob()),
             field: false,
+            columns: &[],
         };
         baler::compress_file(&input, &stream, &options, &|_, _| {}).unwrap();
         seeds.push(with_mode(mode, &std::fs::read(&stream).unwrap()));

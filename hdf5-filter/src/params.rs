@@ -7,15 +7,13 @@
 //! | index | meaning |
 //! |---|---|
 //! | 0 | layout version, 1 |
-//! | 1 | bound kind: 0 absolute, 1 a fraction of each chunk's range (per column for 2-D table chunks) |
+//! | 1 | bound kind: 0 absolute, 1 a fraction of each chunk's range (per column for 2-D table chunks), 2 pointwise relative (every x within R \|x\|), 3 lossless (the value is ignored) |
 //! | 2, 3 | the bound, an `f64`: low and high 32 bits of its IEEE-754 bits |
 //! | 4 | flags: bit 0 codes 2-D chunks as images (fields) rather than tables |
 //! | 5 | element type: 1 `f32`, 2 `f64`, 3 `i16`, 4 `i32` (set by `set_local`) |
 //! | 6 | byte order of the stored values: 0 little-endian, 1 big-endian (set by `set_local`) |
 //! | 7 | chunk rank r, 1 to 8 (set by `set_local`) |
 //! | 8 .. 8+r | chunk dimensions, slowest first (set by `set_local`) |
-//!
-//! Kind 2 is kept for the pointwise relative bound.
 
 use baler::{Bound, DType};
 
@@ -86,6 +84,8 @@ pub fn pack_user(user: &UserParams) -> [u32; USER_VALUES] {
     let (kind, value) = match user.bound {
         Bound::Absolute(v) => (0, v),
         Bound::Relative(v) => (1, v),
+        Bound::Pointwise(v) => (2, v),
+        Bound::Lossless => (3, 1.0),
     };
     let bits = value.to_bits();
     [
@@ -130,6 +130,13 @@ pub fn parse(values: &[u32]) -> Result<FilterParams, ParamsError> {
     let bound = match values[1] {
         0 => Bound::Absolute(value),
         1 => Bound::Relative(value),
+        2 if value < 1.0 => Bound::Pointwise(value),
+        2 => {
+            return error(format!(
+                "baler filter: a pointwise bound must be below 1, not {value}"
+            ))
+        }
+        3 => Bound::Lossless,
         kind => return error(format!("baler filter: bound kind {kind} is not known")),
     };
     if values[4] & !FLAG_FIELD != 0 {

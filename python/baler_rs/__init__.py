@@ -61,7 +61,16 @@ def _prepared(array) -> np.ndarray:
 
 
 def compress(
-    array, *, error_bound=None, rel_error_bound=None, model=None, field=False, names=None
+    array,
+    *,
+    error_bound=None,
+    rel_error_bound=None,
+    pointwise_rel_bound=None,
+    mantissa_bits=None,
+    column_bounds=None,
+    model=None,
+    field=False,
+    names=None,
 ) -> bytes:
     """Compresses a numpy array (rank 1 to 8; float32, float64, int16 or int32).
 
@@ -70,15 +79,31 @@ def compress(
     - ``error_bound``: every value comes back within this absolute error;
     - ``rel_error_bound``: within this fraction of each column's range (2-D tables) or of the
       whole array's range (series, fields, ``field=True``);
+    - ``pointwise_rel_bound``: every value ``x`` within ``R * |x|`` (zeros stay zero, no sign
+      flips; integer-valued columns are kept exactly), or ``mantissa_bits=N``, the same
+      promise as NanoAOD's rounding to N mantissa bits (``R = 2**-(N+1)``);
     - ``model`` alone (bytes of a model blob from ``baler train``): fixed-rate latent codes.
+
+    ``column_bounds``: a bound per column of a table, a dict (or its JSON text) such as
+    ``{"default": {"mantissa_bits": 10}, "columns": {"nJet": "lossless", "MET_pt":
+    {"pointwise": 1e-3}, "3": {"absolute": 0.01}}}``: columns by name (``names``) or index,
+    bounds ``absolute``, ``relative``, ``pointwise``, ``mantissa_bits`` or ``"lossless"``; a
+    bound argument, if given, is the default instead.
 
     A model may also be given with a bound, to predict with it where that pays.
     ``field=True`` codes a 2-D array as one field of rows (an image), not a table.
     ``names``: a table's column names (one per column), kept in error-bounded streams.
     The GIL is released while coding; calls from several threads are safe.
     """
-    if error_bound is not None and rel_error_bound is not None:
-        raise ValueError("give error_bound or rel_error_bound, not both")
+    given = [b for b in (error_bound, rel_error_bound, pointwise_rel_bound, mantissa_bits) if b is not None]
+    if len(given) > 1:
+        raise ValueError(
+            "give one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
+        )
+    if column_bounds is not None and not isinstance(column_bounds, str):
+        import json
+
+        column_bounds = json.dumps(column_bounds)
     a = _prepared(array)
     if a.ndim == 0:
         a = a.reshape(1)
@@ -86,6 +111,9 @@ def compress(
         a,
         error_bound=None if error_bound is None else float(error_bound),
         rel_error_bound=None if rel_error_bound is None else float(rel_error_bound),
+        pointwise_rel_bound=None if pointwise_rel_bound is None else float(pointwise_rel_bound),
+        mantissa_bits=None if mantissa_bits is None else int(mantissa_bits),
+        column_bounds=column_bounds,
         model=None if model is None else bytes(model),
         field=bool(field),
         names=None if names is None else [str(n) for n in names],

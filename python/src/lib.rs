@@ -51,34 +51,58 @@ fn values_of(array: &Bound<'_, PyAny>) -> PyResult<(Vec<usize>, Values)> {
 /// `error_bound` (absolute) or `rel_error_bound` (a fraction of each column's range for a
 /// table, of the whole array's range otherwise), or at a fixed rate with the model blob
 /// `model`. `field`: a 2-D array is one field of rows (an image) rather than a table.
-/// `names`: a table's column names, kept in error-bounded streams.
+/// `names`: a table's column names, kept in error-bounded streams. `pointwise_rel_bound`:
+/// every value within R x |value|; `mantissa_bits` the same as NanoAOD's rounding.
+/// `column_bounds`: a per-column specification as JSON text (`baler::ColumnBounds`).
 #[pyfunction]
-#[pyo3(signature = (array, *, error_bound=None, rel_error_bound=None, model=None, field=false, names=None))]
+#[pyo3(signature = (array, *, error_bound=None, rel_error_bound=None, pointwise_rel_bound=None, mantissa_bits=None, column_bounds=None, model=None, field=false, names=None))]
 #[allow(clippy::too_many_arguments)]
 fn compress<'py>(
     py: Python<'py>,
     array: &Bound<'py, PyAny>,
     error_bound: Option<f64>,
     rel_error_bound: Option<f64>,
+    pointwise_rel_bound: Option<f64>,
+    mantissa_bits: Option<u32>,
+    column_bounds: Option<String>,
     model: Option<Vec<u8>>,
     field: bool,
     names: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let bound = match (error_bound, rel_error_bound) {
+    let given = [
+        error_bound.map(ErrorBound::Absolute),
+        rel_error_bound.map(ErrorBound::Relative),
+        pointwise_rel_bound.map(ErrorBound::Pointwise),
+        mantissa_bits
+            .map(ErrorBound::mantissa_bits)
+            .transpose()
+            .map_err(to_py)?,
+    ];
+    let mut flags = given.into_iter().flatten();
+    let flag = flags.next();
+    if flags.next().is_some() {
+        return Err(PyValueError::new_err(
+            "give one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits",
+        ));
+    }
+    let spec = column_bounds
+        .map(|text| baler::ColumnBounds::parse(&text, false))
+        .transpose()
+        .map_err(to_py)?;
+    let bound = match (flag, spec.as_ref().and_then(|s| s.default)) {
         (Some(_), Some(_)) => {
             return Err(PyValueError::new_err(
-                "give error_bound or rel_error_bound, not both",
+                "give the default bound once: as an argument or as column_bounds' \"default\"",
             ))
         }
-        (Some(e), None) => Some(ErrorBound::Absolute(e)),
-        (None, Some(r)) => Some(ErrorBound::Relative(r)),
         (None, None) if model.is_none() => {
             return Err(PyValueError::new_err(
-                "give error_bound or rel_error_bound (or a model for fixed-rate compression)",
+                "give error_bound, rel_error_bound, pointwise_rel_bound or mantissa_bits (or a model for fixed-rate compression)",
             ))
         }
-        (None, None) => None,
+        (flag, default) => flag.or(default),
     };
+    let columns = spec.map(|s| s.columns).unwrap_or_default();
     let (shape, values) = values_of(array)?;
     let stream = py.detach(move || -> Result<Vec<u8>, Error> {
         let mut array = Array::new(&shape, values)?;
@@ -89,6 +113,7 @@ fn compress<'py>(
             bound,
             model: model.as_deref(),
             field,
+            columns: &columns,
             ..Options::default()
         };
         baler::compress(&array, &options)

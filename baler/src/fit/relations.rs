@@ -32,7 +32,7 @@ pub fn choose(sample: &[f64], grids: &mut [ColumnGrid]) -> usize {
         .enumerate()
         .map(|(p, &x)| {
             let g = &grids[p % n];
-            grid_index(x, g).map_or(x, |k| g.offset + k as f64 * g.step)
+            grid_index(x, g).map_or(x, |k| g.value(k))
         })
         .collect();
     let mut chosen = 0;

@@ -6,12 +6,13 @@
 use crate::blocks::{checked_row_len, decode_batches, next_bounded_block, MAX_ROW_VALUES};
 use crate::data::Header;
 use crate::fit::{learned, relations};
+use crate::pipeline::columns::{resolve, ColumnKey};
 use crate::rows::{Folded, RowInput, RowOutput, SeriesRows, Truncated};
 use crate::tiles::{tiling_for, Tiling};
 use crate::Error;
 use baler_codec::bounded::{
-    params_len, write_params, BoundParams, BoundedDecoder, CoderChoice, ColumnGrid, Layout,
-    Predictor, RowModel, ScratchBuf, ScratchSizes,
+    grid_index, params_len, params_len_for, write_params, BoundParams, BoundedDecoder, CoderChoice,
+    ColumnGrid, Layout, Predictor, RowModel, ScratchBuf, ScratchSizes,
 };
 use baler_codec::stream::{
     checked_block, read_shape, write_block, write_shape, BlockKind, BLOCK_HEADER_LEN,
@@ -40,6 +41,61 @@ pub enum Bound {
     Absolute(f64),
     /// Within this fraction of each column's range (tables) or of the whole array's (fields).
     Relative(f64),
+    /// Every value `x` within this fraction of itself, `R |x|` (0 < R < 1): zeros stay exactly
+    /// zero and no sign flips. Float data; integer columns are kept exactly unless a
+    /// per-column bound names them.
+    Pointwise(f64),
+    /// Every value exactly (integers on their grid; other floats are stored raw).
+    Lossless,
+}
+
+impl Bound {
+    /// The pointwise bound of rounding to `bits` mantissa bits, as NanoAOD stores collider
+    /// data: `2^-(bits + 1)` (1 to 30 bits).
+    pub fn mantissa_bits(bits: u32) -> Result<Bound, Error> {
+        if !(1..=30).contains(&bits) {
+            return Err(Error::Options(format!(
+                "mantissa bits must be 1 to 30, not {bits}"
+            )));
+        }
+        Ok(Bound::Pointwise(0.5f64.powi(bits as i32 + 1)))
+    }
+
+    /// Refuses a bound that cannot be kept (not positive, or a pointwise one outside (0, 1)).
+    pub fn check(&self) -> Result<(), Error> {
+        match *self {
+            Bound::Absolute(v) | Bound::Relative(v) if !(v.is_finite() && v > 0.0) => {
+                Err(Error::Options(format!(
+                    "the error bound must be a positive number, not {v}"
+                )))
+            }
+            Bound::Pointwise(r) if baler_codec::bounded::pointwise::per_binade_for(r).is_none() => {
+                Err(Error::Options(format!(
+                    "a pointwise bound must lie between 5e-10 and 1 (exclusive), not {r}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The bound of each column: a default, and bounds for particular columns (tables).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds<'b> {
+    /// The bound of every column not named in `columns` (and of fields and series).
+    pub default: Bound,
+    /// Bounds of particular columns (see [`crate::pipeline::columns`]).
+    pub columns: &'b [(ColumnKey, Bound)],
+}
+
+impl Bounds<'_> {
+    /// One bound for everything.
+    pub fn uniform(bound: Bound) -> Bounds<'static> {
+        Bounds {
+            default: bound,
+            columns: &[],
+        }
+    }
 }
 
 /// Whether error-bounded compression uses the model.
@@ -90,6 +146,8 @@ pub struct Outcome {
 struct Stats {
     min: Vec<f64>,
     max: Vec<f64>,
+    /// Smallest non-zero magnitude (a pointwise grid's base).
+    min_abs: Vec<f64>,
     integer: Vec<bool>,
     rows: usize,
     sample: Vec<f64>,
@@ -141,6 +199,7 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
     let mut s = Stats {
         min: vec![f64::INFINITY; columns],
         max: vec![f64::NEG_INFINITY; columns],
+        min_abs: vec![f64::INFINITY; columns],
         integer: vec![true; columns],
         rows: 0,
         sample: Vec::new(),
@@ -151,6 +210,9 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
             if x.is_finite() {
                 s.min[c] = s.min[c].min(x);
                 s.max[c] = s.max[c].max(x);
+                if x != 0.0 {
+                    s.min_abs[c] = s.min_abs[c].min(x.abs());
+                }
                 s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
             }
         }
@@ -165,22 +227,47 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
     Ok((original, header, s))
 }
 
-/// The grid of each column: step 2 x bound, or 1 for integer columns when that is finer
-/// than needed anyway (exact); anchored at 0 so zeros (absent objects) stay exact.
-fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
+/// The grid of each column (`bounds`: its bound, and whether a per-column specification named
+/// it). Absolute and relative bounds: step 2 x bound, or 1 for integer columns when that is
+/// finer than needed anyway (exact); anchored at 0 so zeros (absent objects) stay exact.
+/// Pointwise: a pointwise grid, but integer columns the default reaches stay exact.
+fn grids(stats: &Stats, bounds: &[(Bound, bool)], dtype: DType) -> Result<Vec<ColumnGrid>, Error> {
+    let integer_type = matches!(dtype, DType::I16 | DType::I32);
     (0..stats.min.len())
         .map(|c| {
+            let (bound, named) = bounds[c];
+            let integer = integer_type || stats.integer[c];
+            let bound = match bound {
+                Bound::Pointwise(_) if integer && !named => Bound::Lossless,
+                Bound::Pointwise(_) if integer_type => {
+                    return Err(Error::Options(format!(
+                        "column {c}: a pointwise bound is for float data, not {dtype:?}"
+                    )))
+                }
+                other => other,
+            };
+            match bound {
+                Bound::Pointwise(r) => {
+                    return ColumnGrid::pointwise(r, stats.min_abs[c]).ok_or_else(|| {
+                        Error::Options(format!("a pointwise bound of {r} cannot be kept"))
+                    })
+                }
+                // Integers exactly on a grid of step 1; other values all escaped (raw).
+                Bound::Lossless if integer => return Ok(ColumnGrid::linear(0.0, 1.0, 0.0)),
+                Bound::Lossless => return Ok(ColumnGrid::linear(0.0, f64::MIN_POSITIVE, 0.0)),
+                _ => {}
+            }
             let (lo, hi) = (stats.min[c], stats.max[c]);
             let range = if hi >= lo { hi - lo } else { 0.0 };
             // r x range without overflow when the range itself exceeds f64 (-1e308..1e308),
             // and no bound or step beyond f64's largest value: the codec needs them finite.
             let eps = match bound {
-                Bound::Absolute(e) => e,
                 Bound::Relative(r) if range.is_finite() => r * range,
                 Bound::Relative(r) => r * hi - r * lo,
+                Bound::Absolute(e) => e,
+                Bound::Pointwise(_) | Bound::Lossless => 0.0,
             }
             .min(f64::MAX);
-            let integer_type = matches!(dtype, DType::I16 | DType::I32);
             let mut step = (2.0 * eps).clamp(f64::MIN_POSITIVE, f64::MAX);
             let mut offset = 0.0;
             if range == 0.0 && lo.is_finite() {
@@ -190,14 +277,7 @@ fn grids(stats: &Stats, bound: Bound, dtype: DType) -> Vec<ColumnGrid> {
                 step = (2.0 * eps).floor().clamp(1.0, f64::MAX);
                 offset = offset.round();
             }
-            ColumnGrid {
-                offset,
-                step,
-                bound: eps,
-                context: None,
-                relation: None,
-                per_binade: 0,
-            }
+            Ok(ColumnGrid::linear(offset, step, eps))
         })
         .collect()
 }
@@ -225,12 +305,7 @@ fn choose_contexts(sample: &[f64], grids: &mut [ColumnGrid]) {
     let rows = sample.len() / n;
     let k = |r: usize, c: usize| {
         let g = &grids[c];
-        let t = (sample[r * n + c] - g.offset) / g.step;
-        if t.is_finite() && t.abs() < 1e12 {
-            t.round() as i64
-        } else {
-            0
-        }
+        grid_index(sample[r * n + c], g).unwrap_or(0)
     };
     let classes: Vec<Vec<usize>> = (0..n)
         .map(|c| (0..rows).map(|r| class(k(r, c), 15)).collect())
@@ -431,7 +506,7 @@ fn choose(
     models: &[(&HostModel<'_>, usize)],
     tiling: Option<Tiling>,
     open: &Opener<'_>,
-    bound: Bound,
+    bounds: Bounds<'_>,
     use_model: UseModel,
     field: bool,
 ) -> Result<Choice, Error> {
@@ -439,7 +514,16 @@ fn choose(
     let (original, header, stats) = first_pass(open, field)?;
     let layout = layout_of(&header.shape);
     let n = header.row_len();
-    let mut grid = grids(&stats, bound, header.dtype);
+    let per_grid = match layout {
+        Layout::Table => resolve(bounds.default, bounds.columns, &header.names, n)?,
+        Layout::Field { .. } if bounds.columns.is_empty() => vec![(bounds.default, false)],
+        Layout::Field { .. } => {
+            return Err(Error::Options(
+                "per-column bounds are for tables (2-D data); a field has one bound".into(),
+            ))
+        }
+    };
+    let mut grid = grids(&stats, &per_grid, header.dtype)?;
     if layout == Layout::Table {
         choose_contexts(&stats.sample, &mut grid);
     }
@@ -453,12 +537,12 @@ fn choose(
     };
     let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
     let params_for = |predictor: Predictor| -> Result<Vec<u8>, Error> {
-        let mut bytes = vec![0u8; params_len(layout, &predictor, n, &names)];
         let grids = if predictor == Predictor::Relations {
             &related
         } else {
             &grid
         };
+        let mut bytes = vec![0u8; params_len_for(layout, &predictor, grids, &names)];
         write_params(
             layout,
             predictor,
@@ -559,7 +643,15 @@ pub fn estimate(
     open: &Opener<'_>,
     bound: Bound,
 ) -> Result<Vec<(&'static str, f64)>, Error> {
-    Ok(choose(models, tiling, open, bound, UseModel::Auto, false)?.estimates)
+    Ok(choose(
+        models,
+        tiling,
+        open,
+        Bounds::uniform(bound),
+        UseModel::Auto,
+        false,
+    )?
+    .estimates)
 }
 
 /// Compresses the input within `bound` into `out` (stream header, parameters block, residual
@@ -573,7 +665,7 @@ pub fn compress<W: Write + Seek>(
     tiling: Option<Tiling>,
     open: &Opener<'_>,
     out: &mut W,
-    bound: Bound,
+    bounds: Bounds<'_>,
     use_model: UseModel,
     field: bool,
     progress: &dyn Fn(u64, u64),
@@ -591,7 +683,7 @@ pub fn compress<W: Write + Seek>(
         Vec::from_iter(model).as_slice(),
         tiling,
         open,
-        bound,
+        bounds,
         use_model,
         field,
     )?;
@@ -600,7 +692,7 @@ pub fn compress<W: Write + Seek>(
     let names: Vec<&str> = header.names.iter().map(String::as_str).collect();
     let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
     let model_rows = model.map(|(m, _)| ModelRows { model: m, tiling });
-    let free_params_len = params_len(layout, &Predictor::None, n, &names);
+    let free_params_len = params_len_for(layout, &Predictor::None, &grid, &names);
     let with_model = predictor == Predictor::Model;
     let params = BoundParams::read(&params_bytes).map_err(at)?;
     let model_rows = model_rows.filter(|_| with_model);
@@ -636,16 +728,23 @@ pub fn compress<W: Write + Seek>(
             for (i, (&x, &y)) in part.iter().zip(decoded).enumerate() {
                 let g = grid[i % grid.len()];
                 let e = (x - y).abs();
-                if x.is_finite() && g.bound > 0.0 {
-                    worst = worst.max(e / g.bound);
+                // What the bound allows here (pointwise grids: R |x|).
+                let allowed = if g.per_binade != 0 {
+                    g.bound * x.abs()
+                } else {
+                    g.bound
+                };
+                if x.is_finite() && allowed > 0.0 {
+                    worst = worst.max(e / allowed);
                 }
                 // The encoder's check, repeated: the bound holds, or the value is exact.
-                let within = e <= g.bound || x == y || (x.is_nan() && y.is_nan());
+                let exact = x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+                let within = exact || g.keeps(x, y);
                 if !within {
                     return Err(Error::BoundViolated {
                         value: x,
                         decoded: y,
-                        bound: g.bound,
+                        bound: allowed,
                     });
                 }
             }
@@ -773,7 +872,8 @@ pub fn read_params<R: Read>(
     let layout = layout_of(&shape);
     // Room for the grids and names of up to 64 KiB each.
     let largest = Predictor::Learned([0; baler_codec::bounded::LEARNED_TAPS]);
-    let max_payload = params_len(layout, &largest, n, &[]) + n * (2 + 65535);
+    // (Plus a pointwise section of one u32 per grid.)
+    let max_payload = params_len(layout, &largest, n, &[]) + n * (2 + 65535) + 4 * n;
     let mut first = next_bounded_block(reader, max_payload)?.ok_or(Truncated)?;
     let mut own_shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
     let mut blocks = 1;

@@ -5,6 +5,7 @@
 //! ([`crate::compress`], [`crate::decompress`]) are thin wrappers over these two.
 
 pub mod bounded;
+pub mod columns;
 pub mod fixed;
 
 use crate::data::{AtomicFile, Header, RowSink};
@@ -13,7 +14,8 @@ use crate::tiles::tiling_for;
 use crate::Error;
 use baler_codec::stream::{FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN};
 use baler_codec::{HostModel, StreamHeader};
-pub use bounded::{Bound, Chosen, Opener, UseModel};
+pub use bounded::{Bound, Bounds, Chosen, Opener, UseModel};
+pub use columns::{ColumnBounds, ColumnKey};
 use std::io::{BufReader, Read, Seek, Write};
 use std::path::Path;
 
@@ -32,6 +34,9 @@ pub struct Options<'m> {
     /// array (a relative bound is then R x the whole array's range), instead of a table whose
     /// columns are independent variables. Ignored for other ranks.
     pub field: bool,
+    /// With a bound, for tables: bounds of particular columns (by name or index), `bound`
+    /// being the default of the others ([`ColumnBounds`] reads them from JSON or TOML).
+    pub columns: &'m [(ColumnKey, Bound)],
 }
 
 impl<'m> Options<'m> {
@@ -95,13 +100,9 @@ pub fn compress_to<W: Write + Seek>(
             bounded: None,
         });
     };
-    let value = match bound {
-        Bound::Absolute(e) | Bound::Relative(e) => e,
-    };
-    if !(value.is_finite() && value > 0.0) {
-        return Err(Error::Options(format!(
-            "the error bound must be a positive number, not {value}"
-        )));
+    bound.check()?;
+    for (_, column) in options.columns {
+        column.check()?;
     }
     let shape = open(1)?.header().shape.clone();
     let tiling = model.as_ref().and_then(|m| {
@@ -123,7 +124,10 @@ pub fn compress_to<W: Write + Seek>(
         tiling,
         open,
         out,
-        bound,
+        Bounds {
+            default: bound,
+            columns: options.columns,
+        },
         options.use_model,
         options.field && shape.len() == 2,
         progress,
