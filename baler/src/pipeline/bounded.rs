@@ -561,6 +561,14 @@ fn choose(
         .collect();
     let sample_rows = stats.sample.len() / n;
     let sample = &stats.sample[..sample_rows * n];
+    // A pointwise field grid codes its values with Lorenzo prediction only (the learned
+    // predictor and the model work on linear grid indices).
+    let pointwise_field = layout != Layout::Table && grid.iter().any(|g| g.per_binade != 0);
+    let use_model = if pointwise_field {
+        UseModel::Never
+    } else {
+        use_model
+    };
     let learned = match (layout, use_model) {
         (_, UseModel::Never) => None,
         (Layout::Field { height, width }, _) => {
