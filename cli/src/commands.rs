@@ -553,7 +553,26 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
         say!("{report:#}");
     } else if let Some(map) = report.as_object() {
         for (key, value) in map {
+            if key == "error_bounded" {
+                continue;
+            }
             say!("{key:>16}: {value}");
+        }
+        if let Some(params) = map.get("error_bounded").and_then(|p| p.as_object()) {
+            for (key, value) in params {
+                if key != "bounds" && key != "column_bounds" && key != "shape" {
+                    say!("{key:>16}: {value}");
+                }
+            }
+            // Each column's promise, one line each.
+            let promises = params.get("column_bounds").and_then(|c| c.as_array());
+            for entry in promises.into_iter().flatten() {
+                let column = match &entry["column"] {
+                    serde_json::Value::String(name) => name.clone(),
+                    other => format!("column {other}"),
+                };
+                say!("{column:>16}: {}", entry["bound"].as_str().unwrap_or(""));
+            }
         }
     }
     Ok(())

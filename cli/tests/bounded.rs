@@ -426,3 +426,94 @@ fn series_rank_five_and_images_round_trip_through_the_command() {
     assert!(!out.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn pointwise_bounds_and_column_bounds_from_the_command_line() {
+    let dir = temp_dir("pointwise-cli");
+    let (stream, out) = (dir.join("p.baler"), dir.join("p.npz"));
+    let report = compress(&hzz(), &stream, &["--mantissa-bits", "10"]);
+    assert!(report.contains("max error"), "{report}");
+    decompress(&stream, &out);
+    let (shape, original) = values(&hzz());
+    let (_, decoded) = values(&out);
+    let r = 2f64.powi(-11);
+    for (x, y) in original.iter().zip(&decoded) {
+        assert!(
+            if *x == 0.0 {
+                *y == 0.0
+            } else {
+                (x - y).abs() <= r * x.abs()
+            },
+            "{x} -> {y}"
+        );
+    }
+    let info = ok(baler(&["info", s(&stream)]));
+    assert!(info.contains("NJet: exact"), "{info}");
+    assert!(
+        info.contains("Muon1_Px: |error| <= 4.8828125e-4 |x| (10 mantissa bits)"),
+        "{info}"
+    );
+    // A bound per column from a file; the flag is the default of the others.
+    let spec = dir.join("bounds.json");
+    std::fs::write(
+        &spec,
+        r#"{"columns": {"Muon1_E": {"pointwise": 1e-6}, "MET_px": {"absolute": 0.25}, "3": "lossless"}}"#,
+    )
+    .unwrap();
+    let report = compress(
+        &hzz(),
+        &stream,
+        &["--pointwise-rel-bound", "1e-3", "--column-bounds", s(&spec)],
+    );
+    assert!(report.contains("ratio"), "{report}");
+    decompress(&stream, &dir.join("q.npz"));
+    let (_, decoded) = values(&dir.join("q.npz"));
+    let n = shape[1];
+    for (i, (x, y)) in original.iter().zip(&decoded).enumerate() {
+        let allowed = match i % n {
+            0 => 0.25,
+            3 => 0.0,
+            c if c == 11 => 1e-6 * x.abs(), // Muon1_E
+            _ => 1e-3 * x.abs(),
+        };
+        assert!((x - y).abs() <= allowed, "column {}: {x} -> {y}", i % n);
+    }
+    let info = ok(baler(&["info", s(&stream)]));
+    assert!(info.contains("MET_px: |error| <= 2.5e-1"), "{info}");
+    assert!(info.contains("Muon1_E: |error| <= 1e-6 |x|"), "{info}");
+    // Two bounds, or a bad specification, are one-line errors.
+    let input = hzz();
+    for (args, expected) in [
+        (
+            vec!["--mantissa-bits", "10", "--error-bound", "1"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--mantissa-bits", "0"],
+            "mantissa bits must be 1 to 30",
+        ),
+        (vec!["--pointwise-rel-bound", "1.5"], "pointwise bound"),
+        (vec!["--column-bounds", s(&spec)], "need a default"),
+    ] {
+        let mut all = vec!["compress", "--input", s(&input), "--output", s(&stream)];
+        all.extend(args);
+        let out = baler(&all);
+        assert!(!out.status.success());
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(expected), "{message}");
+    }
+    std::fs::write(&spec, r#"{"columns": {"nope": "lossless"}}"#).unwrap();
+    let out = baler(&[
+        "compress",
+        "--input",
+        s(&hzz()),
+        "--output",
+        s(&stream),
+        "--mantissa-bits",
+        "10",
+        "--column-bounds",
+        s(&spec),
+    ]);
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("no column is named \"nope\""), "{message}");
+}

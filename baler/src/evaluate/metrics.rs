@@ -102,8 +102,8 @@ pub fn wasserstein_1(a: &[f64], b: &[f64]) -> f64 {
 pub struct ColumnSummary {
     /// Max-abs error, RMSE, range and mean relative error.
     pub errors: ColumnError,
-    /// Largest |error| / |original| over the values whose original is not zero (0 when every
-    /// original is zero).
+    /// Largest |error| / |original| (the pointwise relative error) over the values whose
+    /// original is not zero; infinite when a zero came back as anything else.
     pub max_relative: f64,
     /// Mean signed error (reconstructed - original): the bias.
     pub mean_error: f64,
@@ -140,6 +140,9 @@ pub fn column_summaries(
                 sum_error += error;
                 if *x != 0.0 {
                     max_relative = max_relative.max(error.abs() / x.abs());
+                } else if error != 0.0 {
+                    // A zero that came back as something else: no relative bound holds.
+                    max_relative = f64::INFINITY;
                 }
                 for (count, bound) in within.iter_mut().zip(bounds) {
                     if error.abs() <= bound * errors.range {

@@ -184,6 +184,17 @@ impl Evaluation {
                 100.0 * c.errors.max_relative_to_range()
             );
         }
+        if let Some((c, name)) = self
+            .columns
+            .iter()
+            .zip(&self.names)
+            .max_by(|x, y| x.0.max_relative.total_cmp(&y.0.max_relative))
+        {
+            line += &format!(
+                "; worst |error|/|value| {} ({name})",
+                number(c.max_relative)
+            );
+        }
         if !self.bounds.is_empty() {
             let bounds: Vec<String> = self.bounds.iter().map(|b| format!("{b:e}")).collect();
             let within: Vec<String> = self

@@ -445,9 +445,24 @@ pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Er
         Layout::Table => ("table".to_string(), params.row_len),
         Layout::Field { height, width } => (format!("field of {height} x {width}"), 1),
     };
-    let bounds = (0..grids)
-        .map(|i| params.grid(i).map(|g| g.bound))
-        .collect::<Result<Vec<f64>, baler_codec::Error>>()?;
+    let grid_list = (0..grids)
+        .map(|i| params.grid(i))
+        .collect::<Result<Vec<ColumnGrid>, baler_codec::Error>>()?;
+    let bounds: Vec<f64> = grid_list.iter().map(|g| g.bound).collect();
+    let mut names = Vec::new();
+    params.for_each_name(|n| names.push(n.to_string()));
+    // Each grid's promise in words, by column name where the stream has names.
+    let promises: Vec<serde_json::Value> = grid_list
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let promise = describe_grid(g);
+            match names.get(i) {
+                Some(name) if grids > 1 => serde_json::json!({"column": name, "bound": promise}),
+                _ => serde_json::json!({"column": i, "bound": promise}),
+            }
+        })
+        .collect();
     let kind = match start.shape.len() {
         1 => "series",
         2 if matches!(params.layout, Layout::Field { .. }) => "field of rows",
@@ -460,7 +475,25 @@ pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Er
         "layout": layout,
         "predictor": describe(&params.predictor),
         "bounds": bounds,
+        "column_bounds": promises,
     }))
+}
+
+/// A grid's promise in words: `|error| <= EPS`, `|error| <= R |x|` (with the mantissa bits
+/// when R is a power of two), or `exact`.
+pub fn describe_grid(g: &ColumnGrid) -> String {
+    if g.per_binade != 0 {
+        let bits = (g.per_binade.is_power_of_two() && g.bound == 0.5 / f64::from(g.per_binade))
+            .then(|| g.per_binade.trailing_zeros());
+        match bits {
+            Some(n) => format!("|error| <= {:e} |x| ({n} mantissa bits)", g.bound),
+            None => format!("|error| <= {:e} |x|", g.bound),
+        }
+    } else if g.bound == 0.0 {
+        "exact".to_string()
+    } else {
+        format!("|error| <= {:e}", g.bound)
+    }
 }
 
 /// How reports name a predictor.
