@@ -123,3 +123,35 @@ fn every_bit_flip_and_cut_of_an_error_bounded_stream_is_refused() {
         assert_eq!(refused, total, "{what}");
     }
 }
+
+/// The same for streams with pointwise relative grids (parameters version 2): a table with
+/// per-column bounds and a field.
+#[test]
+fn every_bit_flip_and_cut_of_a_pointwise_stream_is_refused() {
+    use baler::{Array, Bound, ColumnKey, Options, Values};
+    let table = Array::new(&[40, 5], Values::F64(values(40, 5, 30.0))).unwrap();
+    let columns = [(ColumnKey::Index(4), Bound::Absolute(0.01))];
+    let options = Options {
+        bound: Some(Bound::mantissa_bits(10).unwrap()),
+        columns: &columns,
+        ..Options::default()
+    };
+    let field = Array::new(
+        &[8, 6, 7],
+        Values::F32(values(8, 42, 1.0).iter().map(|&v| v as f32).collect()),
+    )
+    .unwrap();
+    for (what, stream) in [
+        (
+            "pointwise table",
+            baler::compress(&table, &options).unwrap(),
+        ),
+        (
+            "pointwise field",
+            baler::compress(&field, &Options::bounded(Bound::Pointwise(1e-3))).unwrap(),
+        ),
+    ] {
+        let (refused, cases) = damage_everywhere(&stream, None);
+        assert_eq!(refused, cases, "{what}");
+    }
+}

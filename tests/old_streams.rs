@@ -64,7 +64,8 @@ fn every_old_stream_decodes_to_the_same_bits() {
     }
 }
 
-/// The forms FORMAT.md added with the library (series, shape block, 2-D field, empty, i16)
+/// The forms FORMAT.md added with the library (series, shape block, 2-D field, empty, i16) and
+/// with pointwise grids (parameters version 2: a table with per-column bounds, an f32 field)
 /// decode to the same shape and bits as when they were written.
 #[test]
 fn stream_forms_added_with_the_library_decode_to_the_same_bits() {
@@ -82,7 +83,7 @@ fn stream_forms_added_with_the_library_decode_to_the_same_bits() {
         assert_eq!(digest(array.values()), hash, "{name} decodes differently");
         count += 1;
     }
-    assert_eq!(count, 5, "forms/decoded.sha256 lists the five forms");
+    assert_eq!(count, 7, "forms/decoded.sha256 lists the seven forms");
 }
 
 #[test]
