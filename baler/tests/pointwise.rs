@@ -9,7 +9,7 @@ use proptest::prelude::*;
 /// Values from every corner of the float range.
 fn any_value() -> impl Strategy<Value = f64> {
     prop_oneof![
-        4 => (-1e6f64..1e6),
+        4 => -1e6f64..1e6,
         2 => any::<u64>().prop_map(f64::from_bits),
         1 => Just(0.0),
         1 => Just(-0.0),

@@ -473,7 +473,7 @@ fn pointwise_bounds_and_column_bounds_from_the_command_line() {
         let allowed = match i % n {
             0 => 0.25,
             3 => 0.0,
-            c if c == 11 => 1e-6 * x.abs(), // Muon1_E
+            11 => 1e-6 * x.abs(), // Muon1_E
             _ => 1e-3 * x.abs(),
         };
         assert!((x - y).abs() <= allowed, "column {}: {x} -> {y}", i % n);

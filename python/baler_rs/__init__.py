@@ -179,7 +179,10 @@ def _register_hdf5_plugin() -> None:
             h5pl.prepend(folder.encode())
 
 
-def hdf5_filter(*, error_bound=None, rel_error_bound=None, field=False) -> dict:
+def hdf5_filter(
+    *, error_bound=None, rel_error_bound=None, pointwise_rel_bound=None, mantissa_bits=None,
+    field=False,
+) -> dict:
     """Keyword arguments for ``h5py.Group.create_dataset`` that compress the dataset with
     baler's HDF5 filter, as hdf5plugin's helpers do::
 
@@ -187,17 +190,24 @@ def hdf5_filter(*, error_bound=None, rel_error_bound=None, field=False) -> dict:
 
     Give ``error_bound`` (absolute) or ``rel_error_bound`` (a fraction of each chunk's range,
     per column for 2-D table chunks; for one bound over the dataset use
-    ``error_bound=baler_rs.absolute_bound(a, r)``). ``field=True`` codes 2-D chunks as
-    images. Datasets of float32, float64, int16 or int32, chunked (rank 1 to 8). Files
+    ``error_bound=baler_rs.absolute_bound(a, r)``), or ``pointwise_rel_bound`` (every value
+    ``x`` within ``R * |x|``; ``mantissa_bits=N`` for ``R = 2**-(N+1)``). ``field=True``
+    codes 2-D chunks as images. Datasets of float32, float64, int16 or int32, chunked (rank 1 to 8). Files
     written this way are read by any HDF5 program with ``hdf5_plugin_dir()`` on
     ``HDF5_PLUGIN_PATH``.
     """
-    if (error_bound is None) == (rel_error_bound is None):
-        raise ValueError("give exactly one of error_bound and rel_error_bound")
-    kind, value = (0, error_bound) if error_bound is not None else (1, rel_error_bound)
-    value = float(value)
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"the error bound must be a positive number, not {value}")
+    if mantissa_bits is not None:
+        if not 1 <= int(mantissa_bits) <= 30:
+            raise ValueError(f"mantissa bits must be 1 to 30, not {mantissa_bits}")
+        pointwise_rel_bound = 2.0 ** -(int(mantissa_bits) + 1)
+    given = [(k, v) for k, v in enumerate((error_bound, rel_error_bound, pointwise_rel_bound)) if v is not None]
+    if len(given) != 1 or (mantissa_bits is not None and given[0][0] != 2):
+        raise ValueError(
+            "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
+        )
+    kind, value = given[0][0], float(given[0][1])
+    if not (np.isfinite(value) and value > 0) or (kind == 2 and value >= 1):
+        raise ValueError(f"the error bound must be a positive number (below 1 if pointwise), not {value}")
     if not os.path.isdir(hdf5_plugin_dir()):
         raise RuntimeError(
             "this baler_rs was built without its HDF5 plugin (hdf5-filter/ was not found at build time)"
