@@ -20,11 +20,19 @@ class Baler(Codec):
 
     codec_id = "baler"
 
-    def __init__(self, error_bound=None, rel_error_bound=None, field=False):
-        if (error_bound is None) == (rel_error_bound is None):
-            raise ValueError("give exactly one of error_bound and rel_error_bound")
+    def __init__(
+        self, error_bound=None, rel_error_bound=None, field=False, pointwise_rel_bound=None,
+        mantissa_bits=None,
+    ):
+        given = [error_bound, rel_error_bound, pointwise_rel_bound, mantissa_bits]
+        if sum(b is not None for b in given) != 1:
+            raise ValueError(
+                "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
+            )
         self.error_bound = None if error_bound is None else float(error_bound)
         self.rel_error_bound = None if rel_error_bound is None else float(rel_error_bound)
+        self.pointwise_rel_bound = None if pointwise_rel_bound is None else float(pointwise_rel_bound)
+        self.mantissa_bits = None if mantissa_bits is None else int(mantissa_bits)
         self.field = bool(field)
 
     def encode(self, buf):
@@ -35,6 +43,8 @@ class Baler(Codec):
             a,
             error_bound=self.error_bound,
             rel_error_bound=self.rel_error_bound,
+            pointwise_rel_bound=self.pointwise_rel_bound,
+            mantissa_bits=self.mantissa_bits,
             field=self.field,
         )
 
@@ -51,16 +61,17 @@ class Baler(Codec):
         config = {"id": self.codec_id}
         if self.error_bound is not None:
             config["error_bound"] = self.error_bound
-        if self.rel_error_bound is not None:
-            config["rel_error_bound"] = self.rel_error_bound
+        for key in ("rel_error_bound", "pointwise_rel_bound", "mantissa_bits"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
         if self.field:
             config["field"] = True
         return config
 
     def __repr__(self):
-        bound = (
-            f"error_bound={self.error_bound!r}"
-            if self.error_bound is not None
-            else f"rel_error_bound={self.rel_error_bound!r}"
+        key = next(
+            k for k in ("error_bound", "rel_error_bound", "pointwise_rel_bound", "mantissa_bits")
+            if getattr(self, k) is not None
         )
+        bound = f"{key}={getattr(self, key)!r}"
         return f"Baler({bound}{', field=True' if self.field else ''})"

@@ -19,18 +19,23 @@ from zarr.core.common import parse_named_configuration
 
 @dataclass(frozen=True)
 class BalerCodec(ArrayBytesCodec):
-    """Error-bounded compression of each chunk: ``error_bound`` (absolute) or
-    ``rel_error_bound`` (a fraction of each chunk's range); ``field`` codes 2-D chunks as
-    images."""
+    """Error-bounded compression of each chunk: ``error_bound`` (absolute),
+    ``rel_error_bound`` (a fraction of each chunk's range), ``pointwise_rel_bound`` (every
+    value within R x itself) or ``mantissa_bits``; ``field`` codes 2-D chunks as images."""
 
     error_bound: float | None = None
     rel_error_bound: float | None = None
+    pointwise_rel_bound: float | None = None
+    mantissa_bits: int | None = None
     field: bool = False
     is_fixed_size = False
 
     def __post_init__(self):
-        if (self.error_bound is None) == (self.rel_error_bound is None):
-            raise ValueError("give exactly one of error_bound and rel_error_bound")
+        given = [self.error_bound, self.rel_error_bound, self.pointwise_rel_bound, self.mantissa_bits]
+        if sum(b is not None for b in given) != 1:
+            raise ValueError(
+                "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
+            )
 
     @classmethod
     def from_dict(cls, data):
@@ -41,8 +46,9 @@ class BalerCodec(ArrayBytesCodec):
         configuration = {"field": self.field}
         if self.error_bound is not None:
             configuration["error_bound"] = self.error_bound
-        if self.rel_error_bound is not None:
-            configuration["rel_error_bound"] = self.rel_error_bound
+        for key in ("rel_error_bound", "pointwise_rel_bound", "mantissa_bits"):
+            if getattr(self, key) is not None:
+                configuration[key] = getattr(self, key)
         return {"name": "baler", "configuration": configuration}
 
     def _encode_sync(self, chunk_array, chunk_spec):
@@ -52,6 +58,8 @@ class BalerCodec(ArrayBytesCodec):
             chunk_array.as_numpy_array(),
             error_bound=self.error_bound,
             rel_error_bound=self.rel_error_bound,
+            pointwise_rel_bound=self.pointwise_rel_bound,
+            mantissa_bits=self.mantissa_bits,
             field=self.field,
         )
         return chunk_spec.prototype.buffer.from_bytes(data)

@@ -122,3 +122,22 @@ def test_the_hdf5_filter_keeps_a_pointwise_bound(tmp_path):
         baler_rs.hdf5_filter(mantissa_bits=10, error_bound=1.0)
     with pytest.raises(ValueError):
         baler_rs.hdf5_filter(pointwise_rel_bound=1.0)
+
+
+def test_the_zarr_and_numcodecs_codecs_take_the_pointwise_bound():
+    zarr = pytest.importorskip("zarr")
+    import numcodecs
+
+    from baler_rs.zarr3 import BalerCodec
+
+    x, _ = hzz()
+    codec = numcodecs.get_codec({"id": "baler", "mantissa_bits": 10})
+    assert codec.get_config() == {"id": "baler", "mantissa_bits": 10}
+    check_pointwise(x, codec.decode(codec.encode(x)), 2.0**-11)
+    z = zarr.create_array(store={}, shape=x.shape, chunks=(1000, x.shape[1]), dtype="f8",
+                          serializer=BalerCodec(pointwise_rel_bound=1e-4))
+    z[...] = x
+    check_pointwise(x, z[...], 1e-4)
+    assert BalerCodec.from_dict(BalerCodec(mantissa_bits=12).to_dict()) == BalerCodec(mantissa_bits=12)
+    with pytest.raises(ValueError):
+        BalerCodec(mantissa_bits=12, error_bound=1.0)
