@@ -321,3 +321,30 @@ def test_the_command_reads_and_writes_datasets_h5py_made(tmp_path, baler_cli):
     # The command's stream is the package's format.
     again = baler_rs.decompress((tmp_path / "e.baler").read_bytes())
     np.testing.assert_array_equal(again, back_events)
+
+
+def test_h5py_and_netcdf4_share_the_plugin_in_one_process(tmp_path):
+    """h5py and netCDF4 bring their own HDF5 libraries: the plugin, loaded once, serves both
+    (each callback finds the library that called it)."""
+    need("h5py")
+    need("netCDF4")
+    script = textwrap.dedent(
+        """
+        import sys, h5py, netCDF4, numpy as np, baler_rs
+        x = np.cumsum(np.random.default_rng(0).normal(size=(200, 30)), 0).astype("f4")
+        a, b = sys.argv[1], sys.argv[2]
+        with h5py.File(a, "w") as f:
+            f.create_dataset("v", data=x, chunks=(64, 30), **baler_rs.hdf5_filter(error_bound=0.01))
+        errors = [np.abs(netCDF4.Dataset(a)["v"][...] - x).max()]
+        # A dataset created after netCDF4's HDF5 used the plugin: set_local runs in h5py's.
+        with h5py.File(b, "w") as f:
+            f.create_dataset("w", data=x, chunks=(50, 30), **baler_rs.hdf5_filter(error_bound=0.01))
+        errors.append(np.abs(h5py.File(b)["w"][...] - x).max())
+        print(max(errors), netCDF4.__hdf5libversion__, h5py.version.hdf5_version)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.nc"), str(tmp_path / "b.h5")],
+                         env=reader_env(), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    worst = float(run.stdout.split()[0])
+    assert worst <= 0.01, run.stdout
