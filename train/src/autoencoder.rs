@@ -485,9 +485,9 @@ pub fn quantized_validation_mse(
     }
     let blob = model
         .quantize()
-        .map_err(|e| format!("cannot quantize the model: {e:?}"))?;
+        .map_err(|e| format!("cannot quantize the model: {e}"))?;
     let host = baler_codec::HostModel::from_bytes(&blob)
-        .map_err(|e| format!("cannot load the quantized model: {e:?}"))?;
+        .map_err(|e| format!("cannot load the quantized model: {e}"))?;
     let latent = host.latent_len();
     let sum = validation
         .par_chunks(CODEC_CHUNK)
@@ -498,9 +498,9 @@ pub fn quantized_validation_mse(
             for &r in chunk {
                 let frame = &frames[r * frame_len..(r + 1) * frame_len];
                 host.encode_frame(frame, &mut codes)
-                    .map_err(|e| format!("encoding frame {r} failed: {e:?}"))?;
+                    .map_err(|e| format!("encoding frame {r} failed: {e}"))?;
                 host.decode_frame(&codes, &mut out)
-                    .map_err(|e| format!("decoding frame {r} failed: {e:?}"))?;
+                    .map_err(|e| format!("decoding frame {r} failed: {e}"))?;
                 for ((&y, &x), &s) in out.iter().zip(frame).zip(&model.scale) {
                     let d = (f64::from(y) - f64::from(x)) / f64::from(s);
                     sum += d * d;

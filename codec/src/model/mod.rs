@@ -31,8 +31,9 @@ pub struct Model<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> {
     layers: heapless::Vec<LayerSpec<'a>, MAX_LAYERS>,
 }
 
-/// A model type sized for host use: up to 16 layers of up to 1024 values.
-pub type HostModel<'a> = Model<'a, 16, 1024>;
+/// A model type sized for host use: up to 16 layers of up to 8192 values (a detector frame
+/// of 4,096 channels and more; its working rows live on the stack, 16 KB each).
+pub type HostModel<'a> = Model<'a, 16, 8192>;
 
 /// A model type sized for microcontrollers: up to 8 layers of up to 64 values.
 pub type EdgeModel<'a> = Model<'a, 8, 64>;

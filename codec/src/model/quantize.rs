@@ -211,17 +211,33 @@ fn quantize_layer(layer: &FloatLayer, input_scale: f32, output_scale: f32) -> Re
         .zip(&layer.bias)
     {
         let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
-        let ws = if max > 0.0 {
+        let mut ws = if max > 0.0 {
             max / 127.0
         } else {
             pre_scale / input_scale
         };
-        weights.extend(
-            row.iter()
-                .map(|w| libm::roundf(w / ws).clamp(-127.0, 127.0) as i8),
-        );
+        // The loader's proof that the 32-bit accumulator cannot overflow,
+        // sum|q| x 32768 + |bias| <= i32::MAX, must hold. A wide row (thousands of inputs)
+        // cannot meet it with weights up to 127, so its scale is coarsened until it does:
+        // the row's largest weight then gets fewer than 127 levels.
+        let (mut quantized, mut bq) = (Vec::new(), 0i32);
+        for _ in 0..400 {
+            quantized = row
+                .iter()
+                .map(|w| libm::roundf(w / ws).clamp(-127.0, 127.0) as i8)
+                .collect();
+            let acc_scale = f64::from(input_scale) * f64::from(ws);
+            bq = libm::round(f64::from(b) / acc_scale).clamp(-1e9, 1e9) as i32;
+            let sum: i64 = quantized.iter().map(|&q| i64::from(q.unsigned_abs())).sum();
+            if sum * 32768 + i64::from(bq).abs() <= i64::from(i32::MAX) {
+                break;
+            }
+            // Straight to the scale the sum asks for, then in small steps for the rounding.
+            let over = (sum * 32768 + i64::from(bq).abs()) as f32 / i32::MAX as f32;
+            ws *= over.max(1.01);
+        }
+        weights.extend(quantized);
         let acc_scale = f64::from(input_scale) * f64::from(ws);
-        let bq = libm::round(f64::from(b) / acc_scale).clamp(-1e9, 1e9) as i32;
         let (m, s) = requantization(acc_scale / f64::from(pre_scale))?;
         scales.push(ws);
         bias.push(bq);
