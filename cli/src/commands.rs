@@ -269,8 +269,9 @@ fn finish_training(
     started: Instant,
     mut model_file: AtomicFile,
     mut history_file: AtomicFile,
-) -> Result<(), (String, baler_codec::model::quantize::FloatModel)> {
-    let keep = |e: String, model: &baler_codec::model::quantize::FloatModel| (e, model.clone());
+) -> Result<(), Box<(String, baler_codec::model::quantize::FloatModel)>> {
+    let keep =
+        |e: String, model: &baler_codec::model::quantize::FloatModel| Box::new((e, model.clone()));
     let latent = outcome.model.layers[outcome.model.encoder_layers - 1].outputs;
     let history_path = args.output.with_extension("loss.json");
     let float_mse = float_validation_mse(values, n, &outcome);
