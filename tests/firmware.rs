@@ -64,6 +64,9 @@ const M0: Board = Board {
 /// Builds the firmware for `model` and `frames` (with the error-bounded run if `bounded`) and
 /// runs it in QEMU; returns its stdout.
 fn run_firmware(board: &Board, model: &Path, frames: &Path, bounded: bool) -> String {
+    let frame_len = HostModel::from_bytes(&std::fs::read(model).unwrap())
+        .unwrap()
+        .input_len();
     let dir = root().join("firmware-example");
     let features: &[&str] = if bounded {
         &["--features", "bounded"]
@@ -77,6 +80,7 @@ fn run_firmware(board: &Board, model: &Path, frames: &Path, bounded: bool) -> St
         .env_remove("RUSTFLAGS")
         .env("BALER_MODEL", model)
         .env("BALER_FRAMES", frames)
+        .env("BALER_FRAME_LEN", frame_len.to_string())
         .status()
         .unwrap();
     assert!(status.success(), "firmware build failed");
@@ -279,12 +283,22 @@ fn check(board: &Board, model: &Path, frames: &Path) -> String {
         !out.contains("BOUNDED "),
         "the fixed-rate build has no error-bounded run"
     );
-    // The second build adds the error-bounded run; its fixed-rate stream is the same.
+    // The second build is the error-bounded image alone (no model in it).
     let out = run_firmware(board, model, frames, true);
-    assert_eq!(line(&out, "STREAM "), stream);
+    assert!(
+        !out.contains("STREAM "),
+        "the error-bounded build has no fixed-rate run"
+    );
     let n = HostModel::from_bytes(&std::fs::read(model).unwrap())
         .unwrap()
         .input_len();
+    assert_eq!(
+        line(&out, "FRAMES "),
+        format!(
+            "{} of {n} values",
+            std::fs::read(frames).unwrap().len() / 4 / n
+        )
+    );
     check_bounded(&out, &std::fs::read(frames).unwrap(), n);
     stream
 }

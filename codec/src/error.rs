@@ -42,6 +42,9 @@ pub enum Error {
     /// The caller passed arguments that cannot work (not a problem with the data); the string
     /// names which.
     Misuse(&'static str),
+    /// The stream needs a part of the codec this build leaves out (a cargo feature of
+    /// `baler-codec`: `tabled`, `relations` or `learned`); the string names it.
+    NotInThisBuild(&'static str),
     /// The stream was coded with a model and none was given to decode it.
     ModelRequired,
     /// Layer shapes do not chain (a layer's input width differs from the previous output).
@@ -134,6 +137,9 @@ impl fmt::Display for Error {
             Error::Malformed => f.write_str("model blob body is malformed"),
             Error::Invalid(what) => write!(f, "invalid value: {what}"),
             Error::Misuse(what) => write!(f, "invalid argument: {what}"),
+            Error::NotInThisBuild(what) => {
+                write!(f, "this build of the codec leaves out {what}")
+            }
             Error::ModelRequired => {
                 f.write_str("this stream was coded with a model; it is needed to decode it")
             }

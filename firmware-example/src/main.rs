@@ -3,6 +3,10 @@
 //! queue, encodes them into the codec's stream format, emits the stream over semihosting,
 //! decodes it back and emits a checksum of the decoded values. Host tests compare both with
 //! the host codec byte for byte.
+//!
+//! The second build (`--features bounded`) is the error-bounded image alone: no model, the
+//! frames coded as i16 ADC counts losslessly and within 2 counts (`BALER_FRAME_LEN` values a
+//! frame, 31 by default).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -14,31 +18,63 @@ use baler_codec::bounded::{
 };
 #[cfg(feature = "bounded")]
 use baler_codec::stream::{write_block, BlockKind, FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN};
-use baler_codec::{DType, Decoder, EdgeModel, Encoder, StreamHeader};
+use baler_codec::{DType, EdgeModel, StreamHeader};
+#[cfg(not(feature = "bounded"))]
+use baler_codec::{Decoder, Encoder};
 use core::cell::RefCell;
 use cortex_m::interrupt::{self, Mutex};
+#[cfg(not(feature = "bounded"))]
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprint, hprintln};
+#[cfg(not(feature = "bounded"))]
 use heapless::spsc::Queue;
 use panic_semihosting as _;
 
 mod stack;
 
 /// The model blob, in flash; the codec reads it in place.
+#[cfg(not(feature = "bounded"))]
 static MODEL: &[u8] = include_bytes!(env!("FIRMWARE_MODEL_PATH"));
+/// Values per frame of the error-bounded build (it has no model to read it from).
+#[cfg(feature = "bounded")]
+const FRAME_LEN: usize = parse_usize(env!("FIRMWARE_FRAME_LEN"));
+
+/// A decimal number at compile time.
+#[cfg(feature = "bounded")]
+const fn parse_usize(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut value, mut i) = (0usize, 0);
+    while i < bytes.len() {
+        assert!(
+            bytes[i].is_ascii_digit(),
+            "BALER_FRAME_LEN must be a number"
+        );
+        value = value * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    value
+}
 /// Test frames (little-endian f32), in flash: the stand-in for the ADC.
 static FRAMES: &[u8] = include_bytes!(env!("FIRMWARE_FRAMES_PATH"));
 
 /// Largest frame this firmware buffers.
+#[cfg(not(feature = "bounded"))]
 const MAX_FRAME: usize = 64;
 /// Frames per stream block (the host test and the golden stream use the same).
 const FRAMES_PER_BLOCK: u32 = 5;
 /// Room for the whole encoded stream.
+#[cfg(not(feature = "bounded"))]
 const STREAM_CAPACITY: usize = 2048;
-/// Room for a whole error-bounded stream of the test frames.
+/// Room for one error-bounded block (or the header and parameters): each block is emitted as
+/// soon as it is coded, so the stream never has to fit in RAM. 5 frames of 31 counts take
+/// about 170 bytes here; counts on an integer grid are never escaped, so 1 KiB leaves six
+/// times that, and a block that still did not fit would stop the run with an error.
 #[cfg(feature = "bounded")]
-const BOUNDED_CAPACITY: usize = 4096;
+const BOUNDED_CAPACITY: usize = 1024;
+/// Frames per error-bounded block.
+#[cfg(feature = "bounded")]
+const ROWS: usize = FRAMES_PER_BLOCK as usize;
 /// The error bounds the error-bounded run codes with, in ADC counts (0: lossless).
 #[cfg(feature = "bounded")]
 const BOUNDS_IN_COUNTS: [u16; 2] = [0, 2];
@@ -48,17 +84,17 @@ const BOUNDS_IN_COUNTS: [u16; 2] = [0, 2];
 /// stream. All zeros, so it costs no flash (.bss).
 #[cfg(feature = "bounded")]
 struct BoundedMemory {
-    history: [i64; HISTORY_ROWS * MAX_FRAME],
-    input: [f64; 5 * MAX_FRAME],
-    decoded: [f64; 5 * MAX_FRAME],
+    history: [i64; HISTORY_ROWS * FRAME_LEN],
+    input: [f64; ROWS * FRAME_LEN],
+    decoded: [f64; ROWS * FRAME_LEN],
     stream: [u8; BOUNDED_CAPACITY],
 }
 
 #[cfg(feature = "bounded")]
 static BOUNDED_MEMORY: Mutex<RefCell<BoundedMemory>> = Mutex::new(RefCell::new(BoundedMemory {
-    history: [0; HISTORY_ROWS * MAX_FRAME],
-    input: [0.0; 5 * MAX_FRAME],
-    decoded: [0.0; 5 * MAX_FRAME],
+    history: [0; HISTORY_ROWS * FRAME_LEN],
+    input: [0.0; ROWS * FRAME_LEN],
+    decoded: [0.0; ROWS * FRAME_LEN],
     stream: [0; BOUNDED_CAPACITY],
 }));
 
@@ -68,13 +104,17 @@ static BOUNDED_MEMORY: Mutex<RefCell<BoundedMemory>> = Mutex::new(RefCell::new(B
 static CONTEXTS: Mutex<RefCell<[IntModel; FIELD_CLASSES]>> =
     Mutex::new(RefCell::new([IntModel::INITIAL; FIELD_CLASSES]));
 
+#[cfg(not(feature = "bounded"))]
 type Frame = heapless::Vec<f32, MAX_FRAME>;
 
 /// Frames handed from the "ADC interrupt" (SysTick) to the main loop.
+#[cfg(not(feature = "bounded"))]
 static QUEUE: Mutex<RefCell<Queue<Frame, 4>>> = Mutex::new(RefCell::new(Queue::new()));
 /// Index of the next frame the producer reads, and the frame length.
+#[cfg(not(feature = "bounded"))]
 static PRODUCER: Mutex<RefCell<(usize, usize)>> = Mutex::new(RefCell::new((0, 0)));
 
+#[cfg(not(feature = "bounded"))]
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Stops the core for good (after QEMU's exit request, or on hardware where there is none).
@@ -93,6 +133,31 @@ fn fail(what: &str, error: baler_codec::Error) -> ! {
 #[entry]
 fn main() -> ! {
     stack::paint();
+    let mut core = match cortex_m::Peripherals::take() {
+        Some(p) => p,
+        None => halt(),
+    };
+    #[cfg(not(feature = "bounded"))]
+    fixed_rate(&mut core);
+    #[cfg(feature = "bounded")]
+    {
+        let n = FRAME_LEN;
+        let frames = FRAMES.len() / 4 / n;
+        hprintln!("FRAMES {} of {} values", frames, n);
+        for k in BOUNDS_IN_COUNTS {
+            bounded(frames, n, k);
+        }
+        hprintln!("STACK peak {} bytes", stack::peak());
+        measure_bounded(frames, n, &mut core.SYST);
+    }
+    debug::exit(debug::EXIT_SUCCESS);
+    halt()
+}
+
+/// The fixed-rate run: frames from the "ADC interrupt" encoded with the model, the stream
+/// emitted, decoded back and checksummed, then the instruction counts.
+#[cfg(not(feature = "bounded"))]
+fn fixed_rate(core: &mut cortex_m::Peripherals) {
     let model = match EdgeModel::from_bytes(MODEL) {
         Ok(m) => m,
         Err(e) => fail("model", e),
@@ -108,16 +173,11 @@ fn main() -> ! {
     );
     interrupt::free(|cs| *PRODUCER.borrow(cs).borrow_mut() = (0, n));
 
-    let mut core = match cortex_m::Peripherals::take() {
-        Some(p) => p,
-        None => halt(),
-    };
     core.SYST.set_clock_source(SystClkSource::Core);
     core.SYST.set_reload(20_000);
     core.SYST.clear_current();
     core.SYST.enable_interrupt();
     core.SYST.enable_counter();
-
     let header = match StreamHeader::new(&model, DType::F32, &[frames as u64, n as u64]) {
         Ok(h) => h,
         Err(e) => fail("header", e),
@@ -174,15 +234,8 @@ fn main() -> ! {
         }
     }
     hprintln!("DECODED {} frames CRC32 {:08x}", decoded, digest.finalize());
-    // The second build (`--features bounded`): error-bounded coding of the same frames.
-    #[cfg(feature = "bounded")]
-    for k in BOUNDS_IN_COUNTS {
-        bounded(frames, n, k);
-    }
     hprintln!("STACK peak {} bytes", stack::peak());
     measure(&model, &mut core.SYST);
-    debug::exit(debug::EXIT_SUCCESS);
-    halt()
 }
 
 /// The test frames as 16-bit ADC counts (each value rounded and clamped to i16), the way a
@@ -220,10 +273,48 @@ fn bounded(frames: usize, n: usize, k: u16) {
     interrupt::free(|cs| {
         let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
         let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
-        bounded_in(&mut memory, &mut contexts[..], frames, n, k)
+        hprint!("BOUNDED {} ", k);
+        bounded_in(&mut memory, &mut contexts[..], frames, n, k, &mut |bytes| {
+            for b in bytes {
+                hprint!("{:02x}", b);
+            }
+        });
+        hprintln!();
     });
 }
 
+/// Times the error-bounded encoding of all frames (within 0 and within 2 counts) against a
+/// delay loop of known length, for instructions per value under QEMU `-icount`.
+#[cfg(feature = "bounded")]
+fn measure_bounded(frames: usize, n: usize, syst: &mut cortex_m::peripheral::SYST) {
+    const REPS: usize = 8;
+    const DELAY: u32 = 200_000;
+    let mut spent = [0u32; 2];
+    for (slot, k) in spent.iter_mut().zip(BOUNDS_IN_COUNTS) {
+        *slot = ticks(syst, || {
+            interrupt::free(|cs| {
+                let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
+                let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
+                for _ in 0..REPS {
+                    bounded_in(&mut memory, &mut contexts[..], frames, n, k, &mut |_| {});
+                }
+            })
+        });
+    }
+    let delay = ticks(syst, || cortex_m::asm::delay(DELAY));
+    hprintln!(
+        "BOUNDED_BENCH reps {} values {} lossless_ticks {} within2_ticks {} delay_instructions {} delay_ticks {}",
+        REPS,
+        frames * n,
+        spent[0],
+        spent[1],
+        2 * DELAY + 2,
+        delay
+    );
+}
+
+/// Encodes the frames within `k` counts, handing the stream to `emit` piece by piece: the
+/// header and parameters block, then each block as soon as it is coded.
 #[cfg(feature = "bounded")]
 fn bounded_in(
     memory: &mut BoundedMemory,
@@ -231,6 +322,7 @@ fn bounded_in(
     frames: usize,
     n: usize,
     k: u16,
+    emit: &mut dyn FnMut(&[u8]),
 ) {
     let BoundedMemory {
         history,
@@ -250,7 +342,8 @@ fn bounded_in(
         relation: None,
         per_binade: 0,
     };
-    let mut params_bytes = [0u8; 256];
+    // A field's parameters: 20 bytes of head, one 32-byte grid, 4 for no names.
+    let mut params_bytes = [0u8; 64];
     let len = match write_params(
         layout,
         Predictor::None,
@@ -295,6 +388,19 @@ fn bounded_in(
             Ok(e) => e,
             Err(e) => fail("bounded encoder", e),
         };
+    // The frame count is known in advance, so the header goes first.
+    let header = StreamHeader {
+        model_id: 0,
+        flags: FLAG_ERROR_BOUNDED,
+        frame_count: frames as u64,
+        frame_len: n as u32,
+        dtype: DType::I16,
+        rank: 2,
+        shape: [frames as u64, n as u64, 0, 0],
+    };
+    if let Err(e) = header.write(&mut stream[..]) {
+        fail("bounded header", e);
+    }
     let params_end = match write_block(
         BlockKind::BoundParams,
         0,
@@ -304,7 +410,7 @@ fn bounded_in(
         Ok(block) => STREAM_HEADER_LEN + block,
         Err(e) => fail("bounded params block", e),
     };
-    let mut at = params_end;
+    emit(&stream[..params_end]);
     let mut first = 0;
     while first < frames {
         let count = rows.min(frames - first);
@@ -312,8 +418,8 @@ fn bounded_in(
             counts(first + r, n, &mut input[r * n..(r + 1) * n]);
         }
         let values = count * n;
-        match encoder.encode_block(&input[..values], &mut decoded[..values], &mut stream[at..]) {
-            Ok(len) => at += len,
+        match encoder.encode_block(&input[..values], &mut decoded[..values], &mut stream[..]) {
+            Ok(len) => emit(&stream[..len]),
             Err(e) => fail("bounded encode", e),
         }
         // The guarantee, checked on the device: within k counts of the ADC's value.
@@ -329,23 +435,6 @@ fn bounded_in(
         }
         first += count;
     }
-    let header = StreamHeader {
-        model_id: 0,
-        flags: FLAG_ERROR_BOUNDED,
-        frame_count: frames as u64,
-        frame_len: n as u32,
-        dtype: DType::I16,
-        rank: 2,
-        shape: [frames as u64, n as u64, 0, 0],
-    };
-    if let Err(e) = header.write(&mut stream[..]) {
-        fail("bounded header", e);
-    }
-    hprint!("BOUNDED {} ", k);
-    for b in &stream[..at] {
-        hprint!("{:02x}", b);
-    }
-    hprintln!();
 }
 
 /// SysTick ticks spent in `work`, with SysTick as a free-running down-counter.
@@ -364,6 +453,7 @@ fn ticks(syst: &mut cortex_m::peripheral::SYST, mut work: impl FnMut()) -> u32 {
 /// Times encoding and decoding a batch of frames against a delay loop of known length. Under
 /// QEMU with `-icount shift=0` time advances per instruction, so the ratio gives instructions
 /// per frame (the DWT cycle counter reads 0 in QEMU). The host computes the figures.
+#[cfg(not(feature = "bounded"))]
 fn measure(model: &EdgeModel<'_>, syst: &mut cortex_m::peripheral::SYST) {
     const REPS: usize = 64;
     const DELAY: u32 = 200_000;
@@ -399,6 +489,7 @@ fn measure(model: &EdgeModel<'_>, syst: &mut cortex_m::peripheral::SYST) {
 }
 
 /// The producer: each tick "reads the ADC" (the next test frame) into the queue.
+#[cfg(not(feature = "bounded"))]
 #[exception]
 fn SysTick() {
     interrupt::free(|cs| {

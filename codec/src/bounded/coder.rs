@@ -281,7 +281,9 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
                 needed: BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN,
             })?;
         let body = &mut out[BLOCK_HEADER_LEN..body_end];
-        let tabled = self.coder == CoderChoice::Best && super::tabled_applies(self.params);
+        let tabled = cfg!(feature = "tabled")
+            && self.coder == CoderChoice::Best
+            && super::tabled_applies(self.params);
         let (kind, len) = if tabled {
             let state = &mut self.buffers.state;
             let len = encode_tabled(

@@ -94,7 +94,8 @@ fn code_field<C: ResidualCoder>(
         dtype => quantize(&g, input, targets, current, out, |v| to_output(v, dtype)),
     }
     let mut causal_in_sums = false;
-    if let (Some(weights), Some(mirrors)) = (setup.weights, &mut state.mirrors) {
+    let weights = setup.weights.filter(|_| cfg!(feature = "learned"));
+    if let (Some(weights), Some(mirrors)) = (weights, &mut state.mirrors) {
         causal_in_sums = mirrors.add_causal(weights, state.current, state.previous, state.temporal);
     }
     let (current, previous) = (&*state.current, &*state.previous);
@@ -167,7 +168,7 @@ impl FieldRow<'_> {
         ((&sum, &target), &x): ((&i64, &i64), &f64),
         (lorenzo_d, activity): (i64, u64),
     ) -> Result<()> {
-        let d = match self.weights {
+        let d = match self.weights.filter(|_| cfg!(feature = "learned")) {
             Some(_) if self.causal_in_sums => round_fixed(sum),
             Some(w) => learned_prediction(
                 w,

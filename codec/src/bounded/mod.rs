@@ -414,10 +414,20 @@ impl<'a> BoundParams<'a> {
         let (predictor, names_at) = match (predictor_code, layout) {
             (0, _) => (Predictor::None, grids_end),
             (1, _) => (Predictor::Model, grids_end),
+            (2, Layout::Field { .. }) if !cfg!(feature = "learned") => {
+                return Err(Error::NotInThisBuild(
+                    "the learned field predictor (feature learned)",
+                ))
+            }
             (2, Layout::Field { .. }) => (
                 Predictor::Learned(read_weights(payload, grids_end)?),
                 grids_end + LEARNED_SECTION_LEN,
             ),
+            (3, Layout::Table) if !cfg!(feature = "relations") => {
+                return Err(Error::NotInThisBuild(
+                    "the column relations (feature relations)",
+                ))
+            }
             (3, Layout::Table) => (Predictor::Relations, grids_end),
             _ => return Err(Error::Invalid("bounded predictor")),
         };
@@ -465,6 +475,11 @@ impl<'a> BoundParams<'a> {
             }
             if g.context.is_some_and(|c| c as usize >= i) {
                 return Err(Error::Invalid("context column must come earlier"));
+            }
+            if g.relation.is_some() && !cfg!(feature = "relations") {
+                return Err(Error::NotInThisBuild(
+                    "the column relations (feature relations)",
+                ));
             }
             if g.relation.is_some() && predictor != Predictor::Relations {
                 return Err(Error::Invalid(
@@ -620,13 +635,17 @@ impl<'b> RowState<'b> {
         let (current, rest) = rest.split_at_mut(n);
         let (temporal, targets) = rest.split_at_mut(n);
         let mirrors = match (params.layout, params.predictor) {
-            (Layout::Field { height, width }, Predictor::Learned(_)) => Some(
-                TemporalSums::new(height as usize, width as usize, mirrors).ok_or(
-                    Error::BufferTooSmall {
-                        needed: params.mirror_len(),
-                    },
-                )?,
-            ),
+            (Layout::Field { height, width }, Predictor::Learned(_))
+                if cfg!(feature = "learned") =>
+            {
+                Some(
+                    TemporalSums::new(height as usize, width as usize, mirrors).ok_or(
+                        Error::BufferTooSmall {
+                            needed: params.mirror_len(),
+                        },
+                    )?,
+                )
+            }
             _ => None,
         };
         let mut state = RowState {
@@ -734,7 +753,9 @@ const NO_GRID: ColumnGrid = ColumnGrid {
 #[inline]
 fn base_index(base: Option<&[f32]>, decoded: &[f64], i: usize, g: &ColumnGrid) -> i64 {
     match &g.relation {
-        Some(r) => grid_index(r.eval(decoded), g),
+        // (Without the feature, parameters with relations are refused when read.)
+        Some(r) if cfg!(feature = "relations") => grid_index(r.eval(decoded), g),
+        Some(_) => None,
         None => base
             .and_then(|b| b.get(i))
             .and_then(|&b| grid_index(f64::from(b), g)),
@@ -764,7 +785,7 @@ fn predict(
         Layout::Field { width, .. } => {
             let width = width as usize;
             let (mut d, activity) = lorenzo(state.current, state.previous, at, width);
-            if let Some(weights) = setup.weights {
+            if let Some(weights) = setup.weights.filter(|_| cfg!(feature = "learned")) {
                 let temporal = state.temporal.get(i).copied().unwrap_or(0);
                 d = learned_prediction(weights, state.current, state.previous, at, width, temporal);
             }
@@ -853,7 +874,7 @@ pub(crate) fn code_row<C: ResidualCoder>(
         });
     }
     let weights = match (&params.predictor, &mut state.mirrors, state.rows_seen) {
-        (Predictor::Learned(w), Some(mirrors), 2..) => {
+        (Predictor::Learned(w), Some(mirrors), 2..) if cfg!(feature = "learned") => {
             mirrors.compute(w, [state.older, state.previous], state.temporal);
             Some(w)
         }
@@ -1054,6 +1075,9 @@ pub(crate) fn decode_residuals<M: RowModel>(
                 return Err(Error::TrailingBytes);
             }
             Ok(())
+        }
+        BlockKind::TabledResiduals if !cfg!(feature = "tabled") => {
+            Err(Error::NotInThisBuild("the tabled coder (feature tabled)"))
         }
         BlockKind::TabledResiduals if tabled_applies(params) => {
             let tables = tables.ok_or(Error::BufferTooSmall {
