@@ -1144,6 +1144,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "relations")]
     fn relations_need_their_predictor_and_a_table() {
         let g = |relation| ColumnGrid {
             offset: 0.0,
