@@ -155,35 +155,55 @@ fn counts(frames: &[u8]) -> Vec<f64> {
         .collect()
 }
 
-/// What the host codec writes for the firmware's error-bounded run: the frames as counts,
-/// within `k` counts, each frame a row of a field of height 1, model-free, the adaptive
-/// coder, `FRAMES_PER_BLOCK` frames per block.
-fn host_bounded(frames: &[u8], n: usize, k: u16) -> Vec<u8> {
-    let values = counts(frames);
+/// The test frames as the firmware's f32 run reads them (widened exactly).
+fn floats(frames: &[u8]) -> Vec<f64> {
+    frames
+        .chunks_exact(4)
+        .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        .collect()
+}
+
+/// An error-bounded run of the firmware: ADC counts within `k` counts, or the f32 frames
+/// within an absolute bound.
+#[derive(Clone, Copy, Debug)]
+enum Promise {
+    Counts(u16),
+    Floats(f64),
+}
+
+impl Promise {
+    fn values(self, frames: &[u8]) -> Vec<f64> {
+        match self {
+            Promise::Counts(_) => counts(frames),
+            Promise::Floats(_) => floats(frames),
+        }
+    }
+
+    fn bound(self) -> f64 {
+        match self {
+            Promise::Counts(k) => f64::from(k),
+            Promise::Floats(eps) => eps,
+        }
+    }
+}
+
+/// What the host codec writes for the firmware's error-bounded run: the frames as counts
+/// (grid step 2k + 1) or as f32 (step 2 eps), each frame a row of a field of height 1,
+/// model-free, the adaptive coder, `FRAMES_PER_BLOCK` frames per block.
+fn host_bounded(frames: &[u8], n: usize, promise: Promise) -> Vec<u8> {
+    let values = promise.values(frames);
     let rows = values.len() / n;
     let layout = Layout::Field {
         height: 1,
         width: n as u32,
     };
-    let grid = ColumnGrid {
-        offset: 0.0,
-        step: f64::from(2 * k + 1),
-        bound: f64::from(k),
-        context: None,
-        relation: None,
-        per_binade: 0,
+    let (dtype, step) = match promise {
+        Promise::Counts(k) => (DType::I16, f64::from(2 * k + 1)),
+        Promise::Floats(eps) => (DType::F32, 2.0 * eps),
     };
+    let grid = ColumnGrid::linear(0.0, step, promise.bound());
     let mut params = vec![0u8; 256];
-    let len = write_params(
-        layout,
-        Predictor::None,
-        DType::I16,
-        n,
-        &[grid],
-        &[],
-        &mut params,
-    )
-    .unwrap();
+    let len = write_params(layout, Predictor::None, dtype, n, &[grid], &[], &mut params).unwrap();
     params.truncate(len);
     let parsed = BoundParams::read(&params).unwrap();
     let block_rows = FRAMES_PER_BLOCK as usize;
@@ -210,7 +230,7 @@ fn host_bounded(frames: &[u8], n: usize, k: u16) -> Vec<u8> {
         flags: FLAG_ERROR_BOUNDED,
         frame_count: rows as u64,
         frame_len: n as u32,
-        dtype: DType::I16,
+        dtype,
         rank: 2,
         shape: [rows as u64, n as u64, 0, 0],
     };
@@ -221,18 +241,26 @@ fn host_bounded(frames: &[u8], n: usize, k: u16) -> Vec<u8> {
 /// The firmware's error-bounded streams: byte for byte the host codec's, and decoded by the
 /// library within `k` counts of every ADC value.
 fn check_bounded(out: &str, frames: &[u8], n: usize) {
-    let original = counts(frames);
     let mut seen = 0;
-    for rest in out.lines().filter_map(|l| l.strip_prefix("BOUNDED ")) {
-        let (k, hex) = rest.trim().split_once(' ').expect("BOUNDED k hex");
-        let k: u16 = k.parse().unwrap();
-        let expected: String = host_bounded(frames, n, k)
+    let runs = out.lines().filter_map(|l| {
+        let (tag, rest) = l.split_once(' ')?;
+        let (bound, hex) = rest.trim().split_once(' ')?;
+        match tag {
+            "BOUNDED" => Some((Promise::Counts(bound.parse().ok()?), hex)),
+            "BOUNDED_F32" => Some((Promise::Floats(bound.parse().ok()?), hex)),
+            _ => None,
+        }
+    });
+    for (promise, hex) in runs {
+        let original = promise.values(frames);
+        let k = promise.bound();
+        let expected: String = host_bounded(frames, n, promise)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(
             hex, expected,
-            "the firmware's error-bounded stream (k = {k}) differs from the host's"
+            "the firmware's error-bounded stream ({promise:?}) differs from the host's"
         );
         let bytes: Vec<u8> = (0..hex.len() / 2)
             .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
@@ -244,18 +272,18 @@ fn check_bounded(out: &str, frames: &[u8], n: usize) {
             .iter()
             .zip(&decoded)
             .fold(0f64, |w, (a, b)| w.max((a - b).abs()));
-        assert!(
-            worst <= f64::from(k),
-            "k = {k}: an ADC value came back {worst} counts off"
-        );
+        assert!(worst <= k, "{promise:?}: a value came back {worst} off");
         eprintln!(
-            "error-bounded on the device, k = {k} counts: {} values as {} bytes, worst error {worst}",
+            "error-bounded on the device, {promise:?}: {} values as {} bytes, worst error {worst}",
             original.len(),
             bytes.len()
         );
         seen += 1;
     }
-    assert_eq!(seen, 2, "the firmware runs lossless and +-2 counts:\n{out}");
+    assert_eq!(
+        seen, 3,
+        "the firmware runs lossless, +-2 counts and f32 within 0.05:\n{out}"
+    );
 }
 
 fn line(out: &str, tag: &str) -> String {

@@ -78,6 +78,55 @@ const ROWS: usize = FRAMES_PER_BLOCK as usize;
 /// The error bounds the error-bounded run codes with, in ADC counts (0: lossless).
 #[cfg(feature = "bounded")]
 const BOUNDS_IN_COUNTS: [u16; 2] = [0, 2];
+/// The absolute bound of the f32 run, in the frames' own units, and as printed (formatting
+/// an f64 would cost about 10 KB of flash).
+#[cfg(feature = "bounded")]
+const F32_BOUND: f64 = 0.05;
+#[cfg(feature = "bounded")]
+const F32_BOUND_TEXT: &str = "0.05";
+
+/// What an error-bounded run promises: ADC counts within `k` counts (0: lossless), or the
+/// f32 frames themselves within an absolute bound.
+#[cfg(feature = "bounded")]
+#[derive(Clone, Copy)]
+enum Promise {
+    Counts(u16),
+    Floats(f64),
+}
+
+#[cfg(feature = "bounded")]
+impl Promise {
+    fn dtype(self) -> DType {
+        match self {
+            Promise::Counts(_) => DType::I16,
+            Promise::Floats(_) => DType::F32,
+        }
+    }
+
+    fn bound(self) -> f64 {
+        match self {
+            Promise::Counts(k) => f64::from(k),
+            Promise::Floats(eps) => eps,
+        }
+    }
+
+    /// The grid: step 2k + 1 for counts (integers land on it), 2 eps for floats.
+    fn grid(self) -> ColumnGrid {
+        let step = match self {
+            Promise::Counts(k) => f64::from(2 * k + 1),
+            Promise::Floats(eps) => 2.0 * eps,
+        };
+        ColumnGrid::linear(0.0, step, self.bound())
+    }
+
+    /// Frame `frame` of the test data as this run codes it.
+    fn fill(self, frame: usize, n: usize, out: &mut [f64]) {
+        match self {
+            Promise::Counts(_) => counts(frame, n, out),
+            Promise::Floats(_) => floats(frame, n, out),
+        }
+    }
+}
 
 /// The error-bounded coder's working memory and the stream it writes, in RAM reserved at link
 /// time (static, not on the stack): a block of frames in and out, the coding history, and the
@@ -145,8 +194,9 @@ fn main() -> ! {
         let frames = FRAMES.len() / 4 / n;
         hprintln!("FRAMES {} of {} values", frames, n);
         for k in BOUNDS_IN_COUNTS {
-            bounded(frames, n, k);
+            bounded(frames, n, Promise::Counts(k));
         }
+        bounded(frames, n, Promise::Floats(F32_BOUND));
         hprintln!("STACK peak {} bytes", stack::peak());
         measure_bounded(frames, n, &mut core.SYST);
     }
@@ -251,6 +301,17 @@ fn counts(frame: usize, n: usize, out: &mut [f64]) {
     }
 }
 
+/// The test frames as they are (f32, widened exactly).
+#[cfg(feature = "bounded")]
+fn floats(frame: usize, n: usize, out: &mut [f64]) {
+    let bytes = FRAMES
+        .get(frame * n * 4..(frame + 1) * n * 4)
+        .unwrap_or(&[]);
+    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *v = f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    }
+}
+
 /// Rounds half away from zero without std.
 #[cfg(feature = "bounded")]
 fn libm_round(x: f32) -> f32 {
@@ -269,16 +330,26 @@ fn libm_round(x: f32) -> f32 {
 /// (model-free, the adaptive coder), in static memory (no heap). Emits the stream; the
 /// host test decodes it and re-encodes it with the host codec, byte for byte.
 #[cfg(feature = "bounded")]
-fn bounded(frames: usize, n: usize, k: u16) {
+fn bounded(frames: usize, n: usize, promise: Promise) {
     interrupt::free(|cs| {
         let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
         let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
-        hprint!("BOUNDED {} ", k);
-        bounded_in(&mut memory, &mut contexts[..], frames, n, k, &mut |bytes| {
-            for b in bytes {
-                hprint!("{:02x}", b);
-            }
-        });
+        match promise {
+            Promise::Counts(k) => hprint!("BOUNDED {} ", k),
+            Promise::Floats(_) => hprint!("BOUNDED_F32 {} ", F32_BOUND_TEXT),
+        }
+        bounded_in(
+            &mut memory,
+            &mut contexts[..],
+            frames,
+            n,
+            promise,
+            &mut |bytes| {
+                for b in bytes {
+                    hprint!("{:02x}", b);
+                }
+            },
+        );
         hprintln!();
     });
 }
@@ -289,31 +360,44 @@ fn bounded(frames: usize, n: usize, k: u16) {
 fn measure_bounded(frames: usize, n: usize, syst: &mut cortex_m::peripheral::SYST) {
     const REPS: usize = 8;
     const DELAY: u32 = 200_000;
-    let mut spent = [0u32; 2];
-    for (slot, k) in spent.iter_mut().zip(BOUNDS_IN_COUNTS) {
+    let mut spent = [0u32; 3];
+    let promises = [
+        Promise::Counts(BOUNDS_IN_COUNTS[0]),
+        Promise::Counts(BOUNDS_IN_COUNTS[1]),
+        Promise::Floats(F32_BOUND),
+    ];
+    for (slot, promise) in spent.iter_mut().zip(promises) {
         *slot = ticks(syst, || {
             interrupt::free(|cs| {
                 let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
                 let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
                 for _ in 0..REPS {
-                    bounded_in(&mut memory, &mut contexts[..], frames, n, k, &mut |_| {});
+                    bounded_in(
+                        &mut memory,
+                        &mut contexts[..],
+                        frames,
+                        n,
+                        promise,
+                        &mut |_| {},
+                    );
                 }
             })
         });
     }
     let delay = ticks(syst, || cortex_m::asm::delay(DELAY));
     hprintln!(
-        "BOUNDED_BENCH reps {} values {} lossless_ticks {} within2_ticks {} delay_instructions {} delay_ticks {}",
+        "BOUNDED_BENCH reps {} values {} lossless_ticks {} within2_ticks {} f32_ticks {} delay_instructions {} delay_ticks {}",
         REPS,
         frames * n,
         spent[0],
         spent[1],
+        spent[2],
         2 * DELAY + 2,
         delay
     );
 }
 
-/// Encodes the frames within `k` counts, handing the stream to `emit` piece by piece: the
+/// Encodes the frames as `promise` says, handing the stream to `emit` piece by piece: the
 /// header and parameters block, then each block as soon as it is coded.
 #[cfg(feature = "bounded")]
 fn bounded_in(
@@ -321,7 +405,7 @@ fn bounded_in(
     contexts: &mut [IntModel],
     frames: usize,
     n: usize,
-    k: u16,
+    promise: Promise,
     emit: &mut dyn FnMut(&[u8]),
 ) {
     let BoundedMemory {
@@ -334,20 +418,13 @@ fn bounded_in(
         height: 1,
         width: n as u32,
     };
-    let grid = ColumnGrid {
-        offset: 0.0,
-        step: f64::from(2 * k + 1),
-        bound: f64::from(k),
-        context: None,
-        relation: None,
-        per_binade: 0,
-    };
+    let grid = promise.grid();
     // A field's parameters: 20 bytes of head, one 32-byte grid, 4 for no names.
     let mut params_bytes = [0u8; 64];
     let len = match write_params(
         layout,
         Predictor::None,
-        DType::I16,
+        promise.dtype(),
         n,
         &[grid],
         &[],
@@ -394,7 +471,7 @@ fn bounded_in(
         flags: FLAG_ERROR_BOUNDED,
         frame_count: frames as u64,
         frame_len: n as u32,
-        dtype: DType::I16,
+        dtype: promise.dtype(),
         rank: 2,
         shape: [frames as u64, n as u64, 0, 0],
     };
@@ -415,19 +492,19 @@ fn bounded_in(
     while first < frames {
         let count = rows.min(frames - first);
         for r in 0..count {
-            counts(first + r, n, &mut input[r * n..(r + 1) * n]);
+            promise.fill(first + r, n, &mut input[r * n..(r + 1) * n]);
         }
         let values = count * n;
         match encoder.encode_block(&input[..values], &mut decoded[..values], &mut stream[..]) {
             Ok(len) => emit(&stream[..len]),
             Err(e) => fail("bounded encode", e),
         }
-        // The guarantee, checked on the device: within k counts of the ADC's value.
+        // The guarantee, checked on the device: within the bound of the value read.
         let worst = input[..values]
             .iter()
             .zip(&decoded[..values])
             .fold(0f64, |w, (a, b)| w.max(if a > b { a - b } else { b - a }));
-        if worst > f64::from(k) {
+        if worst > promise.bound() {
             fail(
                 "bounded check",
                 baler_codec::Error::Invalid("decoded outside the bound"),
