@@ -12,15 +12,11 @@
 #![deny(unsafe_code)]
 
 #[cfg(feature = "bounded")]
-use baler_codec::bounded::{
-    write_params, BoundParams, BoundedEncoder, CoderChoice, ColumnGrid, IntModel, Layout,
-    Predictor, Scratch, ScratchSizes, FIELD_CLASSES, HISTORY_ROWS,
-};
-#[cfg(feature = "bounded")]
-use baler_codec::stream::{write_block, BlockKind, FLAG_ERROR_BOUNDED, STREAM_HEADER_LEN};
-use baler_codec::{DType, EdgeModel, StreamHeader};
+use baler_codec::bounded::{IntModel, FIELD_CLASSES, HISTORY_ROWS};
 #[cfg(not(feature = "bounded"))]
-use baler_codec::{Decoder, Encoder};
+use baler_codec::{DType, Decoder, EdgeModel, Encoder, StreamHeader};
+#[cfg(feature = "bounded")]
+use bounded_run::{BoundedMemory, Promise, F32_BOUND_TEXT, PROMISES, ROWS};
 use core::cell::RefCell;
 use cortex_m::interrupt::{self, Mutex};
 #[cfg(not(feature = "bounded"))]
@@ -31,6 +27,8 @@ use cortex_m_semihosting::{debug, hprint, hprintln};
 use heapless::spsc::Queue;
 use panic_semihosting as _;
 
+#[cfg(feature = "bounded")]
+mod bounded_run;
 mod stack;
 
 /// The model blob, in flash; the codec reads it in place.
@@ -62,93 +60,20 @@ static FRAMES: &[u8] = include_bytes!(env!("FIRMWARE_FRAMES_PATH"));
 #[cfg(not(feature = "bounded"))]
 const MAX_FRAME: usize = 64;
 /// Frames per stream block (the host test and the golden stream use the same).
+#[cfg(not(feature = "bounded"))]
 const FRAMES_PER_BLOCK: u32 = 5;
 /// Room for the whole encoded stream.
 #[cfg(not(feature = "bounded"))]
 const STREAM_CAPACITY: usize = 2048;
-/// Room for one error-bounded block (or the header and parameters): each block is emitted as
-/// soon as it is coded, so the stream never has to fit in RAM. 5 frames of 31 counts take
-/// about 170 bytes here; counts on an integer grid are never escaped, so 1 KiB leaves six
-/// times that, and a block that still did not fit would stop the run with an error.
+/// The error-bounded run's memory: one block of frames in and out and the coding history.
 #[cfg(feature = "bounded")]
-const BOUNDED_CAPACITY: usize = 1024;
-/// Frames per error-bounded block.
-#[cfg(feature = "bounded")]
-const ROWS: usize = FRAMES_PER_BLOCK as usize;
-/// The error bounds the error-bounded run codes with, in ADC counts (0: lossless).
-#[cfg(feature = "bounded")]
-const BOUNDS_IN_COUNTS: [u16; 2] = [0, 2];
-/// The absolute bound of the f32 run, in the frames' own units, and as printed (formatting
-/// an f64 would cost about 10 KB of flash).
-#[cfg(feature = "bounded")]
-const F32_BOUND: f64 = 0.05;
-#[cfg(feature = "bounded")]
-const F32_BOUND_TEXT: &str = "0.05";
-
-/// What an error-bounded run promises: ADC counts within `k` counts (0: lossless), or the
-/// f32 frames themselves within an absolute bound.
-#[cfg(feature = "bounded")]
-#[derive(Clone, Copy)]
-enum Promise {
-    Counts(u16),
-    Floats(f64),
-}
+type Memory = BoundedMemory<{ HISTORY_ROWS * FRAME_LEN }, { ROWS * FRAME_LEN }>;
 
 #[cfg(feature = "bounded")]
-impl Promise {
-    fn dtype(self) -> DType {
-        match self {
-            Promise::Counts(_) => DType::I16,
-            Promise::Floats(_) => DType::F32,
-        }
-    }
+static BOUNDED_MEMORY: Mutex<RefCell<Memory>> = Mutex::new(RefCell::new(Memory::ZERO));
 
-    fn bound(self) -> f64 {
-        match self {
-            Promise::Counts(k) => f64::from(k),
-            Promise::Floats(eps) => eps,
-        }
-    }
-
-    /// The grid: step 2k + 1 for counts (integers land on it), 2 eps for floats.
-    fn grid(self) -> ColumnGrid {
-        let step = match self {
-            Promise::Counts(k) => f64::from(2 * k + 1),
-            Promise::Floats(eps) => 2.0 * eps,
-        };
-        ColumnGrid::linear(0.0, step, self.bound())
-    }
-
-    /// Frame `frame` of the test data as this run codes it.
-    fn fill(self, frame: usize, n: usize, out: &mut [f64]) {
-        match self {
-            Promise::Counts(_) => counts(frame, n, out),
-            Promise::Floats(_) => floats(frame, n, out),
-        }
-    }
-}
-
-/// The error-bounded coder's working memory and the stream it writes, in RAM reserved at link
-/// time (static, not on the stack): a block of frames in and out, the coding history, and the
-/// stream. All zeros, so it costs no flash (.bss).
-#[cfg(feature = "bounded")]
-struct BoundedMemory {
-    history: [i64; HISTORY_ROWS * FRAME_LEN],
-    input: [f64; ROWS * FRAME_LEN],
-    decoded: [f64; ROWS * FRAME_LEN],
-    stream: [u8; BOUNDED_CAPACITY],
-}
-
-#[cfg(feature = "bounded")]
-static BOUNDED_MEMORY: Mutex<RefCell<BoundedMemory>> = Mutex::new(RefCell::new(BoundedMemory {
-    history: [0; HISTORY_ROWS * FRAME_LEN],
-    input: [0.0; ROWS * FRAME_LEN],
-    decoded: [0.0; ROWS * FRAME_LEN],
-    stream: [0; BOUNDED_CAPACITY],
-}));
-
-/// The adaptive coding contexts (reset by the encoder at every block; their initial value
-/// lives in flash, .data).
+/// The adaptive coding contexts (reset by the encoder at every block; a fresh context is all
+/// zero bits, so they live in .bss).
 #[cfg(feature = "bounded")]
 static CONTEXTS: Mutex<RefCell<[IntModel; FIELD_CLASSES]>> =
     Mutex::new(RefCell::new([IntModel::INITIAL; FIELD_CLASSES]));
@@ -193,10 +118,9 @@ fn main() -> ! {
         let n = FRAME_LEN;
         let frames = FRAMES.len() / 4 / n;
         hprintln!("FRAMES {} of {} values", frames, n);
-        for k in BOUNDS_IN_COUNTS {
-            bounded(frames, n, Promise::Counts(k));
+        for promise in PROMISES {
+            bounded(frames, n, promise);
         }
-        bounded(frames, n, Promise::Floats(F32_BOUND));
         hprintln!("STACK peak {} bytes", stack::peak());
         measure_bounded(frames, n, &mut core.SYST);
     }
@@ -288,43 +212,6 @@ fn fixed_rate(core: &mut cortex_m::Peripherals) {
     measure(&model, &mut core.SYST);
 }
 
-/// The test frames as 16-bit ADC counts (each value rounded and clamped to i16), the way a
-/// readout board sees its channels.
-#[cfg(feature = "bounded")]
-fn counts(frame: usize, n: usize, out: &mut [f64]) {
-    let bytes = FRAMES
-        .get(frame * n * 4..(frame + 1) * n * 4)
-        .unwrap_or(&[]);
-    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        *v = libm_round(x).clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as f64;
-    }
-}
-
-/// The test frames as they are (f32, widened exactly).
-#[cfg(feature = "bounded")]
-fn floats(frame: usize, n: usize, out: &mut [f64]) {
-    let bytes = FRAMES
-        .get(frame * n * 4..(frame + 1) * n * 4)
-        .unwrap_or(&[]);
-    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        *v = f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    }
-}
-
-/// Rounds half away from zero without std.
-#[cfg(feature = "bounded")]
-fn libm_round(x: f32) -> f32 {
-    let t = x as i32 as f32;
-    if x - t >= 0.5 {
-        t + 1.0
-    } else if t - x >= 0.5 {
-        t - 1.0
-    } else {
-        t
-    }
-}
-
 /// Error-bounded coding next to the sensor: the frames as i16 ADC counts, every value within
 /// `k` counts (`k = 0`: lossless), each frame a row predicted from the frame before
 /// (model-free, the adaptive coder), in static memory (no heap). Emits the stream; the
@@ -338,18 +225,23 @@ fn bounded(frames: usize, n: usize, promise: Promise) {
             Promise::Counts(k) => hprint!("BOUNDED {} ", k),
             Promise::Floats(_) => hprint!("BOUNDED_F32 {} ", F32_BOUND_TEXT),
         }
-        bounded_in(
+        let mut print = |bytes: &[u8]| {
+            for b in bytes {
+                hprint!("{:02x}", b);
+            }
+        };
+        let contexts = &mut contexts[..];
+        if let Err((what, e)) = bounded_run::encode(
             &mut memory,
-            &mut contexts[..],
+            contexts,
+            FRAMES,
             frames,
             n,
             promise,
-            &mut |bytes| {
-                for b in bytes {
-                    hprint!("{:02x}", b);
-                }
-            },
-        );
+            &mut print,
+        ) {
+            fail(what, e);
+        }
         hprintln!();
     });
 }
@@ -361,20 +253,17 @@ fn measure_bounded(frames: usize, n: usize, syst: &mut cortex_m::peripheral::SYS
     const REPS: usize = 8;
     const DELAY: u32 = 200_000;
     let mut spent = [0u32; 3];
-    let promises = [
-        Promise::Counts(BOUNDS_IN_COUNTS[0]),
-        Promise::Counts(BOUNDS_IN_COUNTS[1]),
-        Promise::Floats(F32_BOUND),
-    ];
-    for (slot, promise) in spent.iter_mut().zip(promises) {
+    for (slot, promise) in spent.iter_mut().zip(PROMISES) {
         *slot = ticks(syst, || {
             interrupt::free(|cs| {
                 let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
                 let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
                 for _ in 0..REPS {
-                    bounded_in(
+                    let contexts = &mut contexts[..];
+                    let _ = bounded_run::encode(
                         &mut memory,
-                        &mut contexts[..],
+                        contexts,
+                        FRAMES,
                         frames,
                         n,
                         promise,
@@ -395,123 +284,6 @@ fn measure_bounded(frames: usize, n: usize, syst: &mut cortex_m::peripheral::SYS
         2 * DELAY + 2,
         delay
     );
-}
-
-/// Encodes the frames as `promise` says, handing the stream to `emit` piece by piece: the
-/// header and parameters block, then each block as soon as it is coded.
-#[cfg(feature = "bounded")]
-fn bounded_in(
-    memory: &mut BoundedMemory,
-    contexts: &mut [IntModel],
-    frames: usize,
-    n: usize,
-    promise: Promise,
-    emit: &mut dyn FnMut(&[u8]),
-) {
-    let BoundedMemory {
-        history,
-        input,
-        decoded,
-        stream,
-    } = memory;
-    let layout = Layout::Field {
-        height: 1,
-        width: n as u32,
-    };
-    let grid = promise.grid();
-    // A field's parameters: 20 bytes of head, one 32-byte grid, 4 for no names.
-    let mut params_bytes = [0u8; 64];
-    let len = match write_params(
-        layout,
-        Predictor::None,
-        promise.dtype(),
-        n,
-        &[grid],
-        &[],
-        &mut params_bytes,
-    ) {
-        Ok(len) => len,
-        Err(e) => fail("bounded params", e),
-    };
-    let params = match BoundParams::read(&params_bytes[..len]) {
-        Ok(p) => p,
-        Err(e) => fail("bounded params", e),
-    };
-    let rows = FRAMES_PER_BLOCK as usize;
-    let sizes = ScratchSizes::new(&params, 0, rows);
-    let (Some(contexts), Some(history)) = (
-        contexts.get_mut(..sizes.contexts),
-        history.get_mut(..sizes.history),
-    ) else {
-        fail(
-            "bounded scratch",
-            baler_codec::Error::BufferTooSmall {
-                needed: sizes.history,
-            },
-        )
-    };
-    let scratch = Scratch {
-        contexts,
-        history,
-        mirrors: &mut [],
-        codes: &mut [],
-        base: &mut [],
-        tokens: &mut [],
-        raw: &mut [],
-        tables: None,
-    };
-    let mut encoder =
-        match BoundedEncoder::<EdgeModel<'_>>::new(&params, None, scratch, CoderChoice::Adaptive) {
-            Ok(e) => e,
-            Err(e) => fail("bounded encoder", e),
-        };
-    // The frame count is known in advance, so the header goes first.
-    let header = StreamHeader {
-        model_id: 0,
-        flags: FLAG_ERROR_BOUNDED,
-        frame_count: frames as u64,
-        frame_len: n as u32,
-        dtype: promise.dtype(),
-        rank: 2,
-        shape: [frames as u64, n as u64, 0, 0],
-    };
-    if let Err(e) = header.write(&mut stream[..]) {
-        fail("bounded header", e);
-    }
-    let params_end = match write_block(
-        BlockKind::BoundParams,
-        0,
-        &params_bytes[..len],
-        &mut stream[STREAM_HEADER_LEN..],
-    ) {
-        Ok(block) => STREAM_HEADER_LEN + block,
-        Err(e) => fail("bounded params block", e),
-    };
-    emit(&stream[..params_end]);
-    let mut first = 0;
-    while first < frames {
-        let count = rows.min(frames - first);
-        for r in 0..count {
-            promise.fill(first + r, n, &mut input[r * n..(r + 1) * n]);
-        }
-        let values = count * n;
-        match encoder.encode_block(&input[..values], &mut decoded[..values], &mut stream[..]) {
-            Ok(len) => emit(&stream[..len]),
-            Err(e) => fail("bounded encode", e),
-        }
-        // The guarantee, checked on the device: within the bound of the value read.
-        let worst = input[..values]
-            .iter()
-            .zip(&decoded[..values])
-            .fold(0f64, |w, (a, b)| w.max(if a > b { a - b } else { b - a }));
-        if worst > promise.bound() {
-            fail(
-                "bounded check",
-                baler_codec::Error::Invalid("decoded outside the bound"),
-            );
-        }
-        first += count;
-    }
 }
 
 /// SysTick ticks spent in `work`, with SysTick as a free-running down-counter.
