@@ -26,18 +26,58 @@ fn root() -> PathBuf {
 }
 
 fn prerequisites() -> Result<(), String> {
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    if !qemu.is_ok_and(|o| o.status.success()) {
-        return Err("qemu-system-arm is not installed (Debian: qemu-system-arm)".into());
+    needs(
+        "qemu-system-arm",
+        "qemu-system-arm",
+        "thumbv7em-none-eabihf",
+    )
+}
+
+/// Whether `qemu` (Debian package `package`) and the rustup target `target` are installed.
+fn needs(qemu: &str, package: &str, target: &str) -> Result<(), String> {
+    let found = Command::new(qemu).arg("--version").output();
+    if !found.is_ok_and(|o| o.status.success()) {
+        return Err(format!("{qemu} is not installed (Debian: {package})"));
     }
     let targets = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
-    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("thumbv7em-none-eabihf"))
-    {
-        return Err("rustup target thumbv7em-none-eabihf is not installed".into());
+    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(target)) {
+        return Err(format!("rustup target {target} is not installed"));
     }
     Ok(())
+}
+
+/// Runs `elf` in `qemu` with `args` and semihosting; returns its stdout (a failure or a run
+/// past 120 s fails the test).
+fn run_qemu(qemu: &str, args: &[&str], elf: &Path) -> String {
+    let log = std::env::temp_dir().join(format!("baler-qemu-{qemu}-{}", std::process::id()));
+    let mut child = Command::new(qemu)
+        .args(args)
+        .args([
+            "-nographic",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+        ])
+        .arg(elf)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("{qemu}: the firmware did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "the firmware failed:\n{out}");
+    out
 }
 
 /// A target and the QEMU machine that runs it.
@@ -88,28 +128,11 @@ fn run_firmware(board: &Board, model: &Path, frames: &Path, bounded: bool) -> St
         "target/{}/release/baler-firmware-example",
         board.target
     ));
-    let log = std::env::temp_dir().join(format!("baler-qemu-{}", std::process::id()));
-    let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", board.machine, "-cpu", board.cpu, "-nographic"])
-        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(&elf)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("the firmware did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "the firmware failed:\n{out}");
-    out
+    run_qemu(
+        "qemu-system-arm",
+        &["-machine", board.machine, "-cpu", board.cpu],
+        &elf,
+    )
 }
 
 /// What the host codec writes and decodes for the same model and frames.
@@ -359,4 +382,59 @@ fn firmware_streams_are_bit_exact_with_the_host() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(stream, expected);
+}
+
+/// The same runs on a RISC-V core (`firmware-riscv/`, rv32imac under QEMU's `virt` machine,
+/// soft-float): the fixed-rate stream, its decoded values and the three error-bounded
+/// streams, byte for byte the host's.
+#[test]
+fn risc_v_firmware_is_bit_exact_with_the_host() {
+    if let Err(why) = needs(
+        "qemu-system-riscv32",
+        "qemu-system-misc",
+        "riscv32imac-unknown-none-elf",
+    ) {
+        if std::env::var_os("BALER_REQUIRE_QEMU").is_some() {
+            panic!("{why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let fw = root().join("firmware-example/model");
+    let (model, frames) = (fw.join("hzz_edge.blob"), fw.join("hzz_frames.f32"));
+    let dir = root().join("firmware-riscv");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release"])
+        .current_dir(&dir)
+        .env_remove("RUSTFLAGS")
+        .env("BALER_MODEL", &model)
+        .env("BALER_FRAMES", &frames)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the RISC-V firmware build failed");
+    let elf = dir.join("target/riscv32imac-unknown-none-elf/release/baler-firmware-riscv");
+    let out = run_qemu(
+        "qemu-system-riscv32",
+        &["-machine", "virt", "-bios", "none"],
+        &elf,
+    );
+    let (stream, decoded, id) = host(
+        &std::fs::read(&model).unwrap(),
+        &std::fs::read(&frames).unwrap(),
+    );
+    assert_eq!(
+        line(&out, "STREAM "),
+        stream,
+        "the RISC-V stream differs from the host's"
+    );
+    assert_eq!(
+        line(&out, "DECODED "),
+        decoded,
+        "RISC-V decoded values differ"
+    );
+    assert!(line(&out, "MODEL ").starts_with(&format!("{id:016x}")));
+    let n = HostModel::from_bytes(&std::fs::read(&model).unwrap())
+        .unwrap()
+        .input_len();
+    check_bounded(&out, &std::fs::read(&frames).unwrap(), n);
 }
