@@ -72,11 +72,11 @@ type Memory = BoundedMemory<{ HISTORY_ROWS * FRAME_LEN }, { ROWS * FRAME_LEN }>;
 #[cfg(feature = "bounded")]
 static BOUNDED_MEMORY: Mutex<RefCell<Memory>> = Mutex::new(RefCell::new(Memory::ZERO));
 
-/// The adaptive coding contexts (reset by the encoder at every block; a fresh context is all
-/// zero bits, so they live in .bss).
+/// The adaptive coding contexts: zero bits (.bss, no flash), reset by the encoder at the start
+/// of every block.
 #[cfg(feature = "bounded")]
 static CONTEXTS: Mutex<RefCell<[IntModel; FIELD_CLASSES]>> =
-    Mutex::new(RefCell::new([IntModel::INITIAL; FIELD_CLASSES]));
+    Mutex::new(RefCell::new([IntModel::STORAGE; FIELD_CLASSES]));
 
 #[cfg(not(feature = "bounded"))]
 type Frame = heapless::Vec<f32, MAX_FRAME>;

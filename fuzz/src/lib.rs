@@ -768,6 +768,15 @@ fn library_seeds() -> Vec<Vec<u8>> {
             Array::new(&[6, 5], Values::F64(smooth(6, 5, 2.0))),
             as_field,
         ),
+        // Pointwise relative grids (parameters version 2): a table and a series.
+        (
+            Array::new(&[6, 5], Values::F64(smooth(6, 5, 2.0))),
+            Options::bounded(Bound::Pointwise(1e-3)),
+        ),
+        (
+            Array::new(&[40], Values::F64(smooth(1, 40, 5.0))),
+            Options::bounded(Bound::Pointwise(0.01)),
+        ),
     ];
     arrays
         .into_iter()

@@ -43,6 +43,17 @@ impl IntModel {
         len: [Prob::INITIAL; LENS],
         high: [[Prob::INITIAL; 3]; LENS],
     };
+
+    /// All zero bits: storage for contexts that a coder resets before it codes anything
+    /// (`BoundedEncoder` and `BoundedDecoder` start every block from [`IntModel::INITIAL`]).
+    /// A device declares its contexts with it so they live in zeroed RAM (.bss), not in
+    /// flash as well; coding from it without the reset would still decode, only worse.
+    pub const STORAGE: IntModel = IntModel {
+        zero: Prob::ZERO,
+        sign: Prob::ZERO,
+        len: [Prob::ZERO; LENS],
+        high: [[Prob::ZERO; 3]; LENS],
+    };
 }
 
 /// Codes `symbol` (encoder) or reads one (decoder) in context `model`. Values need

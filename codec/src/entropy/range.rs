@@ -13,14 +13,9 @@ const TOP: u32 = 1 << 24;
 /// averaged (fast ones learn small blocks, slow ones settle on long runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prob {
-    // Both estimates are stored XOR 2^15, so even odds, the state every context starts from,
-    // is all zero bits: a device's contexts then live in zeroed RAM (.bss), not in flash.
     fast: u16,
     slow: u16,
 }
-
-/// What the stored estimates are XORed with.
-const FLIP: u16 = 1 << 15;
 
 impl Default for Prob {
     fn default() -> Self {
@@ -31,28 +26,36 @@ impl Default for Prob {
 impl Prob {
     /// Even odds: the state every context starts from (a constant, for static buffers).
     pub const INITIAL: Prob = Prob {
-        fast: (1 << 15) ^ FLIP,
-        slow: (1 << 15) ^ FLIP,
+        fast: 1 << 15,
+        slow: 1 << 15,
     };
+
+    /// All zero bits: only storage for a context that a coder resets to [`Prob::INITIAL`]
+    /// before use (see [`crate::bounded::IntModel::STORAGE`]).
+    pub(crate) const ZERO: Prob = Prob { fast: 0, slow: 0 };
 }
 
 impl Prob {
     /// P(bit = 0) in 12 bits, kept inside 1..=4095 so both symbols stay codable.
     #[inline(always)]
     fn p0(self) -> u32 {
-        let (fast, slow) = (self.fast ^ FLIP, self.slow ^ FLIP);
-        ((u32::from(fast) + u32::from(slow)) >> 5).clamp(1, (1 << PROB_BITS) - 1)
+        ((u32::from(self.fast) + u32::from(self.slow)) >> 5).clamp(1, (1 << PROB_BITS) - 1)
     }
 
     #[inline(always)]
     fn update(&mut self, bit: u32) {
         // Both outcomes computed, one selected: the coded bits are what is unpredictable.
-        let (fast, slow) = (self.fast ^ FLIP, self.slow ^ FLIP);
-        let (fast_up, fast_down) = (fast + ((u16::MAX - fast) >> 4), fast - (fast >> 4));
-        let (slow_up, slow_down) = (slow + ((u16::MAX - slow) >> 7), slow - (slow >> 7));
+        let (fast_up, fast_down) = (
+            self.fast + ((u16::MAX - self.fast) >> 4),
+            self.fast - (self.fast >> 4),
+        );
+        let (slow_up, slow_down) = (
+            self.slow + ((u16::MAX - self.slow) >> 7),
+            self.slow - (self.slow >> 7),
+        );
         let zero = bit == 0;
-        self.fast = (if zero { fast_up } else { fast_down }) ^ FLIP;
-        self.slow = (if zero { slow_up } else { slow_down }) ^ FLIP;
+        self.fast = if zero { fast_up } else { fast_down };
+        self.slow = if zero { slow_up } else { slow_down };
     }
 }
 
