@@ -732,3 +732,36 @@ pub fn export(model_path: &Path, format: &str, output: &Path) -> Result<(), Stri
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baler_codec::model::quantize::{FloatActivation, FloatModel};
+
+    /// What a failed quantization leaves behind holds the whole float model: normalization,
+    /// every layer's weights, biases, activation and ranges.
+    #[test]
+    fn the_float_checkpoint_keeps_every_weight() {
+        let (model, _) = FloatModel::random(3, &[6, 4, 2], 8, &[FloatActivation::Relu], 16);
+        let dir = std::env::temp_dir().join(format!("baler-checkpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.float.json");
+        save_float_checkpoint(&path, &model).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(json["encoder_layers"], model.encoder_layers);
+        assert_eq!(json["code_bits"], model.code_bits);
+        let layers = json["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), model.layers.len());
+        for (saved, layer) in layers.iter().zip(&model.layers) {
+            let weights: Vec<f32> = serde_json::from_value(saved["weights"].clone()).unwrap();
+            let bias: Vec<f32> = serde_json::from_value(saved["bias"].clone()).unwrap();
+            assert_eq!(weights, layer.weights, "weights survive bit for bit");
+            assert_eq!(bias, layer.bias);
+            assert_eq!(saved["activation"], format!("{:?}", layer.activation));
+        }
+        let offset: Vec<f32> = serde_json::from_value(json["offset"].clone()).unwrap();
+        assert_eq!(offset, model.offset);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
