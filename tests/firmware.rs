@@ -33,6 +33,19 @@ fn prerequisites() -> Result<(), String> {
     )
 }
 
+/// Whether a test can run: what it needs is there. If not, it says why and skips, or with
+/// `BALER_REQUIRE_QEMU` set (CI) it fails.
+fn ready(needed: Result<(), String>) -> bool {
+    match needed {
+        Ok(()) => true,
+        Err(why) if std::env::var_os("BALER_REQUIRE_QEMU").is_some() => panic!("{why}"),
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            false
+        }
+    }
+}
+
 /// Whether `qemu` (Debian package `package`) and the rustup target `target` are installed.
 fn needs(qemu: &str, package: &str, target: &str) -> Result<(), String> {
     let found = Command::new(qemu).arg("--version").output();
@@ -356,11 +369,7 @@ fn check(board: &Board, model: &Path, frames: &Path) -> String {
 
 #[test]
 fn firmware_streams_are_bit_exact_with_the_host() {
-    if let Err(why) = prerequisites() {
-        if std::env::var_os("BALER_REQUIRE_QEMU").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
+    if !ready(prerequisites()) {
         return;
     }
     // The default model, trained by `baler train` on the collider events.
@@ -389,15 +398,11 @@ fn firmware_streams_are_bit_exact_with_the_host() {
 /// streams, byte for byte the host's.
 #[test]
 fn risc_v_firmware_is_bit_exact_with_the_host() {
-    if let Err(why) = needs(
+    if !ready(needs(
         "qemu-system-riscv32",
         "qemu-system-misc",
         "riscv32imac-unknown-none-elf",
-    ) {
-        if std::env::var_os("BALER_REQUIRE_QEMU").is_some() {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
+    )) {
         return;
     }
     let fw = root().join("firmware-example/model");
