@@ -201,31 +201,29 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         progress: true,
     };
     let started = Instant::now();
-    let outcome = train::train(&values, n, shape, names, &config)?;
-    // From here on a failure keeps the trained float weights: they are written beside the
-    // output, so minutes or hours of training are never thrown away.
-    let checkpoint = args.output.with_extension("float.json");
-    finish_training(
+    let mut outcome = train::train(&values, n, shape, names, &config)?;
+    // From here on a failure keeps the trained float weights (fine-tuned, if that ran): they
+    // are written beside the output, so minutes or hours of training are never thrown away.
+    let finished = finish_training(
         args,
         &values,
         n,
         tiling,
-        outcome,
+        &mut outcome,
         &config,
         started,
         model_file,
         history_file,
-    )
-    .map_err(|e| match save_float_checkpoint(&checkpoint, &e.1) {
-        Ok(()) => format!(
-            "{}; the trained float model is kept in {}",
-            e.0,
-            checkpoint.display()
-        ),
-        Err(saving) => format!(
-            "{}; saving the trained float model failed too: {saving}",
-            e.0
-        ),
+    );
+    finished.map_err(|e| {
+        let checkpoint = args.output.with_extension("float.json");
+        match save_float_checkpoint(&checkpoint, &outcome.model) {
+            Ok(()) => format!(
+                "{e}; the trained float model is kept in {}",
+                checkpoint.display()
+            ),
+            Err(saving) => format!("{e}; saving the trained float model failed too: {saving}"),
+        }
     })
 }
 
@@ -256,64 +254,56 @@ fn save_float_checkpoint(
     file.commit().map_err(|e| e.to_string())
 }
 
-/// What `train` does after training: quantization (with fine-tuning where it pays), the
-/// outputs and the report. An error comes back with the float model, to be saved.
+/// What `train` does after training: quantization (with fine-tuning where it pays, which
+/// replaces `outcome`), the outputs and the report.
 #[allow(clippy::too_many_arguments)]
 fn finish_training(
     args: &TrainArgs,
     values: &[f32],
     n: usize,
     tiling: Option<Tiling>,
-    mut outcome: train::TrainOutcome,
+    outcome: &mut train::TrainOutcome,
     config: &TrainConfig,
     started: Instant,
     mut model_file: AtomicFile,
     mut history_file: AtomicFile,
-) -> Result<(), Box<(String, baler_codec::model::quantize::FloatModel)>> {
-    let keep =
-        |e: String, model: &baler_codec::model::quantize::FloatModel| Box::new((e, model.clone()));
+) -> Result<(), String> {
     let latent = outcome.model.layers[outcome.model.encoder_layers - 1].outputs;
     let history_path = args.output.with_extension("loss.json");
-    let float_mse = float_validation_mse(values, n, &outcome);
+    let float_mse = float_validation_mse(values, n, outcome);
     let mut quant_mse =
-        train::quantized_validation_mse(values, n, &outcome.model, &outcome.validation)
-            .map_err(|e| keep(e, &outcome.model))?;
+        train::quantized_validation_mse(values, n, &outcome.model, &outcome.validation)?;
     say!("validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}");
     if args.qat_epochs > 0 && quant_mse > QAT_TRIGGER * float_mse {
         say!(
             "quantized error exceeds {QAT_TRIGGER}x the float error: quantization-aware fine-tuning ({} epochs)",
             args.qat_epochs
         );
-        outcome = train::fine_tune_quantized(values, n, &outcome, config, args.qat_epochs)
-            .map_err(|e| keep(e, &outcome.model))?;
-        quant_mse = train::quantized_validation_mse(values, n, &outcome.model, &outcome.validation)
-            .map_err(|e| keep(e, &outcome.model))?;
+        *outcome = train::fine_tune_quantized(values, n, outcome, config, args.qat_epochs)?;
+        quant_mse =
+            train::quantized_validation_mse(values, n, &outcome.model, &outcome.validation)?;
         say!("after fine-tuning: quantized {quant_mse:.5}");
     }
-    let fail = |e: String| keep(e, &outcome.model);
     let blob = match args.optimize_for_bound {
-        Some(rel) => {
-            latent_step_for_bound(&outcome.model, tiling, &args.input, rel).map_err(fail)?
-        }
+        Some(rel) => latent_step_for_bound(&outcome.model, tiling, &args.input, rel)?,
         None => outcome
             .model
             .quantize()
-            .map_err(|e| fail(format!("quantization: {e}")))?,
+            .map_err(|e| format!("quantization: {e}"))?,
     };
-    let model = HostModel::from_bytes(&blob).map_err(|e| fail(format!("quantization: {e}")))?;
-    let history =
-        serde_json::to_string_pretty(&outcome.history).map_err(|e| fail(e.to_string()))?;
+    let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
+    let history = serde_json::to_string_pretty(&outcome.history).map_err(|e| e.to_string())?;
     history_file
         .writer()
         .write_all(history.as_bytes())
-        .map_err(|e| fail(format!("{}: {e}", history_path.display())))?;
+        .map_err(|e| format!("{}: {e}", history_path.display()))?;
     model_file
         .writer()
         .write_all(&blob)
-        .map_err(|e| fail(format!("{}: {e}", args.output.display())))?;
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
     // The history first: a model under its name always has its history beside it.
-    history_file.commit().map_err(|e| fail(e.to_string()))?;
-    model_file.commit().map_err(|e| fail(e.to_string()))?;
+    history_file.commit()?;
+    model_file.commit()?;
     say!(
         "trained {n} -> {latent} ({} epochs, {:.1} s); validation MSE (normalized): float {float_mse:.5}, quantized {quant_mse:.5}",
         outcome.history.len(),
@@ -422,19 +412,13 @@ pub fn compress(
         .map(ColumnBounds::read)
         .transpose()
         .map_err(|e| e.to_string())?;
-    let bound = match (bound, spec.as_ref().and_then(|s| s.default)) {
-        (Some(_), Some(_)) => {
-            return Err(
-                "give the default bound once: as a bound flag or as the column bounds' \"default\""
-                    .to_string(),
-            )
+    let (bound, columns) = match spec {
+        Some(spec) => {
+            let (default, columns) = spec.with_default(bound).map_err(|e| e.to_string())?;
+            (Some(default), columns)
         }
-        (None, None) if spec.is_some() => {
-            return Err("the column bounds need a default: a bound flag (--error-bound, ...) or a \"default\" entry".to_string())
-        }
-        (flag, default) => flag.or(default),
+        None => (bound, Vec::new()),
     };
-    let columns = spec.map(|s| s.columns).unwrap_or_default();
     if field && bound.is_none() {
         return Err(
             "--field goes with an error bound (--error-bound, --rel-error-bound, ...)".to_string(),

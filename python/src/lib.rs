@@ -89,20 +89,18 @@ fn compress<'py>(
         .map(|text| baler::ColumnBounds::parse(&text, false))
         .transpose()
         .map_err(to_py)?;
-    let bound = match (flag, spec.as_ref().and_then(|s| s.default)) {
-        (Some(_), Some(_)) => {
-            return Err(PyValueError::new_err(
-                "give the default bound once: as an argument or as column_bounds' \"default\"",
-            ))
+    let (bound, columns) = match spec {
+        Some(spec) => {
+            let (default, columns) = spec.with_default(flag).map_err(to_py)?;
+            (Some(default), columns)
         }
-        (None, None) if model.is_none() => {
+        None if flag.is_none() && model.is_none() => {
             return Err(PyValueError::new_err(
                 "give error_bound, rel_error_bound, pointwise_rel_bound or mantissa_bits (or a model for fixed-rate compression)",
             ))
         }
-        (flag, default) => flag.or(default),
+        None => (flag, Vec::new()),
     };
-    let columns = spec.map(|s| s.columns).unwrap_or_default();
     let (shape, values) = values_of(array)?;
     let stream = py.detach(move || -> Result<Vec<u8>, Error> {
         let mut array = Array::new(&shape, values)?;

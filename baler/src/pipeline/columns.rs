@@ -91,6 +91,26 @@ impl ColumnBounds {
         Ok(ColumnBounds { default, columns })
     }
 
+    /// The default bound and the bounds of particular columns, with `given` (a bound flag or
+    /// argument) as the default: exactly one of `given` and the specification's `default`
+    /// must name it.
+    pub fn with_default(
+        self,
+        given: Option<Bound>,
+    ) -> Result<(Bound, Vec<(ColumnKey, Bound)>), Error> {
+        match (given, self.default) {
+            (Some(b), None) | (None, Some(b)) => Ok((b, self.columns)),
+            (Some(_), Some(_)) => Err(Error::Options(
+                "give the default bound once: as a bound (flag or argument) or as the column bounds' \"default\""
+                    .into(),
+            )),
+            (None, None) => Err(Error::Options(
+                "the column bounds need a default: a bound (--error-bound, error_bound=, ...) or a \"default\" entry"
+                    .into(),
+            )),
+        }
+    }
+
     /// Reads a specification file (`.toml` as TOML, anything else as JSON).
     pub fn read(path: &std::path::Path) -> Result<ColumnBounds, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
