@@ -94,8 +94,7 @@ fn code_field<C: ResidualCoder>(
         dtype => quantize(&g, input, targets, current, out, |v| to_output(v, dtype)),
     }
     let mut causal_in_sums = false;
-    let weights = setup.weights.filter(|_| cfg!(feature = "learned"));
-    if let (Some(weights), Some(mirrors)) = (weights, &mut state.mirrors) {
+    if let (Some(weights), Some(mirrors)) = (setup.learned(), &mut state.mirrors) {
         causal_in_sums = mirrors.add_causal(weights, state.current, state.previous, state.temporal);
     }
     let (current, previous) = (&*state.current, &*state.previous);
@@ -107,7 +106,7 @@ fn code_field<C: ResidualCoder>(
         .zip(input.chunks(width));
     for (row, ((sums, targets), input)) in rows.enumerate() {
         let at = FieldRow {
-            weights: setup.weights,
+            weights: setup.learned(),
             current,
             previous,
             row,
@@ -168,7 +167,7 @@ impl FieldRow<'_> {
         ((&sum, &target), &x): ((&i64, &i64), &f64),
         (lorenzo_d, activity): (i64, u64),
     ) -> Result<()> {
-        let d = match self.weights.filter(|_| cfg!(feature = "learned")) {
+        let d = match self.weights {
             Some(_) if self.causal_in_sums => round_fixed(sum),
             Some(w) => learned_prediction(
                 w,

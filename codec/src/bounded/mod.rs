@@ -147,7 +147,7 @@ pub struct ColumnGrid {
 
 impl ColumnGrid {
     /// A linear grid of `step` anchored at `offset` with absolute bound `bound`.
-    pub fn linear(offset: f64, step: f64, bound: f64) -> Self {
+    pub const fn linear(offset: f64, step: f64, bound: f64) -> Self {
         ColumnGrid {
             offset,
             step,
@@ -476,11 +476,6 @@ impl<'a> BoundParams<'a> {
             if g.context.is_some_and(|c| c as usize >= i) {
                 return Err(Error::Invalid("context column must come earlier"));
             }
-            if g.relation.is_some() && !cfg!(feature = "relations") {
-                return Err(Error::NotInThisBuild(
-                    "the column relations (feature relations)",
-                ));
-            }
             if g.relation.is_some() && predictor != Predictor::Relations {
                 return Err(Error::Invalid(
                     "a column relation without the relations predictor",
@@ -718,6 +713,13 @@ struct RowSetup<'p> {
 }
 
 impl RowSetup<'_> {
+    /// The learned weights, if this row uses them; never in a build without the feature
+    /// (a constant `None` there, so the learned predictor's code is left out).
+    #[inline(always)]
+    fn learned(&self) -> Option<&[i32; LEARNED_TAPS]> {
+        self.weights.filter(|_| cfg!(feature = "learned"))
+    }
+
     /// Value `i`'s grid: the field's, or its column's read into `slot` (a reference, not a
     /// copy per value: copying the grid cost a store-forwarding stall per value).
     #[inline(always)]
@@ -738,14 +740,7 @@ impl RowSetup<'_> {
 }
 
 /// A placeholder the grid of a table column is read into.
-const NO_GRID: ColumnGrid = ColumnGrid {
-    offset: 0.0,
-    step: 1.0,
-    bound: 0.0,
-    context: None,
-    relation: None,
-    per_binade: 0,
-};
+const NO_GRID: ColumnGrid = ColumnGrid::linear(0.0, 1.0, 0.0);
 
 /// Value `i`'s grid index in what predicts it before any residual: its column's relation
 /// to the `decoded` values before it in the row, or the model's reconstruction `base`
@@ -785,7 +780,7 @@ fn predict(
         Layout::Field { width, .. } => {
             let width = width as usize;
             let (mut d, activity) = lorenzo(state.current, state.previous, at, width);
-            if let Some(weights) = setup.weights.filter(|_| cfg!(feature = "learned")) {
+            if let Some(weights) = setup.learned() {
                 let temporal = state.temporal.get(i).copied().unwrap_or(0);
                 d = learned_prediction(weights, state.current, state.previous, at, width, temporal);
             }
