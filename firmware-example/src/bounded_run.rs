@@ -44,6 +44,12 @@ pub const PROMISES: [Promise; 3] = [
 ];
 
 impl Promise {
+    /// The line tag the firmware prints before the run's stream (`BOUNDED k` for counts,
+    /// `BOUNDED_F32 eps` for floats; the host test reads it back).
+    pub fn tag(self) -> Tag {
+        Tag(self)
+    }
+
     fn dtype(self) -> DType {
         match self {
             Promise::Counts(_) => DType::I16,
@@ -79,6 +85,19 @@ impl Promise {
                 }
                 Promise::Floats(_) => f64::from(x),
             };
+        }
+    }
+}
+
+/// See [`Promise::tag`].
+pub struct Tag(Promise);
+
+impl core::fmt::Display for Tag {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Promise::Counts(k) => write!(f, "BOUNDED {k}"),
+            // From a string: formatting an f64 would cost about 13 KB of flash.
+            Promise::Floats(_) => write!(f, "BOUNDED_F32 {F32_BOUND_TEXT}"),
         }
     }
 }

@@ -16,7 +16,7 @@ use baler_codec::bounded::{IntModel, FIELD_CLASSES, HISTORY_ROWS};
 #[cfg(not(feature = "bounded"))]
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, StreamHeader};
 #[cfg(feature = "bounded")]
-use bounded_run::{BoundedMemory, Promise, F32_BOUND_TEXT, PROMISES, ROWS};
+use bounded_run::{BoundedMemory, Promise, PROMISES, ROWS};
 use core::cell::RefCell;
 use cortex_m::interrupt::{self, Mutex};
 #[cfg(not(feature = "bounded"))]
@@ -221,10 +221,7 @@ fn bounded(frames: usize, n: usize, promise: Promise) {
     interrupt::free(|cs| {
         let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
         let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
-        match promise {
-            Promise::Counts(k) => hprint!("BOUNDED {} ", k),
-            Promise::Floats(_) => hprint!("BOUNDED_F32 {} ", F32_BOUND_TEXT),
-        }
+        hprint!("{} ", promise.tag());
         let mut print = |bytes: &[u8]| {
             for b in bytes {
                 hprint!("{:02x}", b);

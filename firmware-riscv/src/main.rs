@@ -13,7 +13,7 @@ use riscv_semihosting::{debug, hprint, hprintln};
 
 #[path = "../../firmware-example/src/bounded_run.rs"]
 mod bounded_run;
-use bounded_run::{BoundedMemory, Promise, F32_BOUND_TEXT, PROMISES, ROWS};
+use bounded_run::{BoundedMemory, PROMISES, ROWS};
 
 /// The model blob and the test frames (little-endian f32), as in the ARM firmware.
 static MODEL: &[u8] = include_bytes!(env!("FIRMWARE_MODEL_PATH"));
@@ -98,10 +98,7 @@ fn main() -> ! {
     let mut memory = BoundedMemory::<{ HISTORY_ROWS * MAX_FRAME }, { ROWS * MAX_FRAME }>::ZERO;
     let mut contexts = [IntModel::INITIAL; FIELD_CLASSES];
     for promise in PROMISES {
-        match promise {
-            Promise::Counts(k) => hprint!("BOUNDED {} ", k),
-            Promise::Floats(_) => hprint!("BOUNDED_F32 {} ", F32_BOUND_TEXT),
-        }
+        hprint!("{} ", promise.tag());
         let mut print = |bytes: &[u8]| {
             for b in bytes {
                 hprint!("{:02x}", b);
