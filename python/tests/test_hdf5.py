@@ -348,3 +348,27 @@ def test_h5py_and_netcdf4_share_the_plugin_in_one_process(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     worst = float(run.stdout.split()[0])
     assert worst <= 0.01, run.stdout
+
+
+def test_a_file_written_by_the_first_plugin_still_decodes_to_the_same_bits():
+    """tests/streams/hdf5/filter_v1.h5 was written with cd_values layout version 1 (an
+    absolute bound on an f32 field, a per-chunk relative one on an f64 table, 10 mantissa
+    bits on a big-endian table); every later plugin must decode it to the same values."""
+    need("h5py")
+    from conftest import STREAMS
+
+    folder = STREAMS / "hdf5"
+    expected = [line.split() for line in (folder / "decoded.sha256").read_text().splitlines() if line]
+    script = (
+        "import h5py, hashlib, json, sys, numpy as np\n"
+        "f = h5py.File(sys.argv[1])\n"
+        "print(json.dumps({n: [list(f[n].shape), f[n].dtype.str, "
+        "hashlib.sha256(np.ascontiguousarray(f[n][...]).tobytes()).hexdigest()] for n in f}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(folder / "filter_v1.h5")],
+                         env=reader_env(), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout)
+    assert len(expected) == 3
+    for name, shape, dtype, digest in expected:
+        assert seen[name] == [[int(d) for d in shape.split(",")], dtype, digest], name
