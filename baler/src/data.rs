@@ -644,7 +644,9 @@ impl RowSink {
                 source: e,
             };
             let complete = match format {
-                Format::Npy | Format::Hdf5 => write_npy(file.writer(), &header, &rx).map_err(e)?,
+                Format::Npy => write_npy(file.writer(), &header, &rx).map_err(e)?,
+                // HDF5 outputs take `create_hdf5` above, never this file.
+                Format::Hdf5 => return Err(at(&path)("not an HDF5 writer".into())),
                 Format::Csv => write_csv(file.writer(), &header, &rx).map_err(e)?,
                 Format::Npz => {
                     let z = |e: zip::result::ZipError| at(&path)(e.to_string());

@@ -769,12 +769,7 @@ pub fn compress<W: Write + Seek>(
             for (i, (&x, &y)) in part.iter().zip(decoded).enumerate() {
                 let g = grid[i % grid.len()];
                 let e = (x - y).abs();
-                // What the bound allows here (pointwise grids: R |x|).
-                let allowed = if g.per_binade != 0 {
-                    g.bound * x.abs()
-                } else {
-                    g.bound
-                };
+                let allowed = g.allowed(x);
                 if x.is_finite() && allowed > 0.0 {
                     worst = worst.max(e / allowed);
                 }

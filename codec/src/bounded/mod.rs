@@ -182,6 +182,17 @@ impl ColumnGrid {
         }
     }
 
+    /// The largest error this grid allows at `x`: the bound, or for a pointwise grid the
+    /// bound times `|x|`.
+    #[inline]
+    pub fn allowed(&self, x: f64) -> f64 {
+        if self.per_binade == 0 {
+            self.bound
+        } else {
+            self.bound * x.abs()
+        }
+    }
+
     /// Whether decoded `y` keeps `x` within this grid's bound.
     #[inline]
     pub fn keeps(&self, x: f64, y: f64) -> bool {
