@@ -147,6 +147,21 @@ def absolute_bound(array, rel_error_bound: float) -> float:
     return bound
 
 
+#: The error-bound arguments; the codecs take exactly one of them.
+_BOUND_ARGUMENTS = ("error_bound", "rel_error_bound", "pointwise_rel_bound", "mantissa_bits")
+
+
+def _the_bound(codec) -> dict:
+    """The one bound argument `codec` was given, as ``{name: value}``; ValueError unless it
+    was given exactly one."""
+    given = {k: getattr(codec, k) for k in _BOUND_ARGUMENTS if getattr(codec, k) is not None}
+    if len(given) != 1:
+        raise ValueError(
+            "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
+        )
+    return given
+
+
 #: The HDF5 filter id of the plugin (256-511 is HDF5's range for unregistered filters).
 HDF5_FILTER_ID = 400
 

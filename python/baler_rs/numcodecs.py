@@ -6,6 +6,8 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
+from . import _the_bound
+
 
 class Baler(Codec):
     """Error-bounded compression of each chunk with baler-rs.
@@ -24,29 +26,18 @@ class Baler(Codec):
         self, error_bound=None, rel_error_bound=None, field=False, pointwise_rel_bound=None,
         mantissa_bits=None,
     ):
-        given = [error_bound, rel_error_bound, pointwise_rel_bound, mantissa_bits]
-        if sum(b is not None for b in given) != 1:
-            raise ValueError(
-                "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
-            )
         self.error_bound = None if error_bound is None else float(error_bound)
         self.rel_error_bound = None if rel_error_bound is None else float(rel_error_bound)
         self.pointwise_rel_bound = None if pointwise_rel_bound is None else float(pointwise_rel_bound)
         self.mantissa_bits = None if mantissa_bits is None else int(mantissa_bits)
         self.field = bool(field)
+        _the_bound(self)
 
     def encode(self, buf):
         from . import compress
 
         a = np.asarray(buf)
-        return compress(
-            a,
-            error_bound=self.error_bound,
-            rel_error_bound=self.rel_error_bound,
-            pointwise_rel_bound=self.pointwise_rel_bound,
-            mantissa_bits=self.mantissa_bits,
-            field=self.field,
-        )
+        return compress(a, **_the_bound(self), field=self.field)
 
     def decode(self, buf, out=None):
         from . import decompress
@@ -58,20 +49,12 @@ class Baler(Codec):
         return decoded
 
     def get_config(self):
-        config = {"id": self.codec_id}
-        if self.error_bound is not None:
-            config["error_bound"] = self.error_bound
-        for key in ("rel_error_bound", "pointwise_rel_bound", "mantissa_bits"):
-            if getattr(self, key) is not None:
-                config[key] = getattr(self, key)
+        config = {"id": self.codec_id, **_the_bound(self)}
         if self.field:
             config["field"] = True
         return config
 
     def __repr__(self):
-        key = next(
-            k for k in ("error_bound", "rel_error_bound", "pointwise_rel_bound", "mantissa_bits")
-            if getattr(self, k) is not None
-        )
-        bound = f"{key}={getattr(self, key)!r}"
+        ((key, value),) = _the_bound(self).items()
+        bound = f"{key}={value!r}"
         return f"Baler({bound}{', field=True' if self.field else ''})"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.common import parse_named_configuration
 
+from . import _the_bound
+
 
 @dataclass(frozen=True)
 class BalerCodec(ArrayBytesCodec):
@@ -31,11 +33,7 @@ class BalerCodec(ArrayBytesCodec):
     is_fixed_size = False
 
     def __post_init__(self):
-        given = [self.error_bound, self.rel_error_bound, self.pointwise_rel_bound, self.mantissa_bits]
-        if sum(b is not None for b in given) != 1:
-            raise ValueError(
-                "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
-            )
+        _the_bound(self)
 
     @classmethod
     def from_dict(cls, data):
@@ -43,12 +41,7 @@ class BalerCodec(ArrayBytesCodec):
         return cls(**configuration)
 
     def to_dict(self):
-        configuration = {"field": self.field}
-        if self.error_bound is not None:
-            configuration["error_bound"] = self.error_bound
-        for key in ("rel_error_bound", "pointwise_rel_bound", "mantissa_bits"):
-            if getattr(self, key) is not None:
-                configuration[key] = getattr(self, key)
+        configuration = {"field": self.field, **_the_bound(self)}
         return {"name": "baler", "configuration": configuration}
 
     def _encode_sync(self, chunk_array, chunk_spec):
@@ -56,10 +49,7 @@ class BalerCodec(ArrayBytesCodec):
 
         data = compress(
             chunk_array.as_numpy_array(),
-            error_bound=self.error_bound,
-            rel_error_bound=self.rel_error_bound,
-            pointwise_rel_bound=self.pointwise_rel_bound,
-            mantissa_bits=self.mantissa_bits,
+            **_the_bound(self),
             field=self.field,
         )
         return chunk_spec.prototype.buffer.from_bytes(data)
