@@ -42,6 +42,7 @@ mod blocks;
 pub mod data;
 mod error;
 pub mod evaluate;
+pub mod filter_params;
 pub mod fit;
 #[cfg(feature = "hdf5")]
 mod hdf5_data;

@@ -7,7 +7,8 @@
 //! - Filter id [`FILTER_ID`] (in the range 256-511 HDF5 keeps for testing; see the README for
 //!   registering a permanent one).
 //! - Parameters (`cd_values`): the bound kind and value, and flags, from the user; the element
-//!   type, byte order and chunk shape added by `set_local` ([`params`] has the layout).
+//!   type, byte order and chunk shape added by `set_local` ([`params`], in the library, has
+//!   the layout).
 //! - Datasets of `f32`, `f64`, `i16` and `i32` (either byte order), chunks of rank 1 to 8.
 //! - A failure returns HDF5's failure value with the reason on HDF5's error stack; it never
 //!   aborts the host program, and a damaged chunk is a read error, not wrong values.
@@ -19,7 +20,8 @@
 
 pub mod chunk;
 pub mod host;
-pub mod params;
+/// The `cd_values` layout (in the library, shared with the Python package).
+pub use baler::filter_params as params;
 
 use host::{Hdf5, Herr, Hid, Hsize, H5T_FLOAT, H5T_INTEGER, H5T_ORDER_BE, H5T_ORDER_LE, H5T_SGN_2};
 use libc::{c_char, c_int, c_uint, c_void, size_t};

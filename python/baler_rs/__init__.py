@@ -18,7 +18,6 @@ importing ``baler_rs`` puts the plugin on HDF5's search path.
 from __future__ import annotations
 
 import os
-import struct
 import sys
 
 import numpy as np
@@ -165,9 +164,6 @@ def _the_bound(codec) -> dict:
 #: The HDF5 filter id of the plugin (256-511 is HDF5's range for unregistered filters).
 HDF5_FILTER_ID = 400
 
-#: Version of the plugin's ``cd_values`` layout (hdf5-filter/src/params.rs).
-_HDF5_LAYOUT_VERSION = 1
-
 
 def hdf5_plugin_dir() -> str:
     """The folder holding the HDF5 filter plugin (``libh5baler.so``): for
@@ -221,17 +217,15 @@ def hdf5_filter(
             "give exactly one of error_bound, rel_error_bound, pointwise_rel_bound and mantissa_bits"
         )
     kind, value = given[0][0], float(given[0][1])
-    if not (np.isfinite(value) and value > 0) or (kind == 2 and value >= 1):
-        raise ValueError(f"the error bound must be a positive number (below 1 if pointwise), not {value}")
     if not os.path.isdir(hdf5_plugin_dir()):
         raise RuntimeError(
             "this baler_rs was built without its HDF5 plugin (hdf5-filter/ was not found at build time)"
         )
     _register_hdf5_plugin()
-    low, high = struct.unpack("<II", struct.pack("<d", value))
+    name = ("absolute", "relative", "pointwise")[kind]
     return {
         "compression": HDF5_FILTER_ID,
-        "compression_opts": (_HDF5_LAYOUT_VERSION, kind, low, high, 1 if field else 0),
+        "compression_opts": tuple(_baler.hdf5_cd_values(name, value, bool(field))),
     }
 
 

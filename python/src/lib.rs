@@ -141,10 +141,30 @@ fn decompress<'py>(
     flat.call_method1("reshape", (shape,))
 }
 
+/// The user's `cd_values` of the HDF5 filter for a bound (`kind`: "absolute", "relative" or
+/// "pointwise") and the 2-D-as-image flag: the layout of `baler::filter_params`.
+#[pyfunction]
+fn hdf5_cd_values(kind: &str, value: f64, field: bool) -> PyResult<Vec<u32>> {
+    let bound = match kind {
+        "absolute" => ErrorBound::Absolute(value),
+        "relative" => ErrorBound::Relative(value),
+        "pointwise" => ErrorBound::Pointwise(value),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown bound kind {other:?}"
+            )))
+        }
+    };
+    bound.check().map_err(to_py)?;
+    let user = baler::filter_params::UserParams { bound, field };
+    Ok(baler::filter_params::pack_user(&user).to_vec())
+}
+
 /// The compiled core of `baler_rs`.
 #[pymodule]
 fn _baler(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(compress, module)?)?;
     module.add_function(wrap_pyfunction!(decompress, module)?)?;
+    module.add_function(wrap_pyfunction!(hdf5_cd_values, module)?)?;
     Ok(())
 }

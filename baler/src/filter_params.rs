@@ -1,6 +1,8 @@
-//! The filter's parameters as HDF5 stores them: a list of 32-bit `cd_values` in each
-//! dataset's filter pipeline. What the user gives comes first; `set_local` appends what the
-//! chunks need (element type, byte order, chunk shape), so a reader needs nothing but the file.
+//! The HDF5 filter's parameters (`hdf5-filter/`) as HDF5 stores them: a list of 32-bit
+//! `cd_values` in each dataset's filter pipeline. What the user gives comes first; the
+//! filter's `set_local` appends what the chunks need (element type, byte order, chunk shape),
+//! so a reader needs nothing but the file. Here, in the library, so that the plugin and the
+//! Python package (`baler_rs.hdf5_filter`) write one layout.
 //!
 //! Layout, version 1 (`cd_values[i]`, each a `u32`):
 //!
@@ -15,7 +17,7 @@
 //! | 7 | chunk rank r, 1 to 8 (set by `set_local`) |
 //! | 8 .. 8+r | chunk dimensions, slowest first (set by `set_local`) |
 
-use baler::{Bound, DType};
+use crate::{Bound, DType};
 
 /// The layout version this plugin writes and reads.
 pub const LAYOUT_VERSION: u32 = 1;
