@@ -5,23 +5,115 @@
 //! fused multiply-add), so every target computes the same bits.
 
 use crate::error::{Error, Result};
-use crate::model::arith::{activate, dot, requantize};
+use crate::model::arith::{activate, dot, dot4, requantize, round_to_code};
 use crate::model::spec::{LayerSpec, ACTIVATION_MAX};
 use crate::model::Model;
 
-/// Runs one layer on `input` into `output`, saturating the result to `lo..=hi`.
-fn run_layer(layer: &LayerSpec<'_>, input: &[i16], output: &mut [i16], lo: i32, hi: i32) {
-    let n_in = usize::from(layer.inputs);
-    let rows = layer.weights.bytes().chunks_exact(n_in);
-    let params = layer
-        .bias
-        .iter()
-        .zip(layer.multiplier.iter())
-        .zip(layer.shift.iter());
-    for ((row, ((bias, multiplier), shift)), out) in rows.zip(params).zip(output.iter_mut()) {
-        let acc = bias.wrapping_add(dot(row, input));
-        let y = activate(requantize(acc, multiplier, shift), &layer.activation);
-        *out = y.clamp(lo, hi) as i16;
+/// Activations between layers, packed two int16 values to a word (element `2k` in the low
+/// half of word `k`, `2k + 1` in the high half; a missing last element is 0), so the layer
+/// kernels load each input pair once. Sized `MAX_WIDTH` words, of which the first half is used:
+/// stable Rust cannot size an array by `MAX_WIDTH / 2`.
+type Packed<const MAX_WIDTH: usize> = [u32; MAX_WIDTH];
+
+/// Packs int16 values two per word into `words`, zeroing the rest of the last word.
+fn pack(values: impl Iterator<Item = i16>, words: &mut [u32]) {
+    for (i, v) in values.enumerate() {
+        if let Some(word) = words.get_mut(i / 2) {
+            let half = u32::from(v as u16);
+            *word = if i % 2 == 0 { half } else { *word | half << 16 };
+        }
+    }
+}
+
+/// The int16 values packed in `words`, in order, into `values`.
+fn unpack(words: &[u32], values: &mut [i16]) {
+    for (pair, &word) in values.chunks_mut(2).zip(words) {
+        for (v, half) in pair.iter_mut().zip([word, word >> 16]) {
+            *v = half as u16 as i16;
+        }
+    }
+}
+
+/// One output code: bias, requantization, activation, then saturation to `lo..=hi`, as the
+/// low 16 bits of a word.
+#[inline(always)]
+fn output_code(layer: &LayerSpec<'_>, acc: i32, params: (i32, i32, u8), lo: i32, hi: i32) -> u32 {
+    let (bias, multiplier, shift) = params;
+    let y = activate(
+        requantize(bias.wrapping_add(acc), multiplier, shift),
+        &layer.activation,
+    );
+    u32::from(y.clamp(lo, hi) as i16 as u16)
+}
+
+/// The little-endian i32 at `4 * i` in `bytes` (0 past the end; validated layers have them all).
+#[inline(always)]
+fn i32_at(bytes: &[u8], i: usize) -> i32 {
+    match bytes.get(4 * i..4 * i + 4) {
+        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+        _ => 0,
+    }
+}
+
+/// Writes output code `y` (in the low 16 bits) as element `o` of the packed `output`. Outputs
+/// are written in order, so the low half of each word comes first and clears the high half.
+#[inline(always)]
+fn put(output: &mut [u32], o: usize, y: u32) {
+    if let Some(word) = output.get_mut(o / 2) {
+        *word = if o & 1 == 0 { y } else { *word | y << 16 };
+    }
+}
+
+/// Runs one layer on packed `input` into packed `output`, saturating each result to
+/// `lo..=hi`. Rows go four at a time through [`dot4`], with their biases, multipliers and
+/// shifts read as one block and their outputs written as two words, and the last one to three
+/// through [`dot`]; the scaling and activation run once per output, outside the
+/// multiply-accumulate loops.
+#[allow(clippy::map_identity)] // the identity `map` is there on purpose, see below
+fn run_layer(layer: &LayerSpec<'_>, input: &[u32], output: &mut [u32], lo: i32, hi: i32) {
+    let n_in = usize::from(layer.inputs).max(1);
+    let weights = layer.weights.bytes();
+    let (bias, multiplier, shift) = (
+        layer.bias.bytes(),
+        layer.multiplier.bytes(),
+        layer.shift.bytes(),
+    );
+    let quads = weights.chunks_exact(4 * n_in);
+    let rest = quads.remainder();
+    // The identity `map` gives this zip a type of its own, so its `Zip::new` is inlined and
+    // the block lengths stay known (no bounds checks below).
+    let blocks = quads
+        .map(|block| block)
+        .zip(bias.chunks_exact(16))
+        .zip(multiplier.chunks_exact(16))
+        .zip(shift.chunks_exact(4))
+        .zip(output.chunks_exact_mut(2));
+    let mut done = 0;
+    for ((((block, b), m), s), words) in blocks {
+        let (r0, r) = block.split_at(n_in);
+        let (r1, r) = r.split_at(n_in);
+        let (r2, r3) = r.split_at(n_in);
+        let acc = dot4([r0, r1, r2, r3], input);
+        let mut y = [0u32; 4];
+        for (j, (y, acc)) in y.iter_mut().zip(acc).enumerate() {
+            let params = (i32_at(b, j), i32_at(m, j), s[j]);
+            *y = output_code(layer, acc, params, lo, hi);
+        }
+        words[0] = y[0] | y[1] << 16;
+        words[1] = y[2] | y[3] << 16;
+        done += 4;
+    }
+    for (o, row) in (done..).zip(rest.chunks_exact(n_in)) {
+        let params = (
+            i32_at(bias, o),
+            i32_at(multiplier, o),
+            shift.get(o).copied().unwrap_or(1),
+        );
+        put(
+            output,
+            o,
+            output_code(layer, dot(row, input), params, lo, hi),
+        );
     }
 }
 
@@ -39,10 +131,10 @@ impl<const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'_, MAX_LAYERS, MAX_
     fn run_layers<'b>(
         &self,
         layers: &[LayerSpec<'_>],
-        mut a: &'b mut [i16; MAX_WIDTH],
-        mut b: &'b mut [i16; MAX_WIDTH],
+        mut a: &'b mut Packed<MAX_WIDTH>,
+        mut b: &'b mut Packed<MAX_WIDTH>,
         last: (i32, i32),
-    ) -> &'b mut [i16; MAX_WIDTH] {
+    ) -> &'b mut Packed<MAX_WIDTH> {
         let count = layers.len();
         for (i, layer) in layers.iter().enumerate() {
             let (lo, hi) = if i + 1 == count {
@@ -56,27 +148,30 @@ impl<const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'_, MAX_LAYERS, MAX_
         a
     }
 
-    /// Quantizes one real value of feature `i` to an input activation code.
-    #[inline(always)]
-    fn quantize_input(&self, i: usize, x: f32) -> Result<i16> {
-        if !x.is_finite() {
-            return Err(Error::NonFiniteInput { index: i });
-        }
-        let head = self.head();
-        let centered = x - head.input_offset.at(i, 0.0);
-        let scaled = centered * head.input_gain.at(i, 0.0);
-        // `as` saturates (and maps an overflow to infinity to the extremes): deterministic.
-        let code = libm::roundf(scaled) as i32;
-        Ok(code.clamp(-ACTIVATION_MAX, ACTIVATION_MAX) as i16)
+    /// Runs the encoder on packed input activations (`a`, which it overwrites).
+    fn encode_codes(&self, a: &mut Packed<MAX_WIDTH>, codes: &mut [i16]) {
+        let mut b = [0u32; MAX_WIDTH];
+        let out = self.run_layers(self.encoder(), a, &mut b, self.code_range());
+        unpack(&out[..], codes);
     }
 
-    fn encode_codes(&self, input: &[i16; MAX_WIDTH], codes: &mut [i16]) {
-        let mut a = *input;
-        let mut b = [0i16; MAX_WIDTH];
-        let out = self.run_layers(self.encoder(), &mut a, &mut b, self.code_range());
-        for (c, &v) in codes.iter_mut().zip(out.iter()) {
-            *c = v;
+    /// Quantizes a frame to packed input activations: per feature, one subtract and one
+    /// multiply in f32, then [`round_to_code`].
+    fn quantize_frame(
+        &self,
+        frame: impl Iterator<Item = f32>,
+        input: &mut Packed<MAX_WIDTH>,
+    ) -> Result<()> {
+        let head = self.head();
+        let affine = head.input_offset.iter().zip(head.input_gain.iter());
+        for (i, (x, (offset, gain))) in frame.zip(affine).enumerate() {
+            if !x.is_finite() {
+                return Err(Error::NonFiniteInput { index: i });
+            }
+            let centered = x - offset;
+            put(input, i, u32::from(round_to_code(centered * gain) as u16));
         }
+        Ok(())
     }
 
     /// Encodes one frame of real values into latent codes (`latent_len` of them, each within
@@ -84,11 +179,9 @@ impl<const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'_, MAX_LAYERS, MAX_
     pub fn encode_frame(&self, frame: &[f32], codes: &mut [i16]) -> Result<()> {
         check_len(self.input_len(), frame.len())?;
         check_len(self.latent_len(), codes.len())?;
-        let mut input = [0i16; MAX_WIDTH];
-        for (i, (slot, &x)) in input.iter_mut().zip(frame).enumerate() {
-            *slot = self.quantize_input(i, x)?;
-        }
-        self.encode_codes(&input, codes);
+        let mut input = [0u32; MAX_WIDTH];
+        self.quantize_frame(frame.iter().copied(), &mut input)?;
+        self.encode_codes(&mut input, codes);
         Ok(())
     }
 
@@ -97,11 +190,9 @@ impl<const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'_, MAX_LAYERS, MAX_
     pub fn encode_frame_i16(&self, frame: &[i16], codes: &mut [i16]) -> Result<()> {
         check_len(self.input_len(), frame.len())?;
         check_len(self.latent_len(), codes.len())?;
-        let mut input = [0i16; MAX_WIDTH];
-        for (i, (slot, &x)) in input.iter_mut().zip(frame).enumerate() {
-            *slot = self.quantize_input(i, f32::from(x))?;
-        }
-        self.encode_codes(&input, codes);
+        let mut input = [0u32; MAX_WIDTH];
+        self.quantize_frame(frame.iter().map(|&x| f32::from(x)), &mut input)?;
+        self.encode_codes(&mut input, codes);
         Ok(())
     }
 
@@ -111,17 +202,18 @@ impl<const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'_, MAX_LAYERS, MAX_
         check_len(self.latent_len(), codes.len())?;
         check_len(self.output_len(), out.len())?;
         let (lo, hi) = self.code_range();
-        let mut a = [0i16; MAX_WIDTH];
-        for (i, (slot, &c)) in a.iter_mut().zip(codes).enumerate() {
-            if !(lo..=hi).contains(&i32::from(c)) {
-                return Err(Error::CodeOutOfRange { index: i });
-            }
-            *slot = c;
+        if let Some(index) = codes
+            .iter()
+            .position(|&c| !(lo..=hi).contains(&i32::from(c)))
+        {
+            return Err(Error::CodeOutOfRange { index });
         }
-        let mut b = [0i16; MAX_WIDTH];
+        let mut a = [0u32; MAX_WIDTH];
+        pack(codes.iter().copied(), &mut a);
+        let mut b = [0u32; MAX_WIDTH];
         let span = (-ACTIVATION_MAX, ACTIVATION_MAX);
         let result = self.run_layers(self.decoder(), &mut a, &mut b, span);
-        out.copy_from_slice(&result[..out.len()]);
+        unpack(&result[..], out);
         Ok(())
     }
 
@@ -132,9 +224,10 @@ impl<const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'_, MAX_LAYERS, MAX_
         let q = &mut q[..out.len()];
         self.decode_codes(codes, q)?;
         let head = self.head();
-        for (i, (o, &v)) in out.iter_mut().zip(q.iter()).enumerate() {
-            let scaled = f32::from(v) * head.output_gain.at(i, 0.0);
-            *o = scaled + head.output_offset.at(i, 0.0);
+        let affine = head.output_gain.iter().zip(head.output_offset.iter());
+        for ((o, &v), (gain, offset)) in out.iter_mut().zip(q.iter()).zip(affine) {
+            let scaled = f32::from(v) * gain;
+            *o = scaled + offset;
         }
         Ok(())
     }
