@@ -1,6 +1,7 @@
 //! The error-bounded run of the firmware, with nothing of a particular core in it: the ARM
-//! image (`main.rs`) and the RISC-V one (`firmware-riscv/`) both call [`encode`], so the same
-//! code writes the bytes the host test compares on every core.
+//! image (`main.rs`) and the RISC-V one (`firmware-riscv/`) both call [`encode_printed`] (and
+//! the ARM one's timing [`encode`]), so the same code writes the bytes the host test compares
+//! on every core.
 
 use baler_codec::bounded::{
     write_params, BoundParams, BoundedEncoder, CoderChoice, ColumnGrid, IntModel, Layout,
@@ -137,6 +138,29 @@ impl<const H: usize, const V: usize> BoundedMemory<H, V> {
 /// handing the stream to `emit` piece by piece: the header and parameters block, then each
 /// block as soon as it is coded. Every decoded value is checked against the bound here, on
 /// the device. Fails with what failed and why.
+/// Runs [`encode`] for `promise` and prints its line as the host test reads it: the tag, the
+/// stream in hex, then (when the run succeeded) a newline. `print` writes text to the host
+/// (semihosting on both cores).
+pub fn encode_printed<const H: usize, const V: usize>(
+    memory: &mut BoundedMemory<H, V>,
+    contexts: &mut [IntModel],
+    data: &[u8],
+    frames: usize,
+    n: usize,
+    promise: Promise,
+    print: &mut dyn FnMut(core::fmt::Arguments<'_>),
+) -> Result<(), (&'static str, Error)> {
+    print(format_args!("{} ", promise.tag()));
+    let mut hex = |bytes: &[u8]| {
+        for b in bytes {
+            print(format_args!("{:02x}", b));
+        }
+    };
+    encode(memory, contexts, data, frames, n, promise, &mut hex)?;
+    print(format_args!("\n"));
+    Ok(())
+}
+
 pub fn encode<const H: usize, const V: usize>(
     memory: &mut BoundedMemory<H, V>,
     contexts: &mut [IntModel],

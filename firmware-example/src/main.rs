@@ -221,16 +221,10 @@ fn bounded(frames: usize, n: usize, promise: Promise) {
     interrupt::free(|cs| {
         let mut memory = BOUNDED_MEMORY.borrow(cs).borrow_mut();
         let mut contexts = CONTEXTS.borrow(cs).borrow_mut();
-        hprint!("{} ", promise.tag());
-        let mut print = |bytes: &[u8]| {
-            for b in bytes {
-                hprint!("{:02x}", b);
-            }
-        };
-        let contexts = &mut contexts[..];
-        if let Err((what, e)) = bounded_run::encode(
+        let mut print = |text: core::fmt::Arguments<'_>| hprint!("{}", text);
+        if let Err((what, e)) = bounded_run::encode_printed(
             &mut memory,
-            contexts,
+            &mut contexts[..],
             FRAMES,
             frames,
             n,
@@ -239,7 +233,6 @@ fn bounded(frames: usize, n: usize, promise: Promise) {
         ) {
             fail(what, e);
         }
-        hprintln!();
     });
 }
 

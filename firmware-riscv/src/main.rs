@@ -97,14 +97,9 @@ fn main() -> ! {
     // The error-bounded runs, the same code as the ARM image's, in memory on the stack.
     let mut memory = BoundedMemory::<{ HISTORY_ROWS * MAX_FRAME }, { ROWS * MAX_FRAME }>::ZERO;
     let mut contexts = [IntModel::INITIAL; FIELD_CLASSES];
+    let mut print = |text: core::fmt::Arguments<'_>| hprint!("{}", text);
     for promise in PROMISES {
-        hprint!("{} ", promise.tag());
-        let mut print = |bytes: &[u8]| {
-            for b in bytes {
-                hprint!("{:02x}", b);
-            }
-        };
-        if let Err((what, e)) = bounded_run::encode(
+        if let Err((what, e)) = bounded_run::encode_printed(
             &mut memory,
             &mut contexts,
             FRAMES,
@@ -115,7 +110,6 @@ fn main() -> ! {
         ) {
             fail(what, e);
         }
-        hprintln!();
     }
     debug::exit(debug::EXIT_SUCCESS);
     halt()

@@ -45,7 +45,8 @@ pub enum Bound {
     /// zero and no sign flips. Float data; integer columns are kept exactly unless a
     /// per-column bound names them.
     Pointwise(f64),
-    /// Every value exactly (integers on their grid; other floats are stored raw).
+    /// Every value exactly (integers, and floats on a power-of-two grid, as integers on their
+    /// grid, with -0.0 coming back as 0.0; other floats are stored raw).
     Lossless,
 }
 
@@ -152,8 +153,6 @@ struct Stats {
     /// The binary exponent of the finest bit any non-zero value uses: every value is a
     /// multiple of 2^quantum (`i32::MAX` when the column has no non-zero value).
     quantum: Vec<i32>,
-    /// Largest finite magnitude.
-    max_abs: Vec<f64>,
     rows: usize,
     sample: Vec<f64>,
 }
@@ -207,7 +206,6 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
         min_abs: vec![f64::INFINITY; columns],
         integer: vec![true; columns],
         quantum: vec![i32::MAX; columns],
-        max_abs: vec![0.0; columns],
         rows: 0,
         sample: Vec::new(),
     };
@@ -221,7 +219,6 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
                     s.min_abs[c] = s.min_abs[c].min(x.abs());
                     s.quantum[c] = s.quantum[c].min(trailing_exponent(x));
                 }
-                s.max_abs[c] = s.max_abs[c].max(x.abs());
                 s.integer[c] &= x.fract() == 0.0 && x.abs() < 1e15;
             }
         }
@@ -260,12 +257,14 @@ fn dyadic_quantum(stats: &Stats, c: usize) -> Option<f64> {
         return None;
     }
     let q = f64::from_bits(((t + 1023) as u64) << 52);
-    (stats.max_abs[c] / q <= MAX_GRID_INDEX as f64).then_some(q)
+    let max_abs = stats.min[c].abs().max(stats.max[c].abs());
+    (max_abs / q <= MAX_GRID_INDEX as f64).then_some(q)
 }
 
 /// The grid of each column (`bounds`: its bound, and whether a per-column specification named
 /// it). Absolute and relative bounds: step 2 x bound, or 1 for integer columns when that is
-/// finer than needed anyway (exact); anchored at 0 so zeros (absent objects) stay exact.
+/// finer than needed anyway (exact), or never finer than the power-of-two grid float data
+/// already lies on ([`dyadic_quantum`]); anchored at 0 so zeros (absent objects) stay exact.
 /// Pointwise: a pointwise grid, but integer columns the default reaches stay exact.
 fn grids(stats: &Stats, bounds: &[(Bound, bool)], dtype: DType) -> Result<Vec<ColumnGrid>, Error> {
     let integer_type = matches!(dtype, DType::I16 | DType::I32);

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::arith::{activate, dot, dot4, requantize, round_to_code};
+use crate::model::le::LeSlice;
 use crate::model::spec::{LayerSpec, ACTIVATION_MAX};
 use crate::model::Model;
 
@@ -15,13 +16,10 @@ use crate::model::Model;
 /// stable Rust cannot size an array by `MAX_WIDTH / 2`.
 type Packed<const MAX_WIDTH: usize> = [u32; MAX_WIDTH];
 
-/// Packs int16 values two per word into `words`, zeroing the rest of the last word.
+/// Packs int16 values two per word into `words` (see [`put`]).
 fn pack(values: impl Iterator<Item = i16>, words: &mut [u32]) {
     for (i, v) in values.enumerate() {
-        if let Some(word) = words.get_mut(i / 2) {
-            let half = u32::from(v as u16);
-            *word = if i % 2 == 0 { half } else { *word | half << 16 };
-        }
+        put(words, i, u32::from(v as u16));
     }
 }
 
@@ -44,15 +42,6 @@ fn output_code(layer: &LayerSpec<'_>, acc: i32, params: (i32, i32, u8), lo: i32,
         &layer.activation,
     );
     u32::from(y.clamp(lo, hi) as i16 as u16)
-}
-
-/// The little-endian i32 at `4 * i` in `bytes` (0 past the end; validated layers have them all).
-#[inline(always)]
-fn i32_at(bytes: &[u8], i: usize) -> i32 {
-    match bytes.get(4 * i..4 * i + 4) {
-        Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
-        _ => 0,
-    }
 }
 
 /// Writes output code `y` (in the low 16 bits) as element `o` of the packed `output`. Outputs
@@ -95,8 +84,13 @@ fn run_layer(layer: &LayerSpec<'_>, input: &[u32], output: &mut [u32], lo: i32, 
         let (r2, r3) = r.split_at(n_in);
         let acc = dot4([r0, r1, r2, r3], input);
         let mut y = [0u32; 4];
+        let (b, m, s) = (
+            LeSlice::<i32>::new(b),
+            LeSlice::<i32>::new(m),
+            LeSlice::<u8>::new(s),
+        );
         for (j, (y, acc)) in y.iter_mut().zip(acc).enumerate() {
-            let params = (i32_at(b, j), i32_at(m, j), s[j]);
+            let params = (b.at(j, 0), m.at(j, 0), s.at(j, 1));
             *y = output_code(layer, acc, params, lo, hi);
         }
         words[0] = y[0] | y[1] << 16;
@@ -105,9 +99,9 @@ fn run_layer(layer: &LayerSpec<'_>, input: &[u32], output: &mut [u32], lo: i32, 
     }
     for (o, row) in (done..).zip(rest.chunks_exact(n_in)) {
         let params = (
-            i32_at(bias, o),
-            i32_at(multiplier, o),
-            shift.get(o).copied().unwrap_or(1),
+            layer.bias.at(o, 0),
+            layer.multiplier.at(o, 0),
+            layer.shift.at(o, 1),
         );
         put(
             output,
