@@ -126,7 +126,7 @@ pub fn learned_prediction(
 /// `acc + k w` in wrapping `i64`: the learned predictor's arithmetic, the same on every
 /// platform and in any order.
 #[inline(always)]
-fn mac(acc: i64, k: i64, w: i32) -> i64 {
+pub(crate) fn mac(acc: i64, k: i64, w: i32) -> i64 {
     acc.wrapping_add(k.wrapping_mul(i64::from(w)))
 }
 
@@ -148,7 +148,7 @@ fn clamped_causal_sum(
 /// The causal weights as a stencil over columns -2..=2 of the rows two up, one up and the
 /// value's own (its own and later columns weigh 0): [`CAUSAL_TAPS`] laid out, not restated.
 #[inline]
-fn causal_stencil(weights: &[i32; LEARNED_TAPS]) -> [[i32; 5]; 3] {
+pub(crate) fn causal_stencil(weights: &[i32; LEARNED_TAPS]) -> [[i32; 5]; 3] {
     let mut stencil = [[0; 5]; 3];
     for (&(dr, dc), &w) in CAUSAL_TAPS.iter().zip(weights) {
         stencil[(dr + 2) as usize][(dc + 2) as usize] = w;

@@ -42,6 +42,7 @@ use crate::bounded::field::{
 pub use crate::bounded::relation::{Relation, RelationKind};
 
 mod coder;
+mod decode;
 mod encode;
 pub mod field;
 pub mod pointwise;
@@ -49,6 +50,7 @@ pub mod relation;
 #[cfg(feature = "alloc")]
 pub use coder::ScratchBuf;
 pub use coder::{BoundedDecoder, BoundedEncoder, CoderChoice, Scratch, ScratchSizes};
+use decode::decode_row;
 use encode::encode_row;
 
 /// Whether blocks of a stream with these parameters may be tabled ([`BlockKind::TabledResiduals`]):
@@ -900,42 +902,6 @@ pub(crate) fn code_row<C: ResidualCoder>(
     }
     if let Layout::Field { .. } = params.layout {
         state.next_frame();
-    }
-    Ok(())
-}
-
-/// The decoder's side of [`code_row`]: value by value, each predicted from those before it.
-fn decode_row<C: ResidualCoder>(
-    coder: &mut C,
-    params: &BoundParams<'_>,
-    setup: &RowSetup<'_>,
-    state: &mut RowState<'_>,
-    base: Option<&[f32]>,
-    out: &mut [f64],
-) -> Result<()> {
-    let mut at = Cursor::new(setup.layout);
-    for i in 0..out.len() {
-        let mut slot = NO_GRID;
-        let g = setup.grid(params, i, &mut slot)?;
-        let base_k = base_index(base, &out[..i], i, g);
-        let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
-        let value = &mut out[i];
-        let coded = coder.residual(state.models, context(setup.layout, i, class), Coded::Raw(0))?;
-        let k = match coded {
-            Coded::Residual(r) => {
-                let k = prediction + r;
-                if k.abs() > MAX_GRID_INDEX {
-                    return Err(Error::Invalid("residual outside the grid"));
-                }
-                *value = to_output(g.value(k), params.dtype);
-                k
-            }
-            Coded::Raw(bits) => {
-                *value = f64::from_bits(bits);
-                grid_index(*value, g).unwrap_or(base_k)
-            }
-        };
-        state.current[i] = history_value(setup.layout, k, base_k);
     }
     Ok(())
 }

@@ -1,0 +1,177 @@
+//! The decoder's side of a row: value by value, each predicted from those decoded before it
+//! (its context and prediction depend on them, so this is one serial chain). Fields without a
+//! model, the bulk of the data by volume, have a path of their own, as in `encode.rs`: the
+//! grid, the layout and the output type settled once per frame, neighbours read straight
+//! from the rows above, and the learned predictor's taps in those rows summed for a whole
+//! row before its values are decoded, so that the chain per value holds only the two taps to
+//! its left. Both paths compute the same numbers as the encoder's (wrapping sums are the same
+//! in any order).
+
+use super::*;
+use crate::bounded::field::{causal_stencil, mac};
+
+/// The decoder's side of [`code_row`]. Fields without a model on a linear grid take
+/// [`decode_field`].
+pub(super) fn decode_row<C: ResidualCoder>(
+    coder: &mut C,
+    params: &BoundParams<'_>,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    base: Option<&[f32]>,
+    out: &mut [f64],
+) -> Result<()> {
+    let linear = setup.field_grid.is_some_and(|g| g.per_binade == 0);
+    if let (Layout::Field { width, .. }, None, true) = (setup.layout, base, linear) {
+        return match params.dtype {
+            DType::F64 => decode_field(coder, setup, state, out, width as usize, |v| v),
+            DType::F32 => decode_field(coder, setup, state, out, width as usize, |v| {
+                f64::from(v as f32)
+            }),
+            dtype => decode_field(coder, setup, state, out, width as usize, |v| {
+                to_output(v, dtype)
+            }),
+        };
+    }
+    let mut at = Cursor::new(setup.layout);
+    for i in 0..out.len() {
+        let mut slot = NO_GRID;
+        let g = setup.grid(params, i, &mut slot)?;
+        let base_k = base_index(base, &out[..i], i, g);
+        let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
+        let coded = coder.residual(state.models, context(setup.layout, i, class), Coded::Raw(0))?;
+        let (k, value) = decoded(coded, prediction, g, base_k, |v| to_output(v, params.dtype))?;
+        out[i] = value;
+        state.current[i] = history_value(setup.layout, k, base_k);
+    }
+    Ok(())
+}
+
+/// The grid index and value of a decoded residual (or escaped raw value) on grid `g`; an
+/// escaped value's history is its own grid index, or `base_k` off the grid.
+#[inline(always)]
+fn decoded(
+    coded: Coded,
+    prediction: i64,
+    g: &ColumnGrid,
+    base_k: i64,
+    to_out: impl Fn(f64) -> f64,
+) -> Result<(i64, f64)> {
+    match coded {
+        Coded::Residual(r) => {
+            let k = prediction + r;
+            if k.abs() > MAX_GRID_INDEX {
+                return Err(Error::Invalid("residual outside the grid"));
+            }
+            Ok((k, to_out(g.value(k))))
+        }
+        Coded::Raw(bits) => {
+            let value = f64::from_bits(bits);
+            Ok((grid_index(value, g).unwrap_or(base_k), value))
+        }
+    }
+}
+
+/// [`decode_row`] for a field frame without a model on a linear grid, `to_out` the output
+/// type's conversion.
+fn decode_field<C: ResidualCoder>(
+    coder: &mut C,
+    setup: &RowSetup<'_>,
+    state: &mut RowState<'_>,
+    out: &mut [f64],
+    width: usize,
+    to_out: impl Fn(f64) -> f64 + Copy,
+) -> Result<()> {
+    let g = setup.field_grid.ok_or(Error::Invalid("field grid"))?;
+    let n = out.len();
+    let weights = setup.learned();
+    let models = &mut *state.models;
+    let (current, previous) = (&mut state.current[..n], &*state.previous);
+    let sums = &mut state.temporal[..n];
+    let stencil = weights.map(causal_stencil);
+    let (left_weight, far_left_weight) = match stencil {
+        Some(s) => (s[2][1], s[2][0]),
+        None => (0, 0),
+    };
+    for (row, (out, sums)) in out
+        .chunks_mut(width)
+        .zip(sums.chunks_mut(width))
+        .enumerate()
+    {
+        let start = row * width;
+        // The learned predictor's interior columns (two from each edge, from the third row
+        // on): the taps in the rows above are final, summed here for the whole row.
+        let interior = match stencil {
+            Some(s) if row >= 2 && width >= 5 => {
+                add_rows_above(&s, current, start, width, sums);
+                2..width - 2
+            }
+            _ => 0..0,
+        };
+        let mut left = [0i64; 2];
+        for (col, (value, &sum)) in out.iter_mut().zip(sums.iter()).enumerate() {
+            let i = start + col;
+            let (lorenzo_d, activity) = if row > 0 && col > 0 {
+                let up = i - width;
+                let at = |frame: &[i64], j: usize| frame.get(j).copied().unwrap_or(0);
+                lorenzo_terms(
+                    left[0],
+                    at(current, up),
+                    at(current, up - 1),
+                    at(previous, i),
+                    at(previous, i - 1),
+                    at(previous, up),
+                    at(previous, up - 1),
+                )
+            } else {
+                lorenzo(current, previous, (row, col), width)
+            };
+            let d = match weights {
+                Some(_) if interior.contains(&col) => round_fixed(mac(
+                    mac(sum, left[0], left_weight),
+                    left[1],
+                    far_left_weight,
+                )),
+                Some(w) => learned_prediction(w, current, previous, (row, col), width, sum),
+                None => lorenzo_d,
+            };
+            let class = bit_len(activity).min(FIELD_CLASSES - 1);
+            let prediction = d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
+            let coded = coder.residual(models, class, Coded::Raw(0))?;
+            let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
+            *value = y;
+            if let Some(slot) = current.get_mut(i) {
+                *slot = k;
+            }
+            left = [k, left[0]];
+        }
+    }
+    Ok(())
+}
+
+/// Adds to `sums` (one frame row, at `start` of `current`) the learned predictor's causal
+/// terms in the two rows above, for the columns two or more from either edge (the others
+/// clamp and take [`learned_prediction`]). Wrapping `i64`, as [`learned_prediction`] adds them.
+fn add_rows_above(
+    stencil: &[[i32; 5]; 3],
+    current: &[i64],
+    start: usize,
+    width: usize,
+    sums: &mut [i64],
+) {
+    let (Some(two_up), Some(one_up)) = (
+        current.get(start - 2 * width..start - width),
+        current.get(start - width..start),
+    ) else {
+        return;
+    };
+    let interior = sums.get_mut(2..width - 2).unwrap_or_default();
+    for (c, sum) in interior.iter_mut().enumerate() {
+        // Column c + 2 of the row reads columns c..c + 5 of the rows above.
+        let (a, b) = (&two_up[c..c + 5], &one_up[c..c + 5]);
+        let mut s = *sum;
+        for ((&ka, &kb), (&wa, &wb)) in a.iter().zip(b).zip(stencil[0].iter().zip(&stencil[1])) {
+            s = mac(mac(s, ka, wa), kb, wb);
+        }
+        *sum = s;
+    }
+}
