@@ -1,6 +1,6 @@
 """End-to-end speed against SZ3 on about 100 MB inputs, one core, one run.
 
-    taskset -c 0 python scripts/speed_vs_sz3.py [--baler target/release/baler] [--mb 100]
+    python scripts/speed_vs_sz3.py [--baler target/release/baler] [--mb 100] [--bounds 1e-2,1e-3,1e-4]
 
 Inputs, built from the shared data and repeated to about --mb megabytes of float64:
 - field: the climate-model wind field `dev_um_u_monthly` (15 x 144 x 192), its frames repeated,
@@ -9,8 +9,10 @@ Inputs, built from the shared data and repeated to about --mb megabytes of float
   (baler: `--rel-error-bound R`, SZ3: ABS per column, each column its own call).
 
 baler is timed as the whole `baler compress` / `baler decompress` process (reading and writing
-.npz included); SZ3 (pysz) in-process on the same arrays, OpenMP off. MB/s counts the raw
-float64 bytes. Every decoded value is checked against its bound. Prints a Markdown table.
+.npz included), on core 0 (`taskset -c 0`, one block at a time) and on cores 0 and 1 (blocks in
+parallel); SZ3 (pysz) in-process on the same arrays, OpenMP off, this script pinned to core 0.
+MB/s counts the raw float64 bytes; "x" is baler's speed over SZ3's on one core. Every decoded
+value is checked against its bound. Prints a Markdown table.
 """
 
 import argparse
@@ -62,18 +64,15 @@ def check(data, rec, eb, who):
         sys.exit(f"error: {who} decoded values outside the bound")
 
 
-def baler(exe, data, names, rel, tmp):
-    src, stream, rec = (os.path.join(tmp, n) for n in ("in.npz", "out.baler", "rec.npz"))
-    if names is not None:
-        np.savez(src, data=data, names=names)
-    else:
-        np.savez(src, data=data)
-    tc, p = timed(lambda: subprocess.run([exe, "compress", "--input", src, "--output", stream,
-                                          "--rel-error-bound", repr(rel)],
+def baler(exe, src, rel, tmp, cores):
+    stream, rec = (os.path.join(tmp, n) for n in ("out.baler", "rec.npz"))
+    pin = ["taskset", "-c", cores]
+    tc, p = timed(lambda: subprocess.run(pin + [exe, "compress", "--input", src, "--output", stream,
+                                                "--rel-error-bound", repr(rel)],
                                          capture_output=True, text=True))
     if p.returncode:
         sys.exit(f"error: baler compress failed: {p.stderr.strip()}")
-    td, p = timed(lambda: subprocess.run([exe, "decompress", "--input", stream, "--output", rec],
+    td, p = timed(lambda: subprocess.run(pin + [exe, "decompress", "--input", stream, "--output", rec],
                                          capture_output=True, text=True))
     if p.returncode:
         sys.exit(f"error: baler decompress failed: {p.stderr.strip()}")
@@ -111,22 +110,36 @@ def main():
         return
     if not shutil.which(args.baler) and not os.path.exists(args.baler):
         sys.exit(f"error: no baler binary at {args.baler} (cargo build --release -p baler-cli)")
+    if not shutil.which("taskset"):
+        sys.exit("error: taskset is needed to pin the processes (util-linux)")
+    os.sched_setaffinity(0, {0})
+    two = "0,1" if (os.cpu_count() or 1) >= 2 else "0"
     names = np.load(DATA / "hzz.npz")["names"]
-    print("| data | bound x range | baler ratio | SZ3 ratio | baler compress | SZ3 compress "
-          "| baler decompress | SZ3 decompress |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| data | bound x range | baler ratio | SZ3 ratio | baler compress, 1 core | 2 cores "
+          "| SZ3 compress | baler decompress, 1 core | 2 cores | SZ3 decompress |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, data, per_column in inputs(args.mb):
             mb = data.nbytes / 1e6
+            src = os.path.join(tmp, "in.npz")
+            if per_column:
+                np.savez(src, data=data, names=names)
+            else:
+                np.savez(src, data=data)
             for rel in (float(r) for r in args.bounds.split(",")):
                 eb = bounds(data, rel, per_column)
-                btc, btd, bsize, brec = baler(args.baler, data, names if per_column else None, rel, tmp)
+                btc, btd, bsize, brec = baler(args.baler, src, rel, tmp, "0")
                 check(data, brec, eb, "baler")
+                del brec
+                btc2, btd2, _, _ = baler(args.baler, src, rel, tmp, two)
                 stc, std, ssize, srec = sz3(data, eb, per_column)
                 check(data, srec, eb * (1 + 1e-12), "SZ3")
+                del srec
                 print(f"| {name} | {rel:g} | {data.nbytes / bsize:.1f} | {data.nbytes / ssize:.1f} "
-                      f"| {mb / btc:.0f} MB/s ({stc / btc:.2f}x) | {mb / stc:.0f} MB/s "
-                      f"| {mb / btd:.0f} MB/s ({std / btd:.2f}x) | {mb / std:.0f} MB/s |", flush=True)
+                      f"| {mb / btc:.0f} MB/s ({stc / btc:.2f}x) | {mb / btc2:.0f} MB/s "
+                      f"| {mb / stc:.0f} MB/s "
+                      f"| {mb / btd:.0f} MB/s ({std / btd:.2f}x) | {mb / btd2:.0f} MB/s "
+                      f"| {mb / std:.0f} MB/s |", flush=True)
 
 
 if __name__ == "__main__":

@@ -280,6 +280,37 @@ fn send_chunks(
     Ok(())
 }
 
+/// `values` little-endian float64 values from `reader`, sent in chunks of `chunk_len`.
+fn send_f64_le(
+    mut reader: impl Read,
+    values: usize,
+    chunk_len: usize,
+    tx: &SyncSender<Chunk>,
+) -> Result<(), String> {
+    let chunk_len = chunk_len.max(1);
+    let mut bytes = vec![0u8; 8 * chunk_len.min(values)];
+    let mut left = values;
+    while left > 0 {
+        let n = left.min(chunk_len);
+        let part = &mut bytes[..8 * n];
+        reader.read_exact(part).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                format!("the data is truncated (the header promises {values} values)")
+            }
+            _ => e.to_string(),
+        })?;
+        let chunk = part
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        if tx.send(Ok(chunk)).is_err() {
+            return Ok(()); // the consumer stopped
+        }
+        left -= n;
+    }
+    Ok(())
+}
+
 /// Longest `.npy` header we read (numpy itself refuses headers over 10000 bytes by default).
 const MAX_NPY_HEADER: usize = 1 << 16;
 /// Deepest bracket nesting a `.npy` header may have: plain arrays need 2 (a dict holding the
@@ -440,6 +471,11 @@ fn stream_npy<R: Read>(
             let it = npy.data::<$t>().map_err(|e| e.to_string())?;
             send_chunks(it.map(|v| v.map(f64::from).map_err(e)), chunk_len, tx)
         }};
+    }
+    if source == (TypeChar::Float, 8) && ts.endianness() == npyz::Endianness::Little {
+        // The common case, read in whole chunks rather than value by value through npyz.
+        let values = usize::try_from(npy.len()).map_err(|_| "too many values".to_string())?;
+        return send_f64_le(npy.into_inner(), values, chunk_len, tx);
     }
     match source {
         (TypeChar::Float, 8) => widen!(f64),

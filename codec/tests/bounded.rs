@@ -107,9 +107,9 @@ fn coded_round_trip(
 /// must be bit for bit those of the adaptive coder: the coders differ, the prediction not.
 fn round_trip_tabled(params: &BoundParams<'_>, values: &[f64]) -> (Vec<u8>, Vec<f64>) {
     assert!(tabled_applies(params));
-    let (kind, _, _) = encode(params, None, values, CoderChoice::Best);
+    let (kind, _, _) = encode(params, None, values, CoderChoice::Tabled);
     assert_eq!(kind, BlockKind::TabledResiduals);
-    coded_round_trip(params, None, values, CoderChoice::Best)
+    coded_round_trip(params, None, values, CoderChoice::Tabled)
 }
 
 fn assert_within(values: &[f64], decoded: &[f64], bound: impl Fn(usize) -> f64) {
@@ -192,6 +192,10 @@ proptest! {
         let params = BoundParams::read(&bytes).unwrap();
         let (_, decoded) = round_trip(&params, None, &values);
         assert_within(&values, &decoded, |_| bound);
+        // Tables are tabled too (a table per column and class): the same values.
+        let (_, tabled) = round_trip_tabled(&params, &values);
+        let same = decoded.iter().zip(&tabled).all(|(a, b)| a.to_bits() == b.to_bits());
+        prop_assert!(same, "the two coders decode a table differently");
     }
 
     #[test]
@@ -432,6 +436,57 @@ fn damaged_tabled_payloads_are_typed_errors() {
         "{detected} of {} flips detected",
         payload.len() * 8
     );
+}
+
+#[test]
+fn damaged_tabled_table_payloads_are_typed_errors() {
+    let grids: Vec<ColumnGrid> = (0..4)
+        .map(|i| ColumnGrid {
+            context: (i == 2).then_some(0),
+            ..grid(0.01)
+        })
+        .collect();
+    let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 4);
+    let params = BoundParams::read(&bytes).unwrap();
+    let values: Vec<f64> = (0..240).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+    let (payload, _) = round_trip_tabled(&params, &values);
+    let rows = values.len() / 4;
+    let decode = |bytes: &[u8]| decode(&params, None, BlockKind::TabledResiduals, bytes, rows);
+    for len in 0..payload.len() {
+        assert!(decode(&payload[..len]).is_err(), "truncated to {len}");
+    }
+    for bit in 0..payload.len() * 8 {
+        let mut damaged = payload.clone();
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        let _ = decode(&damaged); // an error or other values, never a panic
+    }
+}
+
+#[test]
+fn tables_too_wide_for_tables_of_their_own_are_coded_adaptively() {
+    // 4 contexts per column: 256 columns reach the limit, 257 are beyond it.
+    for (columns, tabled) in [(256, true), (257, false)] {
+        let grids: Vec<ColumnGrid> = (0..columns).map(|_| grid(0.01)).collect();
+        let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, columns);
+        let params = BoundParams::read(&bytes).unwrap();
+        assert_eq!(tabled_applies(&params), tabled, "{columns} columns");
+        let values: Vec<f64> = (0..2 * columns).map(|i| (i as f64).sqrt()).collect();
+        let (kind, _, _) = encode(&params, None, &values, CoderChoice::Tabled);
+        let expected = if tabled {
+            BlockKind::TabledResiduals
+        } else {
+            BlockKind::Residuals
+        };
+        assert_eq!(kind, expected, "{columns} columns");
+        // A tabled block where the parameters cannot have one is refused.
+        if !tabled {
+            let err = decode(&params, None, BlockKind::TabledResiduals, &[0; 64], 2).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Invalid("tabled residuals in a stream that cannot have them")
+            );
+        }
+    }
 }
 
 #[test]

@@ -219,7 +219,9 @@ pub fn encode<const H: usize, const V: usize>(
         base: &mut [],
         tokens: &mut [],
         raw: &mut [],
-        tables: None,
+        tables: &mut [],
+        // No room for a grid cache: each value reads its grid from the parameters.
+        grids: &mut [],
     };
     let mut encoder =
         BoundedEncoder::<EdgeModel<'_>>::new(&params, None, scratch, CoderChoice::Adaptive)

@@ -363,10 +363,10 @@ pub fn encode_bounded(
     stream.extend(sealed(BlockKind::BoundParams, 0, &params));
     for (index, part) in values.chunks(rows_per_block * row_len).enumerate() {
         let mut out = vec![0f64; part.len()];
-        // Fields without a model: every other block tabled, as compress writes them, the
-        // others adaptive, as older streams hold them.
+        // Without a model: every other block tabled, as compress writes them, the others
+        // adaptive, as older streams hold them.
         let coder = if index % 2 == 0 && tabled_applies(&parsed) {
-            CoderChoice::Best
+            CoderChoice::Tabled
         } else {
             CoderChoice::Adaptive
         };

@@ -5,24 +5,28 @@
 //! coding is set up in one place.
 
 use super::{
-    code_block, code_residual_block, decode_residuals, BlockBuffers, BoundParams, Predictor,
-    RowModel, RowState, HISTORY_ROWS,
+    code_block, code_residual_block, decode_residuals, BlockBuffers, BoundParams, ColumnGrid,
+    Layout, Predictor, RowModel, RowState, HISTORY_ROWS,
 };
 use crate::entropy::intcode::IntModel;
 use crate::entropy::range::RangeEncoder;
-use crate::entropy::tabled::{TabledEncoder, Tables};
+use crate::entropy::tabled::{ContextTable, TabledEncoder};
 use crate::error::{Error, Result};
 use crate::stream::{seal_block, Block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN};
 
 /// Which residual coder the encoder writes blocks with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CoderChoice {
-    /// The tabled rANS coder where the stream may have it (fields without a model), the
-    /// adaptive range coder elsewhere: what `baler compress` writes.
+    /// The tabled rANS coder where the stream may have it (fields and tables without a
+    /// model), the adaptive range coder elsewhere; a small table block whose frequency tables
+    /// would cost too much is coded adaptively ([`ScratchBuf::encode_block`]).
     #[default]
     Best,
     /// Always the adaptive range coder (block kind 3): least memory, as older streams hold.
     Adaptive,
+    /// The tabled coder wherever the stream may have it, however small the block (tests and
+    /// measurements).
+    Tabled,
 }
 
 /// Element counts of the working memory that coding blocks of a stream needs.
@@ -43,8 +47,11 @@ pub struct ScratchSizes {
     /// Encoder only, tabled blocks: the bytes the raw low bits may take (a start: the encoder
     /// asks for more with [`Error::BufferTooSmall`] on unusual data).
     pub raw: usize,
-    /// Decoder only: whether tabled blocks may occur (a [`Tables`] is then needed).
-    pub tables: bool,
+    /// Tabled blocks: the [`ContextTable`]s they need (0: no tabled blocks).
+    pub tables: usize,
+    /// Tables: the columns' grids, read from the parameters once per block instead of once
+    /// per value (optional: with fewer, each value reads its grid from the parameters).
+    pub grids: usize,
 }
 
 impl ScratchSizes {
@@ -54,7 +61,8 @@ impl ScratchSizes {
         let n = params.row_len;
         let with_model = params.predictor == Predictor::Model;
         let latent = if with_model { model_codes } else { 0 };
-        let tabled = super::tabled_applies(params);
+        let tables = super::tabled_contexts_of(params).unwrap_or(0);
+        let tabled = tables > 0;
         let values = block_rows.saturating_mul(n);
         ScratchSizes {
             contexts: params.contexts(latent),
@@ -64,7 +72,8 @@ impl ScratchSizes {
             base: if with_model { n } else { 0 },
             tokens: if tabled { values } else { 0 },
             raw: if tabled { values / 2 + 64 } else { 0 },
-            tables: tabled,
+            tables,
+            grids: if params.layout == Layout::Table { n } else { 0 },
         }
     }
 }
@@ -88,9 +97,16 @@ pub struct Scratch<'b> {
     pub tokens: &'b mut [u16],
     /// At least [`ScratchSizes::raw`] bytes (encoder).
     pub raw: &'b mut [u8],
-    /// The decoder's tables for tabled blocks (about 50 KB), where [`ScratchSizes::tables`].
-    pub tables: Option<&'b mut Tables>,
+    /// [`ScratchSizes::tables`] context tables for tabled blocks (about 6 KB each), or none
+    /// (blocks are then coded with the adaptive coder, and tabled ones cannot be decoded).
+    pub tables: &'b mut [ContextTable],
+    /// [`ScratchSizes::grids`] column grids, or none (a device short of memory).
+    pub grids: &'b mut [ColumnGrid],
 }
+
+/// A tabled table block whose frequency tables are more than 1/`TABLES_SHARE` of its payload
+/// is also coded adaptively (`ScratchBuf::encode_block`, with the `alloc` feature).
+pub const TABLES_SHARE: usize = 32;
 
 /// Scratch memory on the heap, sized for a stream's parameters (host side).
 #[cfg(feature = "alloc")]
@@ -103,7 +119,8 @@ pub struct ScratchBuf {
     base: alloc::vec::Vec<f32>,
     tokens: alloc::vec::Vec<u16>,
     raw: alloc::vec::Vec<u8>,
-    tables: Option<alloc::boxed::Box<Tables>>,
+    tables: alloc::vec::Vec<ContextTable>,
+    grids: alloc::vec::Vec<ColumnGrid>,
 }
 
 #[cfg(feature = "alloc")]
@@ -119,7 +136,8 @@ impl ScratchBuf {
             base: vec![0.0; sizes.base],
             tokens: vec![0; sizes.tokens],
             raw: vec![0; sizes.raw],
-            tables: sizes.tables.then(|| alloc::boxed::Box::new(Tables::EMPTY)),
+            tables: vec![ContextTable::EMPTY; sizes.tables],
+            grids: vec![ColumnGrid::linear(0.0, 1.0, 0.0); sizes.grids],
         }
     }
 
@@ -133,7 +151,8 @@ impl ScratchBuf {
             base: &mut self.base,
             tokens: &mut self.tokens,
             raw: &mut self.raw,
-            tables: self.tables.as_deref_mut(),
+            tables: &mut self.tables,
+            grids: &mut self.grids,
         }
     }
 
@@ -147,7 +166,39 @@ impl ScratchBuf {
     /// memory, growing the block and raw-bits buffers on [`Error::BufferTooSmall`] (the
     /// typical size is a few bits per value; escapes and noise need more). `decoded` receives
     /// the rows as a decoder will see them.
+    ///
+    /// With [`CoderChoice::Best`], a table block whose frequency tables take more than
+    /// 1/[`TABLES_SHARE`] of the tabled payload is coded with the adaptive coder as well, and
+    /// the smaller block is kept: a small table cannot pay for a table per column context.
     pub fn encode_block<M: RowModel>(
+        &mut self,
+        params: &BoundParams<'_>,
+        model: Option<&M>,
+        coder: CoderChoice,
+        input: &[f64],
+        decoded: &mut [f64],
+    ) -> Result<alloc::vec::Vec<u8>> {
+        let block = self.encode_with(params, model, coder, input, decoded)?;
+        let tables_len = match crate::stream::checked_block(&block, 0) {
+            Ok((b, _)) if b.kind == BlockKind::TabledResiduals => b
+                .payload
+                .get(..4)
+                .map_or(0, |l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize),
+            _ => 0,
+        };
+        let payload_len = block.len() - BLOCK_HEADER_LEN - BLOCK_TRAILER_LEN;
+        let small = tables_len.saturating_mul(TABLES_SHARE) > payload_len;
+        if coder == CoderChoice::Best && params.layout == Layout::Table && small {
+            let adaptive =
+                self.encode_with(params, model, CoderChoice::Adaptive, input, decoded)?;
+            if adaptive.len() < block.len() {
+                return Ok(adaptive);
+            }
+        }
+        Ok(block)
+    }
+
+    fn encode_with<M: RowModel>(
         &mut self,
         params: &BoundParams<'_>,
         model: Option<&M>,
@@ -197,7 +248,7 @@ struct Parts<'b> {
     buffers: BlockBuffers<'b>,
     tokens: &'b mut [u16],
     raw: &'b mut [u8],
-    tables: Option<&'b mut Tables>,
+    tables: &'b mut [ContextTable],
 }
 
 fn split<'b>(params: &BoundParams<'_>, latent: usize, scratch: Scratch<'b>) -> Result<Parts<'b>> {
@@ -210,8 +261,9 @@ fn split<'b>(params: &BoundParams<'_>, latent: usize, scratch: Scratch<'b>) -> R
         tokens,
         raw,
         tables,
+        grids,
     } = scratch;
-    let state = RowState::new(params, latent, contexts, history, mirrors)?;
+    let state = RowState::new(params, latent, contexts, history, mirrors, grids)?;
     Ok(Parts {
         buffers: BlockBuffers { state, codes, base },
         tokens,
@@ -230,6 +282,7 @@ pub struct BoundedEncoder<'p, 'm, 'b, M: RowModel> {
     buffers: BlockBuffers<'b>,
     tokens: &'b mut [u16],
     raw: &'b mut [u8],
+    tables: &'b mut [ContextTable],
     coder: CoderChoice,
 }
 
@@ -251,6 +304,7 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
             buffers: parts.buffers,
             tokens: parts.tokens,
             raw: parts.raw,
+            tables: parts.tables,
             coder,
         })
     }
@@ -281,16 +335,16 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
                 needed: BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN,
             })?;
         let body = &mut out[BLOCK_HEADER_LEN..body_end];
-        let tabled = cfg!(feature = "tabled")
-            && self.coder == CoderChoice::Best
-            && super::tabled_applies(self.params);
-        let (kind, len) = if tabled {
+        // Tabled where the parameters allow it and the caller gave the tables room.
+        let tables = super::tabled_contexts_of(self.params)
+            .and_then(|contexts| self.tables.get_mut(..contexts))
+            .filter(|_| cfg!(feature = "tabled") && self.coder != CoderChoice::Adaptive);
+        let (kind, len) = if let Some(tables) = tables {
             let state = &mut self.buffers.state;
             let len = encode_tabled(
                 self.params,
                 state,
-                self.tokens,
-                self.raw,
+                (self.tokens, self.raw, tables),
                 input,
                 decoded,
                 body,
@@ -313,22 +367,21 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
     }
 }
 
-/// One block through the tabled coder into `body`; returns the payload's length. Kept out of
-/// line: its frequency and symbol tables take some 20 KB of stack while it runs, which a
-/// device that codes with the adaptive coder only must not have to reserve.
+/// One block through the tabled coder into `body`, its tables in caller memory; returns the
+/// payload's length. Kept out of line, so that a device that codes with the adaptive coder
+/// only does not carry it.
 #[inline(never)]
 fn encode_tabled(
     params: &BoundParams<'_>,
     state: &mut RowState<'_>,
-    tokens: &mut [u16],
-    raw: &mut [u8],
+    (tokens, raw, tables): (&mut [u16], &mut [u8], &mut [ContextTable]),
     input: &[f64],
     decoded: &mut [f64],
     body: &mut [u8],
 ) -> Result<usize> {
     let mut encoder = TabledEncoder::new(tokens, raw);
     code_residual_block(&mut encoder, params, state, Some(input), decoded)?;
-    encoder.finish(body)
+    encoder.finish(tables, body)
 }
 
 /// Decodes the blocks of an error-bounded stream, one independent block at a time, in caller
@@ -338,7 +391,7 @@ pub struct BoundedDecoder<'p, 'm, 'b, M: RowModel> {
     params: &'p BoundParams<'p>,
     model: Option<&'m M>,
     buffers: BlockBuffers<'b>,
-    tables: Option<&'b mut Tables>,
+    tables: &'b mut [ContextTable],
     max_rows: usize,
 }
 
@@ -387,7 +440,7 @@ impl<'p, 'm, 'b, M: RowModel> BoundedDecoder<'p, 'm, 'b, M> {
             self.params,
             self.model,
             &mut self.buffers,
-            self.tables.as_deref_mut(),
+            self.tables,
             out,
         )
     }

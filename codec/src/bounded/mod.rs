@@ -30,8 +30,8 @@ pub use crate::entropy::intcode::IntModel;
 use crate::entropy::intcode::{code_symbol, Symbol};
 use crate::entropy::range::{BitCoder, RangeDecoder};
 pub use crate::entropy::residual::{Coded, ResidualCoder};
-pub use crate::entropy::tabled::Tables;
-use crate::entropy::tabled::{TabledDecoder, TABLED_CONTEXTS};
+use crate::entropy::tabled::{tabled_contexts, TabledDecoder, TABLED_CONTEXTS};
+pub use crate::entropy::tabled::{ContextTable, MAX_TABLED_CONTEXTS};
 use crate::error::{Capacity, Error, Result};
 use crate::stream::{BlockKind, DType};
 
@@ -49,14 +49,27 @@ pub mod pointwise;
 pub mod relation;
 #[cfg(feature = "alloc")]
 pub use coder::ScratchBuf;
-pub use coder::{BoundedDecoder, BoundedEncoder, CoderChoice, Scratch, ScratchSizes};
+pub use coder::{BoundedDecoder, BoundedEncoder, CoderChoice, Scratch, ScratchSizes, TABLES_SHARE};
 use decode::decode_row;
 use encode::encode_row;
 
 /// Whether blocks of a stream with these parameters may be tabled ([`BlockKind::TabledResiduals`]):
-/// fields without a model (a table's contexts are per column, too many for tables of their own).
+/// fields and tables without a model, a table only while its contexts (per column
+/// [`TABLE_CLASSES`]) are at most [`MAX_TABLED_CONTEXTS`].
 pub fn tabled_applies(params: &BoundParams<'_>) -> bool {
-    matches!(params.layout, Layout::Field { .. }) && params.predictor != Predictor::Model
+    tabled_contexts_of(params).is_some()
+}
+
+/// The contexts of a tabled block of a stream with these parameters (each needs a
+/// [`ContextTable`]), or `None` when its blocks cannot be tabled.
+pub fn tabled_contexts_of(params: &BoundParams<'_>) -> Option<usize> {
+    if params.predictor == Predictor::Model {
+        return None;
+    }
+    match params.layout {
+        Layout::Field { .. } => tabled_contexts(None, FIELD_CLASSES),
+        Layout::Table => tabled_contexts(Some(params.row_len), TABLE_CLASSES),
+    }
 }
 
 /// Format version of the parameters block.
@@ -609,6 +622,8 @@ pub(crate) struct RowState<'b> {
     temporal: &'b mut [i64],
     targets: &'b mut [i64],
     mirrors: Option<TemporalSums<'b>>,
+    /// A table's column grids, read once; empty when the caller gave no room for them.
+    grids: &'b [ColumnGrid],
     /// Rows coded since the block started (saturating): the learned predictor needs two.
     rows_seen: u32,
 }
@@ -616,14 +631,15 @@ pub(crate) struct RowState<'b> {
 impl<'b> RowState<'b> {
     /// Working memory for `params` with `latent_len` codes per row: `models` needs
     /// [`BoundParams::contexts`] entries, `history` [`HISTORY_ROWS`] rows, `mirrors`
-    /// [`BoundParams::mirror_len`] values (none unless the predictor is learned). Starts a
-    /// block.
+    /// [`BoundParams::mirror_len`] values (none unless the predictor is learned); `grids`
+    /// holds a table's column grids when it has room for all of them. Starts a block.
     pub fn new(
         params: &BoundParams<'_>,
         latent_len: usize,
         models: &'b mut [IntModel],
         history: &'b mut [i64],
         mirrors: &'b mut [f64],
+        grids: &'b mut [ColumnGrid],
     ) -> Result<Self> {
         let contexts = params.contexts(latent_len);
         if models.len() < contexts {
@@ -656,6 +672,15 @@ impl<'b> RowState<'b> {
             }
             _ => None,
         };
+        let grids = match grids.get_mut(..n) {
+            Some(grids) if params.layout == Layout::Table => {
+                for (i, g) in grids.iter_mut().enumerate() {
+                    *g = params.grid(i)?;
+                }
+                &*grids
+            }
+            _ => &[],
+        };
         let mut state = RowState {
             models: &mut models[..contexts],
             older,
@@ -664,6 +689,7 @@ impl<'b> RowState<'b> {
             temporal,
             targets,
             mirrors,
+            grids,
             rows_seen: 0,
         };
         state.start_block();
@@ -723,6 +749,8 @@ struct RowSetup<'p> {
     field_grid: Option<ColumnGrid>,
     /// Learned weights, when the learned predictor is in use for this row.
     weights: Option<&'p [i32; LEARNED_TAPS]>,
+    /// A table's column grids read once ([`RowState`]), or empty.
+    grids: &'p [ColumnGrid],
 }
 
 impl RowSetup<'_> {
@@ -742,9 +770,9 @@ impl RowSetup<'_> {
         i: usize,
         slot: &'g mut ColumnGrid,
     ) -> Result<&'g ColumnGrid> {
-        match &self.field_grid {
-            Some(g) => Ok(g),
-            None => {
+        match (&self.field_grid, self.grids.get(i)) {
+            (Some(g), _) | (None, Some(g)) => Ok(g),
+            (None, None) => {
                 *slot = params.grid(i)?;
                 Ok(slot)
             }
@@ -895,6 +923,7 @@ pub(crate) fn code_row<C: ResidualCoder>(
             Layout::Table => None,
         },
         weights,
+        grids: state.grids,
     };
     match input {
         Some(x) => encode_row(coder, params, &setup, state, x, base, out)?,
@@ -1029,14 +1058,15 @@ pub(crate) fn code_block<C: BitCoder, M: RowModel>(
 
 /// Decodes the payload of one residual block of `kind` into `out` (its rows back to back)
 /// with the coder the kind names, and checks that the payload ends where that coder does.
-/// `tables` is working memory for tabled blocks, which only fields without a model may hold.
+/// `tables` is working memory for tabled blocks, which only streams without a model may hold
+/// ([`tabled_contexts_of`]).
 pub(crate) fn decode_residuals<M: RowModel>(
     kind: BlockKind,
     payload: &[u8],
     params: &BoundParams<'_>,
     model: Option<&M>,
     buffers: &mut BlockBuffers<'_>,
-    tables: Option<&mut Tables>,
+    tables: &mut [ContextTable],
     out: &mut [f64],
 ) -> Result<()> {
     match kind {
@@ -1052,8 +1082,12 @@ pub(crate) fn decode_residuals<M: RowModel>(
             Err(Error::NotInThisBuild("the tabled coder (feature tabled)"))
         }
         BlockKind::TabledResiduals if tabled_applies(params) => {
-            let tables = tables.ok_or(Error::BufferTooSmall {
-                needed: core::mem::size_of::<Tables>(),
+            let contexts = tabled_contexts_of(params).unwrap_or(0);
+            let capacity = tables.len();
+            let tables = tables.get_mut(..contexts).ok_or(Error::CapacityExceeded {
+                what: Capacity::Contexts,
+                needed: contexts,
+                capacity,
             })?;
             let mut decoder = TabledDecoder::new(payload, tables)?;
             code_residual_block(&mut decoder, params, &mut buffers.state, None, out)?;

@@ -4,9 +4,10 @@
 //! The adaptive binary coder ([`crate::entropy::range`]) spends one serial coding step per binary
 //! decision, about five per value at fine bounds. Here each value is one table lookup and one
 //! rANS step, and its remaining bits are copied into a separate raw stream. The cost is a
-//! second pass (the tables are counted before anything is coded) and the tables themselves,
-//! a few hundred bytes per block, which is why only fields, with their few contexts and
-//! large blocks, are coded this way.
+//! second pass (the tables are counted before anything is coded) and the tables themselves:
+//! a few hundred bytes per block for a field's 12 contexts, a few kilobytes for a table's
+//! four per column, which large tables pay for and small ones may not (the encoder's caller
+//! decides).
 //!
 //! Tokens: 0; then +-1; then, for `2 <= bit length n <= 15`, the length, the bit below the
 //! leading one and the sign (four tokens per length), with the `n - 2` bits below those raw;
@@ -21,8 +22,11 @@ use crate::error::{Error, Result};
 /// Bits of precision of a frequency table: a context's frequencies sum to 2^`TABLE_BITS`.
 pub const TABLE_BITS: u32 = 12;
 const TOTAL: u32 = 1 << TABLE_BITS;
-/// Contexts of a tabled block: a field's activity classes.
+/// Contexts of a tabled field block: its activity classes.
 pub const TABLED_CONTEXTS: usize = 12;
+/// Most contexts a tabled block may have: a table's contexts per column times its columns
+/// must stay within this (so that a decoder's tables, about 6 KB a context, stay bounded).
+pub const MAX_TABLED_CONTEXTS: usize = 1024;
 /// Longest bit length a token spells out; longer residuals take [`TOKEN_LONG`].
 const SHORT_LEN: u32 = 15;
 const TOKEN_LONG: usize = 3 + 4 * (SHORT_LEN as usize - 1);
@@ -181,157 +185,172 @@ fn normalize(counts: &[u32; ALPHABET], freqs: &mut [u16; ALPHABET]) {
     freqs[largest] = (i64::from(freqs[largest]) + i64::from(TOTAL) - i64::from(sum)) as u16;
 }
 
-/// A value's context and token, packed as the encoder keeps them: context above the low 8
-/// bits, token in them.
+/// Bits of a [`pack`]ed value that hold the token (tokens are below 64).
+const TOKEN_BITS: u32 = 6;
+
+/// A value's context and token, packed as the encoder keeps them: context above the low
+/// [`TOKEN_BITS`] bits, token in them.
 #[inline(always)]
 fn pack(context: usize, token: usize) -> u16 {
-    (context << 8 | token) as u16
+    (context << TOKEN_BITS | token) as u16
 }
 
 /// The context and token of a [`pack`]ed value.
 #[inline(always)]
 fn unpack(packed: u16) -> (usize, usize) {
-    (usize::from(packed >> 8), usize::from(packed & 0xFF))
+    (
+        usize::from(packed >> TOKEN_BITS),
+        usize::from(packed & ((1 << TOKEN_BITS) - 1)),
+    )
+}
+
+/// Ways the encoder counts tokens in: value `i` in way `i % WAYS`, so that runs of one token
+/// (zeros, mostly) do not wait on their own previous increment.
+const WAYS: usize = 4;
+
+/// One context's tables, as both sides hold them: the encoder's counts and coding constants,
+/// both sides' frequencies, and the decoder's token of each of the `TOTAL` slots. A block has
+/// [`tabled_contexts`] of them (about 6 KB each: a host keeps them on the heap).
+#[derive(Debug, Clone)]
+pub struct ContextTable {
+    counts: [[u32; ALPHABET]; WAYS],
+    freqs: [u16; ALPHABET],
+    /// Running sums of `freqs`.
+    starts: [u16; ALPHABET],
+    symbols: [EncodeSymbol; ALPHABET],
+    slots: [u8; TOTAL as usize],
+}
+
+impl ContextTable {
+    /// An empty context.
+    pub const EMPTY: ContextTable = ContextTable {
+        counts: [[0; ALPHABET]; WAYS],
+        freqs: [0; ALPHABET],
+        starts: [0; ALPHABET],
+        symbols: [EncodeSymbol::ZERO; ALPHABET],
+        slots: [0; TOTAL as usize],
+    };
+
+    fn set_starts(&mut self) {
+        let mut at = 0u16;
+        for (&f, s) in self.freqs.iter().zip(self.starts.iter_mut()) {
+            *s = at;
+            at = at.wrapping_add(f);
+        }
+    }
+
+    fn used(&self) -> bool {
+        self.freqs.iter().any(|&f| f > 0)
+    }
+}
+
+/// Contexts of a tabled block: a field's [`TABLED_CONTEXTS`] activity classes, or a table's
+/// `classes` per column; `None` beyond [`MAX_TABLED_CONTEXTS`].
+pub fn tabled_contexts(columns: Option<usize>, classes: usize) -> Option<usize> {
+    match columns {
+        None => Some(TABLED_CONTEXTS),
+        Some(n) => n.checked_mul(classes).filter(|&c| c <= MAX_TABLED_CONTEXTS),
+    }
 }
 
 /// The count of a packed value's token in its context.
 #[inline(always)]
-fn slot_of(counts: &mut [[u32; ALPHABET]; TABLED_CONTEXTS], packed: u16) -> Result<&mut u32> {
+fn slot_of(tables: &mut [ContextTable], way: usize, packed: u16) -> Result<&mut u32> {
     let (context, token) = unpack(packed);
-    counts
+    tables
         .get_mut(context)
-        .and_then(|row| row.get_mut(token))
+        .and_then(|t| t.counts[way].get_mut(token))
         .ok_or(Error::Invalid("tabled token"))
 }
 
-/// Tokens per context. Four partial counts, so that runs of one token (zeros, mostly) do
-/// not wait on their own previous increment.
-fn count(tokens: &[u16]) -> Result<[[u32; ALPHABET]; TABLED_CONTEXTS]> {
-    const WAYS: usize = 4;
-    let mut partial = [[[0u32; ALPHABET]; TABLED_CONTEXTS]; WAYS];
+/// Counts tokens per context into `tables` and normalizes them into frequencies.
+fn count(tokens: &[u16], tables: &mut [ContextTable]) -> Result<()> {
+    for t in tables.iter_mut() {
+        t.counts = [[0; ALPHABET]; WAYS];
+    }
     let mut chunks = tokens.chunks_exact(WAYS);
     for chunk in &mut chunks {
-        for (counts, &packed) in partial.iter_mut().zip(chunk) {
-            *slot_of(counts, packed)? += 1;
+        for (way, &packed) in chunk.iter().enumerate() {
+            *slot_of(tables, way, packed)? += 1;
         }
     }
     for &packed in chunks.remainder() {
-        *slot_of(&mut partial[0], packed)? += 1;
+        *slot_of(tables, 0, packed)? += 1;
     }
-    let [mut total, rest @ ..] = partial;
-    for other in rest {
-        for (t, o) in total.iter_mut().zip(other) {
-            for (a, b) in t.iter_mut().zip(o) {
+    for t in tables.iter_mut() {
+        let [mut total, rest @ ..] = t.counts;
+        for other in rest {
+            for (a, b) in total.iter_mut().zip(other) {
                 *a += b;
             }
         }
+        normalize(&total, &mut t.freqs);
+        t.set_starts();
     }
-    Ok(total)
+    Ok(())
 }
 
-/// A block's frequency tables, as both sides hold them.
-#[derive(Debug, Clone)]
-struct Frequencies {
-    freqs: [[u16; ALPHABET]; TABLED_CONTEXTS],
-    /// Running sums of `freqs`, per context.
-    starts: [[u16; ALPHABET]; TABLED_CONTEXTS],
+/// Writes the frequencies of `tables`, range coded: per context a used flag, then its
+/// frequencies.
+fn write_frequencies(tables: &mut [ContextTable], out: &mut [u8]) -> Result<usize> {
+    let mut coder = RangeEncoder::new(out);
+    code_frequencies(&mut coder, tables)?;
+    coder.finish()
 }
 
-impl Frequencies {
-    const EMPTY: Frequencies = Frequencies {
-        freqs: [[0; ALPHABET]; TABLED_CONTEXTS],
-        starts: [[0; ALPHABET]; TABLED_CONTEXTS],
-    };
-
-    fn set_starts(&mut self) {
-        for (freqs, starts) in self.freqs.iter().zip(self.starts.iter_mut()) {
-            let mut at = 0u16;
-            for (&f, s) in freqs.iter().zip(starts.iter_mut()) {
-                *s = at;
-                at = at.wrapping_add(f);
+/// Reads frequencies written by [`write_frequencies`] (as many contexts as `tables` has),
+/// checks that each used context's frequencies sum to `TOTAL`, and lays out each used
+/// context's slots.
+fn read_tables(tables: &mut [ContextTable], bytes: &[u8]) -> Result<()> {
+    let mut coder = RangeDecoder::new(bytes)?;
+    code_frequencies(&mut coder, tables)?;
+    if coder.position() != bytes.len() {
+        return Err(Error::TrailingBytes);
+    }
+    for table in tables.iter_mut() {
+        table.set_starts();
+        let ContextTable {
+            freqs,
+            starts,
+            slots,
+            ..
+        } = table;
+        for (t, (&f, &s)) in freqs.iter().zip(starts.iter()).enumerate() {
+            if let Some(range) = slots.get_mut(usize::from(s)..usize::from(s) + usize::from(f)) {
+                range.fill(t as u8);
             }
         }
     }
+    Ok(())
+}
 
-    /// Writes the tables, range coded: per context a used flag, then its frequencies.
-    fn write(&mut self, out: &mut [u8]) -> Result<usize> {
-        let mut coder = RangeEncoder::new(out);
-        self.code(&mut coder)?;
-        coder.finish()
-    }
-
-    /// Reads tables written by [`Frequencies::write`] and checks that each used context's
-    /// frequencies sum to `TOTAL`.
-    fn read(&mut self, bytes: &[u8]) -> Result<()> {
-        let mut coder = RangeDecoder::new(bytes)?;
-        self.code(&mut coder)?;
-        if coder.position() != bytes.len() {
-            return Err(Error::TrailingBytes);
-        }
-        self.set_starts();
-        Ok(())
-    }
-
-    fn code<C: crate::entropy::range::BitCoder>(&mut self, coder: &mut C) -> Result<()> {
-        let (mut used_model, mut freq_model) = (IntModel::default(), IntModel::default());
-        for freqs in self.freqs.iter_mut() {
-            let used = freqs.iter().any(|&f| f > 0);
-            let used = code_symbol(coder, &mut used_model, Symbol::Value(i64::from(used)))?;
-            match used {
-                Symbol::Value(0) => freqs.fill(0),
-                Symbol::Value(1) => {
-                    let mut sum = 0u32;
-                    for f in freqs.iter_mut() {
-                        *f = match code_symbol(
-                            coder,
-                            &mut freq_model,
-                            Symbol::Value(i64::from(*f)),
-                        )? {
-                            Symbol::Value(v) if (0..=i64::from(TOTAL)).contains(&v) => v as u16,
-                            _ => return Err(Error::Invalid("tabled frequency")),
-                        };
-                        sum += u32::from(*f);
-                    }
-                    if sum != TOTAL {
-                        return Err(Error::Invalid("tabled frequencies do not sum to the total"));
-                    }
+fn code_frequencies<C: crate::entropy::range::BitCoder>(
+    coder: &mut C,
+    tables: &mut [ContextTable],
+) -> Result<()> {
+    let (mut used_model, mut freq_model) = (IntModel::default(), IntModel::default());
+    for table in tables.iter_mut() {
+        let used = Symbol::Value(i64::from(table.used()));
+        let freqs = &mut table.freqs;
+        match code_symbol(coder, &mut used_model, used)? {
+            Symbol::Value(0) => freqs.fill(0),
+            Symbol::Value(1) => {
+                let mut sum = 0u32;
+                for f in freqs.iter_mut() {
+                    *f = match code_symbol(coder, &mut freq_model, Symbol::Value(i64::from(*f)))? {
+                        Symbol::Value(v) if (0..=i64::from(TOTAL)).contains(&v) => v as u16,
+                        _ => return Err(Error::Invalid("tabled frequency")),
+                    };
+                    sum += u32::from(*f);
                 }
-                _ => return Err(Error::Invalid("tabled context flag")),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The decoder's working memory for a tabled block: its frequencies and, per context, the
-/// token of each of the `TOTAL` slots (about 50 KB: a host keeps them on the heap).
-#[derive(Debug, Clone)]
-pub struct Tables {
-    frequencies: Frequencies,
-    slots: [[u8; TOTAL as usize]; TABLED_CONTEXTS],
-}
-
-impl Tables {
-    /// Empty tables.
-    pub const EMPTY: Tables = Tables {
-        frequencies: Frequencies::EMPTY,
-        slots: [[0; TOTAL as usize]; TABLED_CONTEXTS],
-    };
-
-    /// Reads a block's tables and lays out each used context's slots.
-    fn read(&mut self, bytes: &[u8]) -> Result<()> {
-        self.frequencies.read(bytes)?;
-        let Frequencies { freqs, starts } = &self.frequencies;
-        for ((freqs, starts), slots) in freqs.iter().zip(starts).zip(&mut self.slots) {
-            for (t, (&f, &s)) in freqs.iter().zip(starts).enumerate() {
-                if let Some(range) = slots.get_mut(usize::from(s)..usize::from(s) + usize::from(f))
-                {
-                    range.fill(t as u8);
+                if sum != TOTAL {
+                    return Err(Error::Invalid("tabled frequencies do not sum to the total"));
                 }
             }
+            _ => return Err(Error::Invalid("tabled context flag")),
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// One token's rANS encoding constants (division by its frequency as a multiplication).
@@ -345,6 +364,14 @@ struct EncodeSymbol {
 }
 
 impl EncodeSymbol {
+    const ZERO: EncodeSymbol = EncodeSymbol {
+        limit: 0,
+        reciprocal: 0,
+        bias: 0,
+        complement: 0,
+        shift: 0,
+    };
+
     fn new(start: u16, freq: u16) -> Self {
         let (start, freq) = (u32::from(start), u32::from(freq));
         if freq == 0 {
@@ -406,16 +433,13 @@ impl<'b> TabledEncoder<'b> {
 
     /// Writes the block payload into `out`: the tables' length and tables, the raw bits'
     /// length and raw bits, then the rANS bytes. Returns its length.
-    pub fn finish(mut self, out: &mut [u8]) -> Result<usize> {
+    /// `tables` are its working memory, one per context of the block ([`tabled_contexts`]).
+    pub fn finish(mut self, tables: &mut [ContextTable], out: &mut [u8]) -> Result<usize> {
         let tokens = self.tokens.get(..self.len).unwrap_or_default();
-        let mut tables = Frequencies::EMPTY;
-        for (counts, freqs) in count(tokens)?.iter().zip(tables.freqs.iter_mut()) {
-            normalize(counts, freqs);
-        }
-        tables.set_starts();
+        count(tokens, tables)?;
         let too_small = |needed| Error::BufferTooSmall { needed };
         let body = out.get_mut(LEN_BYTES..).ok_or(too_small(LEN_BYTES))?;
-        let tables_len = tables.write(body)?;
+        let tables_len = write_frequencies(tables, body)?;
         let raw_len = self.raw.flush()?;
         let raw_at = 2 * LEN_BYTES + tables_len;
         let rans_at = raw_at + raw_len;
@@ -427,9 +451,14 @@ impl<'b> TabledEncoder<'b> {
         head[LEN_BYTES + tables_len..raw_at].copy_from_slice(&(raw_len as u32).to_le_bytes());
         head[raw_at..].copy_from_slice(&self.raw.out[..raw_len]);
 
-        let mut symbols = [[EncodeSymbol::default(); ALPHABET]; TABLED_CONTEXTS];
-        for ((row, freqs), starts) in symbols.iter_mut().zip(&tables.freqs).zip(&tables.starts) {
-            for ((s, &f), &start) in row.iter_mut().zip(freqs).zip(starts) {
+        for table in tables.iter_mut() {
+            let ContextTable {
+                freqs,
+                starts,
+                symbols,
+                ..
+            } = table;
+            for ((s, &f), &start) in symbols.iter_mut().zip(freqs.iter()).zip(starts.iter()) {
                 *s = EncodeSymbol::new(start, f);
             }
         }
@@ -439,9 +468,9 @@ impl<'b> TabledEncoder<'b> {
         let full = too_small(out_len(rans_at, rest.len()));
         let symbol = |packed: u16| {
             let (context, token) = unpack(packed);
-            symbols
+            tables
                 .get(context)
-                .and_then(|row| row.get(token))
+                .and_then(|t| t.symbols.get(token))
                 .ok_or(Error::Invalid("tabled token"))
         };
         let (whole, tail) = tokens.split_at(tokens.len() - tokens.len() % STATES);
@@ -508,7 +537,7 @@ impl ResidualCoder for TabledEncoder<'_> {
         value: Coded,
     ) -> Result<Coded> {
         let (token, bits, count) = tokenize(value)?;
-        if context >= TABLED_CONTEXTS {
+        if context >= MAX_TABLED_CONTEXTS {
             return Err(Error::Invalid("tabled context"));
         }
         let slot = self.tokens.get_mut(self.len).ok_or(Error::BufferTooSmall {
@@ -533,7 +562,7 @@ impl ResidualCoder for TabledEncoder<'_> {
 /// The decoder of a block [`TabledEncoder::finish`] wrote.
 #[derive(Debug)]
 pub struct TabledDecoder<'s, 't> {
-    tables: &'t Tables,
+    tables: &'t [ContextTable],
     raw: BitReader<'s>,
     rans: &'s [u8],
     pos: usize,
@@ -543,11 +572,12 @@ pub struct TabledDecoder<'s, 't> {
 }
 
 impl<'s, 't> TabledDecoder<'s, 't> {
-    /// Reads the tables of `payload` into `tables` and starts decoding.
-    pub fn new(payload: &'s [u8], tables: &'t mut Tables) -> Result<Self> {
+    /// Reads the tables of `payload` into `tables` (one per context of the block,
+    /// [`tabled_contexts`]) and starts decoding.
+    pub fn new(payload: &'s [u8], tables: &'t mut [ContextTable]) -> Result<Self> {
         let (tables_bytes, rest) = section(payload)?;
         let (raw, rans) = section(rest)?;
-        tables.read(tables_bytes)?;
+        read_tables(tables, tables_bytes)?;
         let mut states = [0u32; STATES];
         for (state, bytes) in states.iter_mut().zip(rans.chunks(4)) {
             let bytes: [u8; 4] = bytes.try_into().map_err(|_| Error::Truncated)?;
@@ -587,15 +617,12 @@ impl<'s, 't> TabledDecoder<'s, 't> {
         self.turn = (turn + 1) % STATES;
         let state = self.states.get(turn).copied().unwrap_or(0);
         let slot = (state & mask) as usize;
-        let (freqs, starts, slots) = match (
-            self.tables.frequencies.freqs.get(context),
-            self.tables.frequencies.starts.get(context),
-            self.tables.slots.get(context),
-        ) {
-            (Some(f), Some(s), Some(t)) => (f, s, t),
-            _ => return Err(Error::Invalid("tabled context")),
-        };
-        let token = usize::from(slots[slot]);
+        let table = self
+            .tables
+            .get(context)
+            .ok_or(Error::Invalid("tabled context"))?;
+        let token = usize::from(table.slots[slot]);
+        let (freqs, starts) = (&table.freqs, &table.starts);
         let freq = u32::from(freqs[token]);
         if freq == 0 {
             return Err(Error::Invalid("tabled context not in the block"));
@@ -673,9 +700,10 @@ mod tests {
             encoder.residual(&mut [], context, v).unwrap();
         }
         let mut out = std::vec![0u8; values.len() * 10 + 1024];
-        let len = encoder.finish(&mut out).unwrap();
+        let mut tables = std::vec![ContextTable::EMPTY; TABLED_CONTEXTS];
+        let len = encoder.finish(&mut tables, &mut out).unwrap();
         out.truncate(len);
-        let mut tables = std::boxed::Box::new(Tables::EMPTY);
+        let mut tables = std::vec![ContextTable::EMPTY; TABLED_CONTEXTS];
         let mut decoder = TabledDecoder::new(&out, &mut tables).unwrap();
         for &(context, v) in values {
             assert_eq!(
