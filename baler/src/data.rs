@@ -841,15 +841,53 @@ fn write_typed<T: npyz::AutoSerialize, W: Write>(
     Ok(complete)
 }
 
+/// Writes float64 (or, `narrow`, float32) values after a header written by npyz, in whole
+/// chunks: npyz's own writer takes them value by value, a tenth of a decoder's time.
+fn write_floats<W: Write>(
+    mut out: W,
+    shape: &[u64],
+    rx: &Receiver<Message>,
+    narrow: bool,
+) -> std::io::Result<bool> {
+    let descr = if narrow { "<f4" } else { "<f8" };
+    let dtype = npyz::DType::Plain(descr.parse().map_err(std::io::Error::other)?);
+    npyz::WriteOptions::new_header_only()
+        .dtype(dtype)
+        .shape(shape)
+        .writer(&mut out)
+        .write_header_only()?;
+    let expected = shape.iter().fold(1u64, |a, &d| a.saturating_mul(d));
+    let (mut written, mut bytes) = (0u64, Vec::new());
+    let complete = drain(rx, |values, _| {
+        written += values.len() as u64;
+        if written > expected {
+            return Err(std::io::Error::other("more values than the shape holds"));
+        }
+        bytes.clear();
+        if narrow {
+            bytes.extend(values.iter().flat_map(|&v| (v as f32).to_le_bytes()));
+        } else {
+            bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        out.write_all(&bytes)
+    })?;
+    if complete && written != expected {
+        return Err(std::io::Error::other(format!(
+            "{written} values for a shape of {expected}"
+        )));
+    }
+    Ok(complete)
+}
+
 fn write_npy<W: Write>(out: W, header: &Header, rx: &Receiver<Message>) -> std::io::Result<bool> {
     let shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
     match header.dtype {
-        DType::F32 => write_typed(out, &shape, rx, |x| x as f32),
+        DType::F32 => write_floats(out, &shape, rx, true),
         DType::I16 => write_typed(out, &shape, rx, |x| {
             x.round().clamp(-32768.0, 32767.0) as i16
         }),
         DType::I32 => write_typed(out, &shape, rx, |x| x.round() as i32),
-        _ => write_typed(out, &shape, rx, |x| x),
+        _ => write_floats(out, &shape, rx, false),
     }
 }
 
