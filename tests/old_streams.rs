@@ -99,34 +99,36 @@ fn block_kinds(stream: &[u8]) -> Vec<baler_codec::stream::BlockKind> {
 }
 
 #[test]
-fn tables_with_tabled_blocks_decode_to_the_same_bits() {
-    // Written since tables may be tabled (`tabled/`, see the README there): the model-free
-    // one decodes to exactly the values of the older adaptive `hzz_abs.baler`.
+fn streams_of_december_2026_decode_to_the_same_bits() {
+    // Written since tables may be tabled and fields are in kind 6 (`tabled/`, see the
+    // README there); those also written before decode to exactly the older streams' values.
+    use baler_codec::stream::BlockKind;
     let text = std::fs::read_to_string(dir().join("tabled/decoded.sha256")).unwrap();
     let cases: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
     assert_eq!(
         cases.len(),
-        2,
-        "tabled/decoded.sha256 lists the two streams"
+        4,
+        "tabled/decoded.sha256 lists the four streams"
     );
+    let older = expected();
     for (name, hash) in cases {
         let stream = read(&format!("tabled/{name}.baler"));
+        let (kind, shape) = if name.starts_with("cfd") {
+            (BlockKind::TabledResidualContexts, vec![60, 50, 50])
+        } else {
+            (BlockKind::TabledResiduals, vec![2421, 31])
+        };
         assert!(
-            block_kinds(&stream).contains(&baler_codec::stream::BlockKind::TabledResiduals),
-            "{name} has a tabled block"
+            block_kinds(&stream).contains(&kind),
+            "{name} has a {kind:?} block"
         );
         let array = baler::decompress(&stream, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(array.shape(), &[2421, 31][..], "{name}");
+        assert_eq!(array.shape(), &shape[..], "{name}");
         assert_eq!(digest(array.values()), hash, "{name} decodes differently");
+        if let Some((_, old)) = older.iter().find(|(n, _)| n == name) {
+            assert_eq!(old, hash, "{name}: other values than the older stream's");
+        }
     }
-    let old = expected()
-        .into_iter()
-        .find(|(n, _)| n == "hzz_abs")
-        .unwrap();
-    assert_eq!(
-        old.1,
-        text.lines().next().unwrap().split_once(' ').unwrap().1
-    );
 }
 
 #[test]
@@ -200,10 +202,11 @@ fn compressing_the_shared_data_gives_the_same_bytes() {
         baler::compress_file(&data.join(input), &path, &options, &|_, _| {})
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let written = std::fs::read(&path).unwrap();
-        // The model-free table is tabled since tables may be (smaller, the same values);
-        // the others are still written byte for byte as before the restructure.
+        // Since December 2026 the model-free table is tabled and the fields are in kind 6
+        // (smaller, the same values: `tabled/`); the others are still written byte for byte
+        // as before the restructure.
         let expected = match name {
-            "hzz_abs" => read("tabled/hzz_abs.baler"),
+            "hzz_abs" | "cfd_1e-3" | "cfd_never" => read(&format!("tabled/{name}.baler")),
             _ => read(&format!("{name}.baler")),
         };
         assert!(

@@ -106,10 +106,24 @@ fn coded_round_trip(
 /// [`round_trip`] through the tabled coder (fields without a model); the decoded values
 /// must be bit for bit those of the adaptive coder: the coders differ, the prediction not.
 fn round_trip_tabled(params: &BoundParams<'_>, values: &[f64]) -> (Vec<u8>, Vec<f64>) {
+    round_trip_as(
+        params,
+        values,
+        CoderChoice::TabledValueContexts,
+        BlockKind::TabledResiduals,
+    )
+}
+
+/// [`round_trip`] through the tabled coder as `coder` writes it, which must be block `kind`.
+fn round_trip_as(
+    params: &BoundParams<'_>,
+    values: &[f64],
+    coder: CoderChoice,
+    kind: BlockKind,
+) -> (Vec<u8>, Vec<f64>) {
     assert!(tabled_applies(params));
-    let (kind, _, _) = encode(params, None, values, CoderChoice::Tabled);
-    assert_eq!(kind, BlockKind::TabledResiduals);
-    coded_round_trip(params, None, values, CoderChoice::Tabled)
+    assert_eq!(encode(params, None, values, coder).0, kind);
+    coded_round_trip(params, None, values, coder)
 }
 
 fn assert_within(values: &[f64], decoded: &[f64], bound: impl Fn(usize) -> f64) {
@@ -224,6 +238,11 @@ proptest! {
         let (_, tabled) = round_trip_tabled(&params, &values);
         let same = decoded.iter().zip(&tabled).all(|(a, b)| a.to_bits() == b.to_bits());
         prop_assert!(same, "the two coders decode differently");
+        // Kind 6: contexts from residuals, the same values.
+        let kind = BlockKind::TabledResidualContexts;
+        let (_, split) = round_trip_as(&params, &values, CoderChoice::Tabled, kind);
+        let same = decoded.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits());
+        prop_assert!(same, "kind 6 decodes differently");
     }
 }
 
@@ -435,6 +454,55 @@ fn damaged_tabled_payloads_are_typed_errors() {
         detected * 2 > payload.len() * 8,
         "{detected} of {} flips detected",
         payload.len() * 8
+    );
+}
+
+#[test]
+fn damaged_residual_context_payloads_are_typed_errors() {
+    let layout = Layout::Field {
+        height: 4,
+        width: 5,
+    };
+    let mut weights = [0i32; LEARNED_TAPS];
+    weights[0] = 1 << LEARNED_FRACTION_BITS;
+    for predictor in [Predictor::None, Predictor::Learned(weights)] {
+        let bytes = params_bytes(layout, predictor, DType::F32, &[grid(0.01)], 20);
+        let params = BoundParams::read(&bytes).unwrap();
+        let values: Vec<f64> = (0..400)
+            .map(|i| f64::from(((i as f64 * 0.37).sin() * 3.0) as f32))
+            .collect();
+        let kind = BlockKind::TabledResidualContexts;
+        let (payload, _) = round_trip_as(&params, &values, CoderChoice::Tabled, kind);
+        let rows = values.len() / 20;
+        let decode = |bytes: &[u8]| decode(&params, None, kind, bytes, rows);
+        for len in 0..payload.len() {
+            assert!(decode(&payload[..len]).is_err(), "truncated to {len}");
+        }
+        let mut detected = 0;
+        for bit in 0..payload.len() * 8 {
+            let mut damaged = payload.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            detected += usize::from(decode(&damaged).is_err());
+        }
+        assert!(
+            detected * 2 > payload.len() * 8,
+            "{detected} flips detected"
+        );
+    }
+    // Kind 6 where the parameters cannot have it: a table.
+    let grids: Vec<ColumnGrid> = (0..3).map(|_| grid(0.01)).collect();
+    let bytes = params_bytes(Layout::Table, Predictor::None, DType::F64, &grids, 3);
+    let params = BoundParams::read(&bytes).unwrap();
+    let err = decode(
+        &params,
+        None,
+        BlockKind::TabledResidualContexts,
+        &[0; 64],
+        2,
+    );
+    assert_eq!(
+        err.unwrap_err(),
+        Error::Invalid("residual contexts in a stream that cannot have them")
     );
 }
 

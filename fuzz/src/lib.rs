@@ -363,12 +363,13 @@ pub fn encode_bounded(
     stream.extend(sealed(BlockKind::BoundParams, 0, &params));
     for (index, part) in values.chunks(rows_per_block * row_len).enumerate() {
         let mut out = vec![0f64; part.len()];
-        // Without a model: every other block tabled, as compress writes them, the others
-        // adaptive, as older streams hold them.
-        let coder = if index % 2 == 0 && tabled_applies(&parsed) {
-            CoderChoice::Tabled
-        } else {
-            CoderChoice::Adaptive
+        // Without a model: blocks tabled as compress writes them (fields in kind 6), adaptive
+        // and, for fields, in kind 4, as older streams hold them, in turn.
+        let coder = match index % 3 {
+            _ if !tabled_applies(&parsed) => CoderChoice::Adaptive,
+            0 => CoderChoice::Tabled,
+            1 => CoderChoice::Adaptive,
+            _ => CoderChoice::TabledValueContexts,
         };
         let block = scratch
             .encode_block(&parsed, model, coder, part, &mut out)

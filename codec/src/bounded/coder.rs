@@ -18,8 +18,9 @@ use crate::stream::{seal_block, Block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILE
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CoderChoice {
     /// The tabled rANS coder where the stream may have it (fields and tables without a
-    /// model), the adaptive range coder elsewhere; a small table block whose frequency tables
-    /// would cost too much is coded adaptively ([`ScratchBuf::encode_block`]).
+    /// model; a field on a linear grid in kind 6, its contexts from residuals), the adaptive
+    /// range coder elsewhere; a small table block whose frequency tables would cost too much
+    /// is coded adaptively ([`ScratchBuf::encode_block`]).
     #[default]
     Best,
     /// Always the adaptive range coder (block kind 3): least memory, as older streams hold.
@@ -27,6 +28,9 @@ pub enum CoderChoice {
     /// The tabled coder wherever the stream may have it, however small the block (tests and
     /// measurements).
     Tabled,
+    /// As [`CoderChoice::Tabled`], but fields in kind 4, their contexts from the decoded
+    /// neighbours, as `baler compress` wrote them before December 2026 (tests of old forms).
+    TabledValueContexts,
 }
 
 /// Element counts of the working memory that coding blocks of a stream needs.
@@ -341,6 +345,12 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
             .filter(|_| cfg!(feature = "tabled") && self.coder != CoderChoice::Adaptive);
         let (kind, len) = if let Some(tables) = tables {
             let state = &mut self.buffers.state;
+            state.residual_contexts = self.coder != CoderChoice::TabledValueContexts
+                && super::residual_contexts_apply(self.params);
+            let kind = match state.residual_contexts {
+                true => BlockKind::TabledResidualContexts,
+                false => BlockKind::TabledResiduals,
+            };
             let len = encode_tabled(
                 self.params,
                 state,
@@ -349,8 +359,9 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
                 decoded,
                 body,
             )?;
-            (BlockKind::TabledResiduals, len)
+            (kind, len)
         } else {
+            self.buffers.state.residual_contexts = false;
             let mut encoder = RangeEncoder::new(body);
             code_block(
                 &mut encoder,

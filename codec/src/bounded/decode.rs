@@ -72,7 +72,8 @@ fn decoded(
 }
 
 /// [`decode_row`] for a field frame without a model on a linear grid, `to_out` the output
-/// type's conversion.
+/// type's conversion. Kind 6 blocks ([`RowState::residual_contexts`]) decode each frame row in
+/// two loops: its residuals, whose contexts need no value of the row, then its values.
 fn decode_field<C: ResidualCoder>(
     coder: &mut C,
     setup: &RowSetup<'_>,
@@ -86,17 +87,14 @@ fn decode_field<C: ResidualCoder>(
     let weights = setup.learned();
     let models = &mut *state.models;
     let (current, previous) = (&mut state.current[..n], &*state.previous);
-    let sums = &mut state.temporal[..n];
+    let (sums, residuals) = (&mut state.temporal[..n], &mut state.targets[..n]);
     let stencil = weights.map(causal_stencil);
-    let (left_weight, far_left_weight) = match stencil {
-        Some(s) => (s[2][1], s[2][0]),
-        None => (0, 0),
-    };
-    for (row, (out, sums)) in out
+    let left_weights = stencil.map_or((0, 0), |s| (s[2][1], s[2][0]));
+    let rows = out
         .chunks_mut(width)
         .zip(sums.chunks_mut(width))
-        .enumerate()
-    {
+        .zip(residuals.chunks_mut(width));
+    for (row, ((out, sums), residuals)) in rows.enumerate() {
         let start = row * width;
         // The learned predictor's interior columns (two from each edge, from the third row
         // on): the taps in the rows above are final, summed here for the whole row.
@@ -107,45 +105,113 @@ fn decode_field<C: ResidualCoder>(
             }
             _ => 0..0,
         };
+        let plan = RowPlan {
+            row,
+            width,
+            weights,
+            interior,
+            left_weights,
+        };
+        if state.residual_contexts {
+            // The row's residuals first; escaped values wait in `out` as their raw bits.
+            let mut left = 0u64;
+            for (col, (r, value)) in residuals.iter_mut().zip(out.iter_mut()).enumerate() {
+                let activity = residual_activity(current, previous, (row, col), width, left);
+                let class = bit_len(activity).min(FIELD_CLASSES - 1);
+                (*r, left) = match coder.residual(models, class, Coded::Raw(0))? {
+                    Coded::Residual(r) => (r, r.unsigned_abs()),
+                    Coded::Raw(bits) => {
+                        *value = f64::from_bits(bits);
+                        (ESCAPED, 0)
+                    }
+                };
+            }
+            // Then the values, from the residuals and the decoded neighbours.
+            let mut left = [0i64; 2];
+            let values = out.iter_mut().zip(sums.iter()).zip(residuals.iter());
+            for (col, ((value, &sum), &r)) in values.enumerate() {
+                let (prediction, _) = plan.predict(current, previous, col, left, sum);
+                let (k, y) = match r {
+                    ESCAPED => (grid_index(*value, &g).unwrap_or(0), *value),
+                    r => decoded(Coded::Residual(r), prediction, &g, 0, to_out)?,
+                };
+                *value = y;
+                if let Some(slot) = current.get_mut(start + col) {
+                    *slot = k;
+                }
+                left = [k, left[0]];
+            }
+            continue;
+        }
         let mut left = [0i64; 2];
         for (col, (value, &sum)) in out.iter_mut().zip(sums.iter()).enumerate() {
-            let i = start + col;
-            let (lorenzo_d, activity) = if row > 0 && col > 0 {
-                let up = i - width;
-                let at = |frame: &[i64], j: usize| frame.get(j).copied().unwrap_or(0);
-                lorenzo_terms(
-                    left[0],
-                    at(current, up),
-                    at(current, up - 1),
-                    at(previous, i),
-                    at(previous, i - 1),
-                    at(previous, up),
-                    at(previous, up - 1),
-                )
-            } else {
-                lorenzo(current, previous, (row, col), width)
-            };
-            let d = match weights {
-                Some(_) if interior.contains(&col) => round_fixed(mac(
-                    mac(sum, left[0], left_weight),
-                    left[1],
-                    far_left_weight,
-                )),
-                Some(w) => learned_prediction(w, current, previous, (row, col), width, sum),
-                None => lorenzo_d,
-            };
+            let (prediction, activity) = plan.predict(current, previous, col, left, sum);
             let class = bit_len(activity).min(FIELD_CLASSES - 1);
-            let prediction = d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
             let coded = coder.residual(models, class, Coded::Raw(0))?;
             let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
             *value = y;
-            if let Some(slot) = current.get_mut(i) {
+            if let Some(slot) = current.get_mut(start + col) {
                 *slot = k;
             }
             left = [k, left[0]];
         }
     }
     Ok(())
+}
+
+/// What predicting the values of one frame row needs besides the decoded history.
+struct RowPlan<'w> {
+    row: usize,
+    width: usize,
+    weights: Option<&'w [i32; LEARNED_TAPS]>,
+    /// The learned predictor's interior columns, whose taps in the rows above are already in
+    /// their sums.
+    interior: core::ops::Range<usize>,
+    /// Weights of the two taps left of a value in its own row.
+    left_weights: (i32, i32),
+}
+
+impl RowPlan<'_> {
+    /// The prediction of the value at `col` (clamped to the grid) and its Lorenzo activity;
+    /// `left` holds the grid indices of the two values before it in the row, `sum` its
+    /// learned temporal sum.
+    #[inline(always)]
+    fn predict(
+        &self,
+        current: &[i64],
+        previous: &[i64],
+        col: usize,
+        left: [i64; 2],
+        sum: i64,
+    ) -> (i64, u64) {
+        let (row, width) = (self.row, self.width);
+        let i = row * width + col;
+        let (lorenzo_d, activity) = if row > 0 && col > 0 {
+            let up = i - width;
+            let at = |frame: &[i64], j: usize| frame.get(j).copied().unwrap_or(0);
+            lorenzo_terms(
+                left[0],
+                at(current, up),
+                at(current, up - 1),
+                at(previous, i),
+                at(previous, i - 1),
+                at(previous, up),
+                at(previous, up - 1),
+            )
+        } else {
+            lorenzo(current, previous, (row, col), width)
+        };
+        let d = match self.weights {
+            Some(_) if self.interior.contains(&col) => round_fixed(mac(
+                mac(sum, left[0], self.left_weights.0),
+                left[1],
+                self.left_weights.1,
+            )),
+            Some(w) => learned_prediction(w, current, previous, (row, col), width, sum),
+            None => lorenzo_d,
+        };
+        (d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX), activity)
+    }
 }
 
 /// Adds to `sums` (one frame row, at `start` of `current`) the learned predictor's causal

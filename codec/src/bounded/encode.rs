@@ -104,6 +104,7 @@ fn code_field<C: ResidualCoder>(
         .chunks(width)
         .zip(targets.chunks(width))
         .zip(input.chunks(width));
+    let residual_contexts = state.residual_contexts;
     for (row, ((sums, targets), input)) in rows.enumerate() {
         let at = FieldRow {
             weights: setup.learned(),
@@ -112,7 +113,10 @@ fn code_field<C: ResidualCoder>(
             row,
             width,
             causal_in_sums,
+            residual_contexts,
         };
+        // The magnitude of the residual to the left (kind 6 contexts).
+        let mut left = 0u64;
         let values = sums.iter().zip(targets).zip(input);
         let start = row * width;
         let Some(neighbours) = frame_rows(current, previous, start, width).filter(|_| row > 0)
@@ -120,7 +124,7 @@ fn code_field<C: ResidualCoder>(
             // The top row: neighbours clamp, value by value.
             for (col, value) in values.enumerate() {
                 let terms = lorenzo(current, previous, (row, col), width);
-                at.code(coder, models, col, value, terms)?;
+                left = at.code(coder, models, col, value, terms, left)?;
             }
             continue;
         };
@@ -134,11 +138,11 @@ fn code_field<C: ResidualCoder>(
         let mut values = values.enumerate();
         if let Some((col, value)) = values.next() {
             let terms = lorenzo(current, previous, (row, col), width);
-            at.code(coder, models, col, value, terms)?;
+            left = at.code(coder, models, col, value, terms, left)?;
         }
         for ((col, value), ((c, u), (p, pu))) in values.zip(pairs) {
             let terms = lorenzo_terms(c[0], u[1], u[0], p[1], p[0], pu[1], pu[0]);
-            at.code(coder, models, col, value, terms)?;
+            left = at.code(coder, models, col, value, terms, left)?;
         }
     }
     Ok(())
@@ -153,11 +157,14 @@ struct FieldRow<'f> {
     width: usize,
     /// The learned sums already hold the causal terms (else they are added value by value).
     causal_in_sums: bool,
+    /// Kind 6: the context from [`residual_activity`], not from the Lorenzo activity.
+    residual_contexts: bool,
 }
 
 impl FieldRow<'_> {
     /// Predicts the value at `col` (its temporal sum, target and input `value`; its Lorenzo
-    /// prediction and activity `terms`) and codes it.
+    /// prediction and activity `terms`; the magnitude of the residual coded left of it) and
+    /// codes it. Returns the magnitude of its residual (0 when escaped).
     #[inline(always)]
     fn code<C: ResidualCoder>(
         &self,
@@ -166,7 +173,8 @@ impl FieldRow<'_> {
         col: usize,
         ((&sum, &target), &x): ((&i64, &i64), &f64),
         (lorenzo_d, activity): (i64, u64),
-    ) -> Result<()> {
+        left: u64,
+    ) -> Result<u64> {
         let d = match self.weights {
             Some(_) if self.causal_in_sums => round_fixed(sum),
             Some(w) => learned_prediction(
@@ -179,14 +187,27 @@ impl FieldRow<'_> {
             ),
             None => lorenzo_d,
         };
+        let activity = match self.residual_contexts {
+            true => residual_activity(
+                self.current,
+                self.previous,
+                (self.row, col),
+                self.width,
+                left,
+            ),
+            false => activity,
+        };
         let class = bit_len(activity).min(FIELD_CLASSES - 1);
         let prediction = d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
-        let wanted = match target {
-            ESCAPED => Coded::Raw(x.to_bits()),
-            k => Coded::Residual(k - prediction),
+        let (wanted, magnitude) = match target {
+            ESCAPED => (Coded::Raw(x.to_bits()), 0),
+            k => (
+                Coded::Residual(k - prediction),
+                (k - prediction).unsigned_abs(),
+            ),
         };
         coder.residual(models, class, wanted)?;
-        Ok(())
+        Ok(magnitude)
     }
 }
 

@@ -214,6 +214,43 @@ pub fn lorenzo_terms(w: i64, n: i64, nw: i64, p: i64, pw: i64, pn: i64, pnw: i64
     (d, activity)
 }
 
+/// The activity that picks a field value's context in blocks of kind 6
+/// ([`crate::stream::BlockKind::TabledResidualContexts`]), from what is known before the
+/// value's own row is reconstructed: `left_residual`, the magnitude of the residual coded for
+/// the value to its left (0 at the first column and for an escaped value), weighed 4, and
+/// the gradients in the row above (`|N - NW| + |NE - N|`, 0 in the first row, the missing
+/// neighbour at either end taken as `N`) and in the previous frame (`|P - PW|`, `PW = P`
+/// at the first column).
+#[inline(always)]
+pub fn residual_activity(
+    current: &[i64],
+    previous: &[i64],
+    (row, col): (usize, usize),
+    width: usize,
+    left_residual: u64,
+) -> u64 {
+    let i = row * width + col;
+    let cur = |j: usize| current.get(j).copied().unwrap_or(0);
+    let prev = |j: usize| previous.get(j).copied().unwrap_or(0);
+    let above = if row > 0 {
+        let up = i - width;
+        let n = cur(up);
+        let nw = if col > 0 { cur(up - 1) } else { n };
+        let ne = if col + 1 < width { cur(up + 1) } else { n };
+        n.wrapping_sub(nw)
+            .unsigned_abs()
+            .saturating_add(ne.wrapping_sub(n).unsigned_abs())
+    } else {
+        0
+    };
+    let p = prev(i);
+    let pw = if col > 0 { prev(i - 1) } else { p };
+    left_residual
+        .saturating_mul(4)
+        .saturating_add(above)
+        .saturating_add(p.wrapping_sub(pw).unsigned_abs())
+}
+
 /// `f64` working memory for the learned predictor: the two earlier frames with two rows
 /// and columns of edge replicas around them (so clamping is a plain read), the frame being
 /// encoded, and a frame of sums at the padded row stride.

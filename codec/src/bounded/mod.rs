@@ -37,7 +37,8 @@ use crate::stream::{BlockKind, DType};
 
 pub use crate::bounded::field::{field_taps, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS};
 use crate::bounded::field::{
-    learned_prediction, lorenzo, lorenzo_terms, round_fixed, round_to_integer, TemporalSums,
+    learned_prediction, lorenzo, lorenzo_terms, residual_activity, round_fixed, round_to_integer,
+    TemporalSums,
 };
 pub use crate::bounded::relation::{Relation, RelationKind};
 
@@ -58,6 +59,13 @@ use encode::encode_row;
 /// [`TABLE_CLASSES`]) are at most [`MAX_TABLED_CONTEXTS`].
 pub fn tabled_applies(params: &BoundParams<'_>) -> bool {
     tabled_contexts_of(params).is_some()
+}
+
+/// Whether blocks of a stream with these parameters may be of kind 6
+/// ([`BlockKind::TabledResidualContexts`]): fields without a model on a linear grid.
+pub fn residual_contexts_apply(params: &BoundParams<'_>) -> bool {
+    let linear = params.grid(0).is_ok_and(|g| g.per_binade == 0);
+    matches!(params.layout, Layout::Field { .. }) && tabled_applies(params) && linear
 }
 
 /// The contexts of a tabled block of a stream with these parameters (each needs a
@@ -624,6 +632,9 @@ pub(crate) struct RowState<'b> {
     mirrors: Option<TemporalSums<'b>>,
     /// A table's column grids, read once; empty when the caller gave no room for them.
     grids: &'b [ColumnGrid],
+    /// Field blocks of kind 6: contexts from the residual to the left and the rows before
+    /// ([`field::residual_activity`]) instead of from the decoded neighbours.
+    residual_contexts: bool,
     /// Rows coded since the block started (saturating): the learned predictor needs two.
     rows_seen: u32,
 }
@@ -690,6 +701,7 @@ impl<'b> RowState<'b> {
             targets,
             mirrors,
             grids,
+            residual_contexts: false,
             rows_seen: 0,
         };
         state.start_block();
@@ -1071,6 +1083,7 @@ pub(crate) fn decode_residuals<M: RowModel>(
 ) -> Result<()> {
     match kind {
         BlockKind::Residuals => {
+            buffers.state.residual_contexts = false;
             let mut decoder = RangeDecoder::new(payload)?;
             code_block(&mut decoder, params, model, buffers, None, out)?;
             if decoder.position() != payload.len() {
@@ -1078,10 +1091,18 @@ pub(crate) fn decode_residuals<M: RowModel>(
             }
             Ok(())
         }
-        BlockKind::TabledResiduals if !cfg!(feature = "tabled") => {
+        BlockKind::TabledResiduals | BlockKind::TabledResidualContexts
+            if !cfg!(feature = "tabled") =>
+        {
             Err(Error::NotInThisBuild("the tabled coder (feature tabled)"))
         }
-        BlockKind::TabledResiduals if tabled_applies(params) => {
+        BlockKind::TabledResidualContexts if !residual_contexts_apply(params) => Err(
+            Error::Invalid("residual contexts in a stream that cannot have them"),
+        ),
+        BlockKind::TabledResiduals | BlockKind::TabledResidualContexts
+            if tabled_applies(params) =>
+        {
+            buffers.state.residual_contexts = kind == BlockKind::TabledResidualContexts;
             let contexts = tabled_contexts_of(params).unwrap_or(0);
             let capacity = tables.len();
             let tables = tables.get_mut(..contexts).ok_or(Error::CapacityExceeded {

@@ -84,6 +84,11 @@ pub enum BlockKind {
     /// Quantized residuals of an error-bounded stream under per-block frequency tables
     /// (`codec/src/entropy/tabled.rs`).
     TabledResiduals,
+    /// Field residuals as in [`BlockKind::TabledResiduals`], each value's context picked by
+    /// the residual to its left and the rows before
+    /// ([`crate::bounded::field::residual_activity`]), so that a decoder reads a row's
+    /// residuals before it rebuilds its values.
+    TabledResidualContexts,
     /// The whole shape of data of rank 5 to [`MAX_ARRAY_RANK`], whose header holds it
     /// folded to rank 3; frame count 0, right after the header.
     Shape,
@@ -97,6 +102,7 @@ impl BlockKind {
             BlockKind::Residuals => 3,
             BlockKind::TabledResiduals => 4,
             BlockKind::Shape => 5,
+            BlockKind::TabledResidualContexts => 6,
         }
     }
 
@@ -107,6 +113,7 @@ impl BlockKind {
             3 => Ok(BlockKind::Residuals),
             4 => Ok(BlockKind::TabledResiduals),
             5 => Ok(BlockKind::Shape),
+            6 => Ok(BlockKind::TabledResidualContexts),
             other => Err(Error::UnknownBlockKind(other)),
         }
     }
