@@ -86,8 +86,8 @@ pub enum BlockKind {
     TabledResiduals,
     /// Field residuals as in [`BlockKind::TabledResiduals`], each value's context picked by
     /// the residual to its left and the rows before
-    /// ([`crate::bounded::field::residual_activity`]), so that a decoder reads a row's
-    /// residuals before it rebuilds its values.
+    /// ([`crate::bounded::field::residual_activity`]): nothing in it needs a value of the row
+    /// being decoded.
     TabledResidualContexts,
     /// The whole shape of data of rank 5 to [`MAX_ARRAY_RANK`], whose header holds it
     /// folded to rank 3; frame count 0, right after the header.
