@@ -109,35 +109,23 @@ fn decode_field<C: ResidualCoder>(
             interior,
             left_weights,
         };
-        if state.residual_contexts {
-            // Kind 6: the context from the residual to the left and the rows before. (Reading
-            // a row's residuals in a loop of their own first measured no faster: the loop is
-            // bound by its instruction count, not by the chain through the left neighbour.)
-            let (mut left, mut left_residual) = ([0i64; 2], 0u64);
-            for (col, (value, &sum)) in out.iter_mut().zip(sums.iter()).enumerate() {
-                let (prediction, _) = plan.predict(current, previous, col, left, sum);
-                let activity =
-                    residual_activity(current, previous, (row, col), width, left_residual);
-                let class = bit_len(activity).min(FIELD_CLASSES - 1);
-                let coded = coder.residual(models, class, Coded::Raw(0))?;
-                left_residual = match coded {
-                    Coded::Residual(r) => r.unsigned_abs(),
-                    Coded::Raw(_) => 0,
-                };
-                let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
-                *value = y;
-                if let Some(slot) = current.get_mut(start + col) {
-                    *slot = k;
-                }
-                left = [k, left[0]];
-            }
-            continue;
-        }
-        let mut left = [0i64; 2];
+        // Kind 6 takes the context from the residual to the left and the rows before. (Reading
+        // a row's residuals in a loop of their own first measured no faster: the loop is
+        // bound by its instruction count, not by the chain through the left neighbour.)
+        let residual_contexts = state.residual_contexts;
+        let (mut left, mut left_residual) = ([0i64; 2], 0u64);
         for (col, (value, &sum)) in out.iter_mut().zip(sums.iter()).enumerate() {
             let (prediction, activity) = plan.predict(current, previous, col, left, sum);
+            let activity = match residual_contexts {
+                true => residual_activity(current, previous, (row, col), width, left_residual),
+                false => activity,
+            };
             let class = bit_len(activity).min(FIELD_CLASSES - 1);
             let coded = coder.residual(models, class, Coded::Raw(0))?;
+            left_residual = match coded {
+                Coded::Residual(r) => r.unsigned_abs(),
+                Coded::Raw(_) => 0,
+            };
             let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
             *value = y;
             if let Some(slot) = current.get_mut(start + col) {
