@@ -134,10 +134,6 @@ impl<const H: usize, const V: usize> BoundedMemory<H, V> {
     };
 }
 
-/// Encodes the `frames` frames of `n` values of `data` (little-endian f32) as `promise` says,
-/// handing the stream to `emit` piece by piece: the header and parameters block, then each
-/// block as soon as it is coded. Every decoded value is checked against the bound here, on
-/// the device. Fails with what failed and why.
 /// Runs [`encode`] for `promise` and prints its line as the host test reads it: the tag, the
 /// stream in hex, then (when the run succeeded) a newline. `print` writes text to the host
 /// (semihosting on both cores).
@@ -161,6 +157,10 @@ pub fn encode_printed<const H: usize, const V: usize>(
     Ok(())
 }
 
+/// Encodes the `frames` frames of `n` values of `data` (little-endian f32) as `promise` says,
+/// handing the stream to `emit` piece by piece: the header and parameters block, then each
+/// block as soon as it is coded. Every decoded value is checked against the bound here, on
+/// the device. Fails with what failed and why.
 pub fn encode<const H: usize, const V: usize>(
     memory: &mut BoundedMemory<H, V>,
     contexts: &mut [IntModel],

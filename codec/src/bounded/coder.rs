@@ -20,7 +20,7 @@ pub enum CoderChoice {
     /// The tabled rANS coder where the stream may have it (fields and tables without a
     /// model; a field on a linear grid in kind 6, its contexts from residuals), the adaptive
     /// range coder elsewhere; a small table block whose frequency tables would cost too much
-    /// is coded adaptively ([`ScratchBuf::encode_block`]).
+    /// is coded adaptively (`ScratchBuf::encode_block`).
     #[default]
     Best,
     /// Always the adaptive range coder (block kind 3): least memory, as older streams hold.
@@ -183,16 +183,16 @@ impl ScratchBuf {
         decoded: &mut [f64],
     ) -> Result<alloc::vec::Vec<u8>> {
         let block = self.encode_with(params, model, coder, input, decoded)?;
-        let tables_len = match crate::stream::checked_block(&block, 0) {
-            Ok((b, _)) if b.kind == BlockKind::TabledResiduals => b
-                .payload
-                .get(..4)
-                .map_or(0, |l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize),
-            _ => 0,
-        };
-        let payload_len = block.len() - BLOCK_HEADER_LEN - BLOCK_TRAILER_LEN;
-        let small = tables_len.saturating_mul(TABLES_SHARE) > payload_len;
-        if coder == CoderChoice::Best && params.layout == Layout::Table && small {
+        if coder != CoderChoice::Best || params.layout != Layout::Table {
+            return Ok(block);
+        }
+        // The block was sealed just now: its kind and payload are where the header says.
+        let end = block.len().saturating_sub(BLOCK_TRAILER_LEN);
+        let payload = block.get(BLOCK_HEADER_LEN..end).unwrap_or_default();
+        let tabled = block.first() == Some(&BlockKind::TabledResiduals.code());
+        let tables = crate::entropy::tabled::tables_len(payload).filter(|_| tabled);
+        let tables = tables.unwrap_or(0);
+        if tables.saturating_mul(TABLES_SHARE) > payload.len() {
             let adaptive =
                 self.encode_with(params, model, CoderChoice::Adaptive, input, decoded)?;
             if adaptive.len() < block.len() {

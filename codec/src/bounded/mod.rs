@@ -30,8 +30,8 @@ pub use crate::entropy::intcode::IntModel;
 use crate::entropy::intcode::{code_symbol, Symbol};
 use crate::entropy::range::{BitCoder, RangeDecoder};
 pub use crate::entropy::residual::{Coded, ResidualCoder};
-use crate::entropy::tabled::{tabled_contexts, TabledDecoder, TABLED_CONTEXTS};
 pub use crate::entropy::tabled::{ContextTable, MAX_TABLED_CONTEXTS};
+use crate::entropy::tabled::{TabledDecoder, TABLED_CONTEXTS};
 use crate::error::{Capacity, Error, Result};
 use crate::stream::{BlockKind, DType};
 
@@ -75,8 +75,11 @@ pub fn tabled_contexts_of(params: &BoundParams<'_>) -> Option<usize> {
         return None;
     }
     match params.layout {
-        Layout::Field { .. } => tabled_contexts(None, FIELD_CLASSES),
-        Layout::Table => tabled_contexts(Some(params.row_len), TABLE_CLASSES),
+        Layout::Field { .. } => Some(FIELD_CLASSES),
+        Layout::Table => params
+            .row_len
+            .checked_mul(TABLE_CLASSES)
+            .filter(|&c| c <= MAX_TABLED_CONTEXTS),
     }
 }
 

@@ -210,7 +210,7 @@ const WAYS: usize = 4;
 
 /// One context's tables, as both sides hold them: the encoder's counts and coding constants,
 /// both sides' frequencies, and the decoder's token of each of the `TOTAL` slots. A block has
-/// [`tabled_contexts`] of them (about 6 KB each: a host keeps them on the heap).
+/// `crate::bounded::tabled_contexts_of` of them (about 6 KB each: a host keeps them on the heap).
 #[derive(Debug, Clone)]
 pub struct ContextTable {
     counts: [[u32; ALPHABET]; WAYS],
@@ -244,13 +244,11 @@ impl ContextTable {
     }
 }
 
-/// Contexts of a tabled block: a field's [`TABLED_CONTEXTS`] activity classes, or a table's
-/// `classes` per column; `None` beyond [`MAX_TABLED_CONTEXTS`].
-pub fn tabled_contexts(columns: Option<usize>, classes: usize) -> Option<usize> {
-    match columns {
-        None => Some(TABLED_CONTEXTS),
-        Some(n) => n.checked_mul(classes).filter(|&c| c <= MAX_TABLED_CONTEXTS),
-    }
+/// The bytes of the frequency tables in a tabled block's payload (what [`TabledEncoder::finish`]
+/// wrote first), or `None` for a payload too short to say.
+#[cfg(feature = "alloc")]
+pub fn tables_len(payload: &[u8]) -> Option<usize> {
+    section(payload).ok().map(|(tables, _)| tables.len())
 }
 
 /// The count of a packed value's token in its context.
@@ -433,7 +431,8 @@ impl<'b> TabledEncoder<'b> {
 
     /// Writes the block payload into `out`: the tables' length and tables, the raw bits'
     /// length and raw bits, then the rANS bytes. Returns its length.
-    /// `tables` are its working memory, one per context of the block ([`tabled_contexts`]).
+    /// `tables` are its working memory, one per context of the block
+    /// (`crate::bounded::tabled_contexts_of`).
     pub fn finish(mut self, tables: &mut [ContextTable], out: &mut [u8]) -> Result<usize> {
         let tokens = self.tokens.get(..self.len).unwrap_or_default();
         count(tokens, tables)?;
@@ -573,7 +572,7 @@ pub struct TabledDecoder<'s, 't> {
 
 impl<'s, 't> TabledDecoder<'s, 't> {
     /// Reads the tables of `payload` into `tables` (one per context of the block,
-    /// [`tabled_contexts`]) and starts decoding.
+    /// `crate::bounded::tabled_contexts_of`) and starts decoding.
     pub fn new(payload: &'s [u8], tables: &'t mut [ContextTable]) -> Result<Self> {
         let (tables_bytes, rest) = section(payload)?;
         let (raw, rans) = section(rest)?;

@@ -95,7 +95,7 @@ pub enum BlockKind {
 }
 
 impl BlockKind {
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             BlockKind::LatentCodes => 1,
             BlockKind::BoundParams => 2,
