@@ -1,6 +1,7 @@
 //! Every single-bit flip and every truncation of an error-bounded stream is detected and
 //! reported as a typed error (never a panic, never wrong values): a table with names, a
-//! learned-predictor field, and a table predicted by a model. The same for fixed-rate streams
+//! learned-predictor field, an interpolated field (block kind 7), and a table predicted by a
+//! model. The same for fixed-rate streams
 //! and model blobs is in `codec/tests/streams.rs`. Decoding goes through the fuzz harness's
 //! `decode_bounded` (`fuzz/src/lib.rs`), which is the library's in-memory `baler::decompress`.
 
@@ -8,7 +9,9 @@
 #[allow(dead_code)]
 mod harness;
 
-use baler_codec::bounded::{Layout, LEARNED_FRACTION_BITS, LEARNED_TAPS};
+use baler_codec::bounded::{
+    InterpolationPlan, Layout, Predictor, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+};
 use baler_codec::{DType, Error};
 
 /// Smooth values with some texture: `rows` rows of `n`.
@@ -87,10 +90,34 @@ fn every_bit_flip_and_cut_of_an_error_bounded_stream_is_refused() {
                 },
                 DType::F32,
                 None,
-                Some(weights),
+                Some(Predictor::Learned(weights)),
                 42,
                 &field,
                 0.001,
+                3,
+                &[],
+            ),
+            None,
+        ),
+        (
+            "interpolated field",
+            harness::encode_bounded(
+                Layout::Field {
+                    height: 6,
+                    width: 7,
+                },
+                DType::F64,
+                None,
+                Some(Predictor::Interpolated(InterpolationPlan {
+                    order: 2,
+                    fine_bits: 4,
+                    cubic: [3; 16],
+                    finer: [1; 16],
+                    ..InterpolationPlan::LINEAR
+                })),
+                42,
+                &field,
+                0.01,
                 3,
                 &[],
             ),

@@ -476,6 +476,7 @@ pub fn compress(
             "model-free: smaller than with the model, its bytes counted".to_string()
         }
         (None, Chosen::ModelFree) => "model-free".to_string(),
+        (_, Chosen::Interpolated) => "multilevel interpolation, model-free".to_string(),
     };
     say!(
         "{sizes}; {how}), max error {:.3} of the bound, {speed:.1} MB/s",

@@ -14,6 +14,20 @@ pub enum Capacity {
     Rank,
     /// The adaptive coding contexts an error-bounded stream needs.
     Contexts,
+    /// The values of an interpolated field block, held whole while it is coded.
+    BlockValues,
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Capacity::Layers => "layers",
+            Capacity::Width => "values in one layer",
+            Capacity::Rank => "dimensions",
+            Capacity::Contexts => "coding contexts",
+            Capacity::BlockValues => "values of an interpolated block",
+        })
+    }
 }
 
 /// Everything that can go wrong in the codec. Every input (model blob, stream, frame) is
@@ -160,7 +174,7 @@ impl fmt::Display for Error {
                 capacity,
             } => write!(
                 f,
-                "model needs {needed} {what:?} but this build holds at most {capacity}"
+                "{needed} {what} needed, but this build or its working memory holds at most {capacity}"
             ),
             Error::AccumulatorOverflow { layer } => {
                 write!(f, "layer {layer} could overflow its 32-bit accumulator")

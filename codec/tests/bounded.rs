@@ -1,10 +1,11 @@
 //! Error-bounded coding: every decoded value within its bound, for any input, and damaged
 //! payloads rejected without panics.
 
+use baler_codec::bounded::interpolate::{ACTIVITY_CLASSES, MAX_FINE_BITS};
 use baler_codec::bounded::{
     params_len, tabled_applies, write_params, BoundParams, BoundedDecoder, BoundedEncoder,
-    CoderChoice, ColumnGrid, Layout, Predictor, Scratch, ScratchBuf, ScratchSizes,
-    LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    CoderChoice, ColumnGrid, InterpolationPlan, Layout, Predictor, Scratch, ScratchBuf,
+    ScratchSizes, LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::model::quantize::{FloatActivation, FloatModel};
 use baler_codec::stream::{Block, BlockKind};
@@ -558,4 +559,247 @@ fn too_few_contexts_is_a_capacity_error() {
     let err = BoundedEncoder::<HostModel<'_>>::new(&params, None, scratch, CoderChoice::Best)
         .unwrap_err();
     assert!(matches!(err, Error::CapacityExceeded { needed: 12, .. }));
+}
+
+/// Interpolation plans of every shape the format allows.
+fn plans() -> impl Strategy<Value = InterpolationPlan> {
+    (
+        0u8..6,
+        0u32..=MAX_FINE_BITS,
+        1usize..=ACTIVITY_CLASSES,
+        proptest::array::uniform16(0u8..8),
+        proptest::array::uniform16(0u8..=MAX_FINE_BITS as u8),
+    )
+        .prop_map(
+            |(order, fine_bits, activity_classes, cubic, finer)| InterpolationPlan {
+                order,
+                fine_bits,
+                activity_classes,
+                cubic,
+                finer: finer.map(|f| f.min(fine_bits as u8)),
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn every_interpolated_value_is_within_the_bound(
+        frames in 1usize..7,
+        height in 1u32..10,
+        width in 1u32..10,
+        seed_values in proptest::collection::vec(hostile_value(), 150),
+        plan in plans(),
+        exponent in -6i32..2,
+        f32_output in any::<bool>(),
+    ) {
+        let bound = 10f64.powi(exponent);
+        let n = (height * width) as usize;
+        let values: Vec<f64> = seed_values.iter().cycle().take(frames * n).copied().collect();
+        let dtype = if f32_output { DType::F32 } else { DType::F64 };
+        let values: Vec<f64> = if f32_output { values.iter().map(|&v| f64::from(v as f32)).collect() } else { values };
+        let layout = Layout::Field { height, width };
+        let predictor = Predictor::Interpolated(plan);
+        let bytes = params_bytes(layout, predictor, dtype, &[grid(bound)], n);
+        let params = BoundParams::read(&bytes).unwrap();
+        prop_assert_eq!(params.predictor, predictor);
+        // Kind 7 whatever the coder choice, the encoder's view bit for bit the decoder's.
+        for coder in [CoderChoice::Best, CoderChoice::Adaptive] {
+            prop_assert_eq!(encode(&params, None, &values, coder).0, BlockKind::Interpolated);
+            let (_, decoded) = coded_round_trip(&params, None, &values, coder);
+            assert_within(&values, &decoded, |_| bound);
+        }
+    }
+}
+
+/// A smooth wave over `frames` frames of `h x w`.
+fn smooth_wave(frames: usize, h: usize, w: usize) -> Vec<f64> {
+    (0..frames * h * w)
+        .map(|i| {
+            let (t, r, c) = (i / (h * w), (i / w) % h, i % w);
+            (0.11 * r as f64 + 0.07 * c as f64 + 0.05 * t as f64).sin()
+                + 0.3 * (0.05 * (r * c) as f64).cos()
+        })
+        .collect()
+}
+
+#[test]
+fn interpolation_beats_lorenzo_on_smooth_fields_at_coarse_bounds() {
+    // One smooth 96 x 96 frame (a range of about 3), bound 2e-2.
+    let (h, w) = (96, 96);
+    let values: Vec<f64> = (0..h * w)
+        .map(|i| {
+            let (r, c) = ((i / w) as f64, (i % w) as f64);
+            (0.05 * r).sin() * (0.04 * c).cos() + 0.5 * (0.03 * (r + c)).sin()
+        })
+        .collect();
+    let layout = Layout::Field {
+        height: h as u32,
+        width: w as u32,
+    };
+    let bound = 2e-2;
+    let cubic = InterpolationPlan {
+        cubic: [7; 16],
+        ..InterpolationPlan::LINEAR
+    };
+    let relative = InterpolationPlan {
+        fine_bits: 4,
+        ..cubic
+    };
+    let size = |predictor| {
+        let bytes = params_bytes(layout, predictor, DType::F64, &[grid(bound)], h * w);
+        let params = BoundParams::read(&bytes).unwrap();
+        let (payload, decoded) = coded_round_trip(&params, None, &values, CoderChoice::Best);
+        assert_within(&values, &decoded, |_| bound);
+        payload.len()
+    };
+    let lorenzo = size(Predictor::None);
+    let on_grid = size(Predictor::Interpolated(cubic));
+    let fine = size(Predictor::Interpolated(relative));
+    // Quantizing relative to the prediction (fine bits) rather than rounding to the grid
+    // first is what makes the difference at a coarse bound.
+    assert!(
+        fine * 2 < on_grid && fine * 3 < lorenzo,
+        "Lorenzo {lorenzo} bytes, interpolation on the grid {on_grid}, relative {fine}"
+    );
+}
+
+#[test]
+fn sparse_fields_on_the_grid_keep_their_zeros() {
+    // Without fine bits every value stays on the grid anchored at 0.
+    let (h, w) = (30, 30);
+    let values: Vec<f64> = smooth_wave(2, h, w)
+        .into_iter()
+        .map(|v| if v < 0.2 { 0.0 } else { v })
+        .collect();
+    let layout = Layout::Field {
+        height: h as u32,
+        width: w as u32,
+    };
+    let plan = InterpolationPlan::LINEAR;
+    let bytes = params_bytes(
+        layout,
+        Predictor::Interpolated(plan),
+        DType::F64,
+        &[grid(0.05)],
+        h * w,
+    );
+    let params = BoundParams::read(&bytes).unwrap();
+    let (_, decoded) = coded_round_trip(&params, None, &values, CoderChoice::Best);
+    assert_within(&values, &decoded, |_| 0.05);
+    for (x, y) in values.iter().zip(&decoded) {
+        assert!(*x != 0.0 || *y == 0.0, "a zero came back as {y}");
+        assert!(*y >= 0.0, "{x} came back negative: {y}");
+    }
+}
+
+#[test]
+fn damaged_interpolated_payloads_are_typed_errors() {
+    let (h, w) = (6, 7);
+    let layout = Layout::Field {
+        height: h as u32,
+        width: w as u32,
+    };
+    let plan = InterpolationPlan {
+        fine_bits: 4,
+        cubic: [5; 16],
+        ..InterpolationPlan::LINEAR
+    };
+    let bytes = params_bytes(
+        layout,
+        Predictor::Interpolated(plan),
+        DType::F32,
+        &[grid(0.01)],
+        h * w,
+    );
+    let params = BoundParams::read(&bytes).unwrap();
+    let values: Vec<f64> = smooth_wave(5, h, w)
+        .iter()
+        .map(|&v| f64::from((v * 3.0) as f32))
+        .collect();
+    let (payload, _) = coded_round_trip(&params, None, &values, CoderChoice::Best);
+    let rows = values.len() / (h * w);
+    let kind = BlockKind::Interpolated;
+    assert_damage_is_refused(&payload, |bytes| {
+        decode(&params, None, kind, bytes, rows).map(|_| ())
+    });
+    // A row block in an interpolated stream, and an interpolated block in a row stream.
+    assert_eq!(
+        decode(
+            &params,
+            None,
+            BlockKind::TabledResidualContexts,
+            &payload,
+            rows
+        )
+        .unwrap_err(),
+        Error::Invalid("an interpolated stream holds only kind 7 blocks")
+    );
+    let lorenzo = params_bytes(layout, Predictor::None, DType::F32, &[grid(0.01)], h * w);
+    let lorenzo = BoundParams::read(&lorenzo).unwrap();
+    assert_eq!(
+        decode(&lorenzo, None, kind, &payload, rows).unwrap_err(),
+        Error::Invalid("an interpolated block in a stream without the interpolation predictor")
+    );
+    // A decoder given no room for the block's values says so.
+    let mut scratch = scratch_for(&params, None, values.len());
+    let full = scratch.scratch();
+    let scratch = Scratch {
+        volume: &mut full.volume[..10],
+        ..full
+    };
+    let mut decoder = BoundedDecoder::<HostModel<'_>>::new(&params, None, scratch, rows).unwrap();
+    let block = Block {
+        index: 0,
+        kind,
+        frames: rows as u32,
+        payload: &payload,
+    };
+    let mut out = vec![0f64; values.len()];
+    let err = decoder.decode_block(&block, &mut out).unwrap_err();
+    assert!(
+        matches!(err, Error::CapacityExceeded { needed: 210, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn damaged_interpolation_plans_are_typed_errors() {
+    let layout = Layout::Field {
+        height: 3,
+        width: 3,
+    };
+    let plan = InterpolationPlan {
+        fine_bits: 4,
+        finer: [1; 16],
+        ..InterpolationPlan::LINEAR
+    };
+    let good = params_bytes(
+        layout,
+        Predictor::Interpolated(plan),
+        DType::F64,
+        &[grid(0.1)],
+        9,
+    );
+    assert_eq!(
+        BoundParams::read(&good).unwrap().predictor,
+        Predictor::Interpolated(plan)
+    );
+    // The section follows the one grid entry: axis order, fine bits, activity classes, then
+    // the cubic passes and the finer steps of each level.
+    let section = 20 + 32;
+    for (at, byte) in [(0, 6), (1, 9), (2, 0), (2, 9), (3, 8), (3 + 16, 5)] {
+        let mut bad = good.clone();
+        bad[section + at] = byte;
+        let expected = match at {
+            0 => "interpolation axis order",
+            _ => "interpolation plan",
+        };
+        assert_eq!(
+            BoundParams::read(&bad).unwrap_err(),
+            Error::Invalid(expected),
+            "byte {at} = {byte}"
+        );
+    }
 }

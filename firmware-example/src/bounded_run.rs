@@ -222,6 +222,8 @@ pub fn encode<const H: usize, const V: usize>(
         tables: &mut [],
         // No room for a grid cache: each value reads its grid from the parameters.
         grids: &mut [],
+        // Rows are coded one by one: no interpolated fields, which hold a whole block.
+        volume: &mut [],
     };
     let mut encoder =
         BoundedEncoder::<EdgeModel<'_>>::new(&params, None, scratch, CoderChoice::Adaptive)

@@ -12,7 +12,8 @@
 
 use baler_codec::bounded::{
     params_len, tabled_applies, write_params, BoundParams, CoderChoice, ColumnGrid, IntModel,
-    Layout, Predictor, RowModel, ScratchBuf, ScratchSizes, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    InterpolationPlan, Layout, Predictor, RowModel, ScratchBuf, ScratchSizes,
+    LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::entropy::intcode::{code_raw64, code_symbol, Symbol, MAX_MAGNITUDE_BITS};
 use baler_codec::entropy::range::{BitCoder, RangeDecoder, RangeEncoder};
@@ -308,13 +309,13 @@ pub fn decode_bounded(bytes: &[u8], model: Option<&[u8]>) -> Result<Vec<f64>, ba
 
 /// Encodes `values` (rows of `row_len`) as an error-bounded stream, `rows_per_block` rows per
 /// block, every value within `bound` (seeds for the bounded targets), predicted by `model`,
-/// else by `learned` weights (fields), else model-free.
+/// else by a `fitted` predictor (fields: learned weights or interpolation), else model-free.
 #[allow(clippy::too_many_arguments)]
 pub fn encode_bounded(
     layout: Layout,
     dtype: DType,
     model: Option<&HostModel<'_>>,
-    learned: Option<[i32; LEARNED_TAPS]>,
+    fitted: Option<Predictor>,
     row_len: usize,
     values: &[f64],
     bound: f64,
@@ -339,9 +340,9 @@ pub fn encode_bounded(
             .collect(),
         Layout::Field { .. } => vec![grid(None)],
     };
-    let predictor = match (model, learned) {
+    let predictor = match (model, fitted) {
         (Some(_), _) => Predictor::Model,
-        (None, Some(weights)) => Predictor::Learned(weights),
+        (None, Some(fitted)) => fitted,
         (None, None) => Predictor::None,
     };
     let mut params = vec![0u8; params_len(layout, &predictor, row_len, names)];
@@ -856,11 +857,32 @@ fn bounded_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
             },
             DType::F64,
             None,
-            Some(shift_weights()),
+            Some(Predictor::Learned(shift_weights())),
             20,
             &field,
             0.001,
             4,
+            &[],
+        ),
+        // Interpolated blocks (kind 7), relative to their predictions, frames across 2 blocks.
+        encode_bounded(
+            Layout::Field {
+                height: 4,
+                width: 5,
+            },
+            DType::F32,
+            None,
+            Some(Predictor::Interpolated(InterpolationPlan {
+                order: 5,
+                fine_bits: 4,
+                cubic: [7; 16],
+                finer: [1; 16],
+                ..InterpolationPlan::LINEAR
+            })),
+            20,
+            &field,
+            0.01,
+            2,
             &[],
         ),
         encode_bounded(

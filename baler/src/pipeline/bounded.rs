@@ -5,15 +5,16 @@
 
 use crate::blocks::{checked_row_len, decode_batches, next_bounded_block, MAX_ROW_VALUES};
 use crate::data::Header;
-use crate::fit::{learned, relations};
+use crate::fit::{interpolation, learned, relations};
 use crate::pipeline::columns::{resolve, ColumnKey};
 use crate::rows::{Folded, RowInput, RowOutput, SeriesRows, Truncated};
 use crate::tiles::{tiling_for, Tiling};
 use crate::Error;
+use baler_codec::bounded::interpolate::ACTIVITY_CLASSES;
 use baler_codec::bounded::{
     grid_index, params_len, params_len_for, tabled_applies, write_params, BoundParams,
-    BoundedDecoder, CoderChoice, ColumnGrid, Layout, Predictor, RowModel, ScratchBuf, ScratchSizes,
-    MAX_GRID_INDEX,
+    BoundedDecoder, CoderChoice, ColumnGrid, InterpolationPlan, Layout, Predictor, RowModel,
+    ScratchBuf, ScratchSizes, MAX_GRID_INDEX,
 };
 use baler_codec::stream::{
     checked_block, read_shape, write_block, write_shape, BlockKind, BLOCK_HEADER_LEN,
@@ -122,6 +123,8 @@ pub enum Chosen {
     Learned(usize),
     /// Tables: this many columns predicted from earlier columns of their row.
     Relations(usize),
+    /// Fields: multilevel interpolation over each block's frames.
+    Interpolated,
     /// The autoencoder given with `--model`.
     Model,
 }
@@ -468,7 +471,11 @@ fn decode_rows(
 ) -> Result<Vec<f64>, baler_codec::Error> {
     let (block, _) = checked_block(bytes, index)?;
     let codes = model.map_or(0, |m| m.row_codes());
-    let mut scratch = ScratchBuf::new(ScratchSizes::new(params, codes, 0));
+    // Room for the largest block's values (interpolated fields hold a whole block), none for
+    // the encoder's tokens.
+    let mut sizes = ScratchSizes::new(params, codes, max_rows);
+    (sizes.tokens, sizes.raw) = (0, 0);
+    let mut scratch = ScratchBuf::new(sizes);
     let model = model.filter(|_| params.predictor == Predictor::Model);
     let mut decoder = BoundedDecoder::new(params, model, scratch.scratch(), max_rows)?;
     let rows = (block.frames as usize).min(max_rows);
@@ -554,6 +561,7 @@ pub fn describe(predictor: &Predictor) -> &'static str {
         Predictor::None => "model-free",
         Predictor::Learned(_) => "learned predictor",
         Predictor::Relations => "column relations",
+        Predictor::Interpolated(_) => "interpolation",
         Predictor::Model => "autoencoder + its blob",
     }
 }
@@ -663,6 +671,12 @@ fn choose(
         }
         (Layout::Table, _) => None,
     };
+    let interpolated = match (layout, use_model) {
+        (Layout::Field { height, width }, UseModel::Auto) => {
+            interpolation::fit(sample, height as usize, width as usize, &grid[0])
+        }
+        _ => None,
+    };
     // The candidates, each with its model (an index into `models`) and the bytes it adds
     // outside the stream (the model blob).
     let mut candidates: Vec<(Predictor, Option<usize>, usize)> = Vec::new();
@@ -682,6 +696,10 @@ fn choose(
             candidates.push((Predictor::None, None, 0));
             if let Some(w) = learned {
                 candidates.push((Predictor::Learned(w), None, 0));
+            }
+            if let Some(plan) = interpolated {
+                let plan = fewest_tables(plan, &params_for, sample)?;
+                candidates.push((Predictor::Interpolated(plan), None, 0));
             }
             if relations > 0 {
                 candidates.push((Predictor::Relations, None, 0));
@@ -730,6 +748,38 @@ fn choose(
         estimates,
         coder,
     })
+}
+
+/// Samples from which an interpolated field keeps every activity class without trying fewer:
+/// its blocks are large enough to pay for their tables.
+const MANY_VALUES: usize = 1 << 18;
+
+/// The interpolation plan with the number of activity classes (1, 2, 4 or 8 per level class)
+/// that codes a small sample smallest: each class is a frequency table per block, which a
+/// small block cannot pay for.
+fn fewest_tables(
+    plan: InterpolationPlan,
+    params_for: &dyn Fn(Predictor) -> Result<Vec<u8>, Error>,
+    sample: &[f64],
+) -> Result<InterpolationPlan, Error> {
+    if sample.len() >= MANY_VALUES {
+        return Ok(plan);
+    }
+    let mut best: Option<(usize, InterpolationPlan)> = None;
+    for classes in [1, 2, 4, ACTIVITY_CLASSES] {
+        let candidate = InterpolationPlan {
+            activity_classes: classes,
+            ..plan
+        };
+        let bytes = params_for(Predictor::Interpolated(candidate))?;
+        let params = BoundParams::read(&bytes).map_err(Error::codec)?;
+        let (block, _) =
+            encode_rows(&params, None, CoderChoice::Best, sample).map_err(Error::codec)?;
+        if best.as_ref().is_none_or(|b| block.len() < b.0) {
+            best = Some((block.len(), candidate));
+        }
+    }
+    Ok(best.map_or(plan, |b| b.1))
 }
 
 /// The entropy coder for a stream with these parameters: for a table that may be tabled,
@@ -931,6 +981,7 @@ pub fn compress<W: Write + Seek>(
             Predictor::Relations => {
                 Chosen::Relations(grid.iter().filter(|g| g.relation.is_some()).count())
             }
+            Predictor::Interpolated(_) => Chosen::Interpolated,
         },
         worst_fraction_of_bound: worst,
         estimates,
@@ -1092,7 +1143,13 @@ pub fn decompress<R: Read>(
                 model_id: header.model_id,
             })
         }
-        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => None,
+        (
+            Predictor::None
+            | Predictor::Learned(_)
+            | Predictor::Relations
+            | Predictor::Interpolated(_),
+            _,
+        ) => None,
     };
     // A series' last frame is padded: the sink gets the series' own values only.
     let values: usize = header.shape().iter().map(|&d| d as usize).product();

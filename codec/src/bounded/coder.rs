@@ -56,11 +56,14 @@ pub struct ScratchSizes {
     /// Tables: the columns' grids, read from the parameters once per block instead of once
     /// per value (optional: with fewer, each value reads its grid from the parameters).
     pub grids: usize,
+    /// Interpolated fields: the `i64` grid indices of a whole block (0 otherwise).
+    pub volume: usize,
 }
 
 impl ScratchSizes {
     /// The sizes for `params`, a model with `model_codes` latent codes per row (0 without one)
-    /// and blocks of at most `block_rows` rows.
+    /// and blocks of at most `block_rows` rows (a decoder of interpolated fields needs the
+    /// largest block's rows too).
     pub fn new(params: &BoundParams<'_>, model_codes: usize, block_rows: usize) -> Self {
         let n = params.row_len;
         let with_model = params.predictor == Predictor::Model;
@@ -78,6 +81,10 @@ impl ScratchSizes {
             raw: if tabled { values / 2 + 64 } else { 0 },
             tables,
             grids: if params.layout == Layout::Table { n } else { 0 },
+            volume: match params.predictor {
+                Predictor::Interpolated(_) => values,
+                _ => 0,
+            },
         }
     }
 }
@@ -106,6 +113,8 @@ pub struct Scratch<'b> {
     pub tables: &'b mut [ContextTable],
     /// [`ScratchSizes::grids`] column grids, or none (a device short of memory).
     pub grids: &'b mut [ColumnGrid],
+    /// [`ScratchSizes::volume`] grid indices, or none (interpolated fields cannot be coded).
+    pub volume: &'b mut [i64],
 }
 
 /// A tabled table block whose frequency tables are more than 1/`TABLES_SHARE` of its payload
@@ -125,6 +134,7 @@ pub struct ScratchBuf {
     raw: alloc::vec::Vec<u8>,
     tables: alloc::vec::Vec<ContextTable>,
     grids: alloc::vec::Vec<ColumnGrid>,
+    volume: alloc::vec::Vec<i64>,
 }
 
 #[cfg(feature = "alloc")]
@@ -142,6 +152,7 @@ impl ScratchBuf {
             raw: vec![0; sizes.raw],
             tables: vec![ContextTable::EMPTY; sizes.tables],
             grids: vec![ColumnGrid::linear(0.0, 1.0, 0.0); sizes.grids],
+            volume: vec![0; sizes.volume],
         }
     }
 
@@ -157,6 +168,7 @@ impl ScratchBuf {
             raw: &mut self.raw,
             tables: &mut self.tables,
             grids: &mut self.grids,
+            volume: &mut self.volume,
         }
     }
 
@@ -266,10 +278,16 @@ fn split<'b>(params: &BoundParams<'_>, latent: usize, scratch: Scratch<'b>) -> R
         raw,
         tables,
         grids,
+        volume,
     } = scratch;
     let state = RowState::new(params, latent, contexts, history, mirrors, grids)?;
     Ok(Parts {
-        buffers: BlockBuffers { state, codes, base },
+        buffers: BlockBuffers {
+            state,
+            codes,
+            base,
+            volume,
+        },
         tokens,
         raw,
         tables,
@@ -339,6 +357,18 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
                 needed: BLOCK_HEADER_LEN + BLOCK_TRAILER_LEN,
             })?;
         let body = &mut out[BLOCK_HEADER_LEN..body_end];
+        if let Predictor::Interpolated(plan) = self.params.predictor {
+            let len = encode_interpolated(
+                self.params,
+                &plan,
+                (self.tokens, self.raw, &mut *self.tables),
+                self.buffers.volume,
+                (input, decoded),
+                body,
+            )?;
+            let end = BLOCK_HEADER_LEN + len + BLOCK_TRAILER_LEN;
+            return seal_block(&mut out[..end], BlockKind::Interpolated, rows);
+        }
         // Tabled where the parameters allow it and the caller gave the tables room.
         let tables = super::tabled_contexts_of(self.params)
             .and_then(|contexts| self.tables.get_mut(..contexts))
@@ -392,6 +422,46 @@ fn encode_tabled(
 ) -> Result<usize> {
     let mut encoder = TabledEncoder::new(tokens, raw);
     code_residual_block(&mut encoder, params, state, Some(input), decoded)?;
+    encoder.finish(tables, body)
+}
+
+/// One block of an interpolated field (kind 7) into `body`, whatever the coder choice (it is
+/// always tabled); returns the payload's length.
+#[inline(never)]
+fn encode_interpolated(
+    params: &BoundParams<'_>,
+    plan: &super::InterpolationPlan,
+    (tokens, raw, tables): (&mut [u16], &mut [u8], &mut [ContextTable]),
+    volume: &mut [i64],
+    (input, decoded): (&[f64], &mut [f64]),
+    body: &mut [u8],
+) -> Result<usize> {
+    if !cfg!(feature = "tabled") {
+        return Err(Error::NotInThisBuild(
+            "interpolated fields (feature tabled)",
+        ));
+    }
+    let dims = super::block_dims(params, input.len())?;
+    let tables = super::tables_for(params, tables)?;
+    let capacity = volume.len();
+    let volume = volume
+        .get_mut(..input.len())
+        .ok_or(Error::CapacityExceeded {
+            what: crate::error::Capacity::BlockValues,
+            needed: input.len(),
+            capacity,
+        })?;
+    let g = params.grid(0)?;
+    let mut encoder = TabledEncoder::new(tokens, raw);
+    super::interpolate::encode(
+        &mut encoder,
+        &g,
+        params.dtype,
+        plan,
+        dims,
+        (input, decoded),
+        volume,
+    )?;
     encoder.finish(tables, body)
 }
 

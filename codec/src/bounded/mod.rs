@@ -46,6 +46,7 @@ mod coder;
 mod decode;
 mod encode;
 pub mod field;
+pub mod interpolate;
 pub mod pointwise;
 pub mod relation;
 #[cfg(feature = "alloc")]
@@ -53,6 +54,7 @@ pub use coder::ScratchBuf;
 pub use coder::{BoundedDecoder, BoundedEncoder, CoderChoice, Scratch, ScratchSizes, TABLES_SHARE};
 use decode::decode_row;
 use encode::encode_row;
+pub use interpolate::{InterpolationPlan, INTERPOLATION_CONTEXTS};
 
 /// Whether blocks of a stream with these parameters may be tabled ([`BlockKind::TabledResiduals`]):
 /// fields and tables without a model, a table only while its contexts (per column
@@ -65,7 +67,8 @@ pub fn tabled_applies(params: &BoundParams<'_>) -> bool {
 /// ([`BlockKind::TabledResidualContexts`]): fields without a model on a linear grid.
 pub fn residual_contexts_apply(params: &BoundParams<'_>) -> bool {
     let linear = params.grid(0).is_ok_and(|g| g.per_binade == 0);
-    matches!(params.layout, Layout::Field { .. }) && tabled_applies(params) && linear
+    let rows = !matches!(params.predictor, Predictor::Interpolated(_));
+    matches!(params.layout, Layout::Field { .. }) && tabled_applies(params) && linear && rows
 }
 
 /// The contexts of a tabled block of a stream with these parameters (each needs a
@@ -75,6 +78,9 @@ pub fn tabled_contexts_of(params: &BoundParams<'_>) -> Option<usize> {
         return None;
     }
     match params.layout {
+        Layout::Field { .. } if matches!(params.predictor, Predictor::Interpolated(_)) => {
+            Some(INTERPOLATION_CONTEXTS)
+        }
         Layout::Field { .. } => Some(FIELD_CLASSES),
         Layout::Table => params
             .row_len
@@ -131,6 +137,9 @@ pub enum Predictor {
     /// Tables only: columns with a [`ColumnGrid::relation`] are predicted from earlier
     /// columns of the same row; the others as without a model.
     Relations,
+    /// Fields only, on a linear grid: multilevel interpolation over each block's frames
+    /// ([`interpolate`]); blocks of kind 7.
+    Interpolated(InterpolationPlan),
 }
 
 impl Predictor {
@@ -140,6 +149,7 @@ impl Predictor {
             Predictor::Model => 1,
             Predictor::Learned(_) => 2,
             Predictor::Relations => 3,
+            Predictor::Interpolated(_) => 4,
         }
     }
 
@@ -147,6 +157,7 @@ impl Predictor {
     fn section_len(&self) -> usize {
         match self {
             Predictor::Learned(_) => LEARNED_SECTION_LEN,
+            Predictor::Interpolated(_) => interpolate::INTERPOLATION_SECTION_LEN,
             _ => 0,
         }
     }
@@ -395,6 +406,10 @@ pub fn write_params(
         }
         at += LEARNED_SECTION_LEN;
     }
+    if let Predictor::Interpolated(plan) = &predictor {
+        plan.write(&mut out[at..]);
+        at += interpolate::INTERPOLATION_SECTION_LEN;
+    }
     out[at..at + 4].copy_from_slice(&(names.len() as u32).to_le_bytes());
     at += 4;
     for name in names {
@@ -466,6 +481,17 @@ impl<'a> BoundParams<'a> {
                 ))
             }
             (3, Layout::Table) => (Predictor::Relations, grids_end),
+            (4, Layout::Field { .. }) if !cfg!(feature = "tabled") => {
+                return Err(Error::NotInThisBuild(
+                    "interpolated fields (feature tabled)",
+                ))
+            }
+            (4, Layout::Field { .. }) => (
+                Predictor::Interpolated(InterpolationPlan::read(
+                    payload.get(grids_end..).ok_or(Error::Truncated)?,
+                )?),
+                grids_end + interpolate::INTERPOLATION_SECTION_LEN,
+            ),
             _ => return Err(Error::Invalid("bounded predictor")),
         };
         let names = payload.get(names_at..).ok_or(Error::Truncated)?;
@@ -1003,6 +1029,8 @@ pub(crate) struct BlockBuffers<'b> {
     pub codes: &'b mut [i16],
     /// One row's model reconstruction (a row long; may be empty without a model).
     pub base: &'b mut [f32],
+    /// Interpolated fields: the grid indices of a whole block (empty otherwise).
+    pub volume: &'b mut [i64],
 }
 
 /// Whole rows of `n` in `out`, and as many input values as output values.
@@ -1029,7 +1057,13 @@ pub(crate) fn code_block<C: BitCoder, M: RowModel>(
     let model = match (&params.predictor, model) {
         (Predictor::Model, Some(m)) => m,
         (Predictor::Model, None) => return Err(Error::ModelRequired),
-        (Predictor::None | Predictor::Learned(_) | Predictor::Relations, _) => {
+        (
+            Predictor::None
+            | Predictor::Learned(_)
+            | Predictor::Relations
+            | Predictor::Interpolated(_),
+            _,
+        ) => {
             return code_residual_block(coder, params, &mut buffers.state, input, out);
         }
     };
@@ -1084,6 +1118,16 @@ pub(crate) fn decode_residuals<M: RowModel>(
     tables: &mut [ContextTable],
     out: &mut [f64],
 ) -> Result<()> {
+    if let Predictor::Interpolated(plan) = params.predictor {
+        return match kind {
+            BlockKind::Interpolated => {
+                decode_interpolated(payload, params, &plan, buffers.volume, tables, out)
+            }
+            _ => Err(Error::Invalid(
+                "an interpolated stream holds only kind 7 blocks",
+            )),
+        };
+    }
     match kind {
         BlockKind::Residuals => {
             buffers.state.residual_contexts = false;
@@ -1120,8 +1164,59 @@ pub(crate) fn decode_residuals<M: RowModel>(
         BlockKind::TabledResiduals => Err(Error::Invalid(
             "tabled residuals in a stream that cannot have them",
         )),
+        BlockKind::Interpolated => Err(Error::Invalid(
+            "an interpolated block in a stream without the interpolation predictor",
+        )),
         _ => Err(Error::Invalid("expected a residual block")),
     }
+}
+
+/// The tables a tabled block of a stream with these parameters needs, from `tables`.
+fn tables_for<'t>(
+    params: &BoundParams<'_>,
+    tables: &'t mut [ContextTable],
+) -> Result<&'t mut [ContextTable]> {
+    let contexts = tabled_contexts_of(params).unwrap_or(0);
+    let capacity = tables.len();
+    tables.get_mut(..contexts).ok_or(Error::CapacityExceeded {
+        what: Capacity::Contexts,
+        needed: contexts,
+        capacity,
+    })
+}
+
+/// The axes of a field block of `out.len()` values: frames, rows, columns.
+fn block_dims(params: &BoundParams<'_>, values: usize) -> Result<interpolate::Dims> {
+    match params.layout {
+        Layout::Field { height, width } => {
+            let frames = values / params.row_len.max(1);
+            Ok([frames, height as usize, width as usize])
+        }
+        Layout::Table => Err(Error::Invalid("interpolation is for fields")),
+    }
+}
+
+/// Decodes a block of kind 7 ([`interpolate`]) into `out`, `volume` holding its grid indices.
+fn decode_interpolated(
+    payload: &[u8],
+    params: &BoundParams<'_>,
+    plan: &InterpolationPlan,
+    volume: &mut [i64],
+    tables: &mut [ContextTable],
+    out: &mut [f64],
+) -> Result<()> {
+    check_block_lengths(params.row_len, None, out)?;
+    let dims = block_dims(params, out.len())?;
+    let capacity = volume.len();
+    let volume = volume.get_mut(..out.len()).ok_or(Error::CapacityExceeded {
+        what: Capacity::BlockValues,
+        needed: out.len(),
+        capacity,
+    })?;
+    let g = params.grid(0)?;
+    let mut decoder = TabledDecoder::new(payload, tables_for(params, tables)?)?;
+    interpolate::decode(&mut decoder, &g, params.dtype, plan, dims, out, volume)?;
+    decoder.finish()
 }
 
 /// Codes the rows of a block without a model ([`Predictor::Model`] is refused) through any
@@ -1136,8 +1231,14 @@ pub(crate) fn code_residual_block<C: ResidualCoder>(
 ) -> Result<()> {
     let n = params.row_len;
     check_block_lengths(n, input, out)?;
-    if params.predictor == Predictor::Model {
-        return Err(Error::ModelRequired);
+    match params.predictor {
+        Predictor::Model => return Err(Error::ModelRequired),
+        Predictor::Interpolated(_) => {
+            return Err(Error::Invalid(
+                "an interpolated stream holds only kind 7 blocks",
+            ))
+        }
+        _ => {}
     }
     state.start_block();
     for (r, row_out) in out.chunks_exact_mut(n).enumerate() {

@@ -89,6 +89,10 @@ pub enum BlockKind {
     /// ([`crate::bounded::field::residual_activity`]): nothing in it needs a value of the row
     /// being decoded.
     TabledResidualContexts,
+    /// Field residuals under per-block frequency tables as in [`BlockKind::TabledResiduals`],
+    /// the values of the block's frames in multilevel interpolation order
+    /// ([`crate::bounded::interpolate`]).
+    Interpolated,
     /// The whole shape of data of rank 5 to [`MAX_ARRAY_RANK`], whose header holds it
     /// folded to rank 3; frame count 0, right after the header.
     Shape,
@@ -103,6 +107,7 @@ impl BlockKind {
             BlockKind::TabledResiduals => 4,
             BlockKind::Shape => 5,
             BlockKind::TabledResidualContexts => 6,
+            BlockKind::Interpolated => 7,
         }
     }
 
@@ -114,6 +119,7 @@ impl BlockKind {
             4 => Ok(BlockKind::TabledResiduals),
             5 => Ok(BlockKind::Shape),
             6 => Ok(BlockKind::TabledResidualContexts),
+            7 => Ok(BlockKind::Interpolated),
             other => Err(Error::UnknownBlockKind(other)),
         }
     }

@@ -1,0 +1,486 @@
+//! Multilevel interpolation prediction of fields (after SZ3's): a block's frames form one
+//! volume, `frames x height x width`, coded from a coarse lattice outward. At stride `s`
+//! (from the largest power of two below the longest axis down to 1), each axis in turn, every
+//! point an odd multiple of `s` along that axis is predicted by linear or cubic interpolation
+//! between the points `s` and `3s` away on it, which are known by then. Prediction never
+//! extrapolates a value's own quantization noise along a causal chain, as Lorenzo does, so at
+//! coarse bounds most residuals are zero; and the points of one pass depend only on earlier
+//! passes.
+//!
+//! The arithmetic is in integers, the same on every platform, on a fine grid: the field's
+//! grid with its step divided by 2^[`InterpolationPlan::fine_bits`]. A prediction is a fine
+//! grid index; the value is quantized in whole grid steps relative to it (as SZ3 quantizes
+//! relative to its prediction), so it decodes within the bound wherever the prediction falls,
+//! and the volume holds the decoded fine indices the next predictions read. (Rounding every
+//! value to the grid first and predicting grid indices, as the row predictors do, adds the
+//! prediction's own rounding to every residual: at coarse bounds that costs about a fifth of
+//! the stream.) With 0 fine bits the values stay on the grid: data that lies on it is coded
+//! exactly. Blocks are of kind 7 ([`crate::stream::BlockKind::Interpolated`]), tabled as kind
+//! 4 but with the values in this order and these contexts ([`INTERPOLATION_CONTEXTS`]).
+
+use super::{to_output, ColumnGrid, DType, MAX_GRID_INDEX};
+use crate::entropy::residual::{Coded, ResidualCoder};
+use crate::error::{Error, Result};
+
+/// Levels the plan names one by one (stride 2^j for entry j); coarser levels take the last.
+pub const INTERPOLATION_LEVELS: usize = 16;
+/// Bytes of the interpolation predictor's section of the parameters block: the axis order,
+/// the fine bits, the activity classes, then per level its cubic passes, then per level its
+/// finer steps.
+pub const INTERPOLATION_SECTION_LEN: usize = HEAD + 2 * INTERPOLATION_LEVELS;
+/// Bytes of the section before the per-level entries.
+const HEAD: usize = 3;
+/// Most fractional bits of a prediction (fine grid indices stay below 2^48).
+pub const MAX_FINE_BITS: u32 = 8;
+/// Classes of the interpolation stride: 1, 2, and 4 or more.
+const LEVEL_CLASSES: usize = 3;
+/// Most classes of local activity within a level class.
+pub const ACTIVITY_CLASSES: usize = 8;
+/// Contexts (tabled) of an interpolated block.
+pub const INTERPOLATION_CONTEXTS: usize = LEVEL_CLASSES * ACTIVITY_CLASSES;
+
+/// The orders in which a level interpolates the axes (0 frames, 1 rows, 2 columns): the
+/// last interpolates half of the level's values, so it should be the smoothest axis.
+pub const AXIS_ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
+/// The choices of an interpolation predictor, stored in the parameters block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterpolationPlan {
+    /// The axis order within a level: an index into [`AXIS_ORDERS`].
+    pub order: u8,
+    /// Predictions are kept to 2^-`fine_bits` of a grid step (0 ..= [`MAX_FINE_BITS`]), and
+    /// each value is quantized in whole steps relative to its prediction, as SZ3 does; 0
+    /// keeps every value on the grid itself (data that lies on it, coded exactly).
+    pub fine_bits: u32,
+    /// Classes of local activity per level class (1 ..= [`ACTIVITY_CLASSES`]): fewer
+    /// frequency tables for small blocks, which cannot pay for many.
+    pub activity_classes: usize,
+    /// Per level, entry `j` for stride `2^j` (coarser strides take the last entry): bit `p`
+    /// set when pass `p` of that level interpolates cubically rather than linearly.
+    pub cubic: [u8; INTERPOLATION_LEVELS],
+    /// Per level as `cubic`: the level's values are quantized in steps 2^-`finer` of the
+    /// grid's (at most `fine_bits`), so that the coarse levels every later prediction reads
+    /// are more exact (QoZ's level-wise error bounds).
+    pub finer: [u8; INTERPOLATION_LEVELS],
+}
+
+impl InterpolationPlan {
+    /// Linear interpolation everywhere, frames first.
+    pub const LINEAR: InterpolationPlan = InterpolationPlan {
+        order: 0,
+        fine_bits: 0,
+        activity_classes: ACTIVITY_CLASSES,
+        cubic: [0; INTERPOLATION_LEVELS],
+        finer: [0; INTERPOLATION_LEVELS],
+    };
+
+    /// Whether pass `pass` (0..3) at stride `2^level` is cubic.
+    pub fn is_cubic(&self, level: usize, pass: usize) -> bool {
+        let entry = self.cubic[level.min(INTERPOLATION_LEVELS - 1)];
+        entry >> pass & 1 == 1
+    }
+
+    /// The quantization step's shift at stride `2^level` (`None`: the first value, 0).
+    #[inline(always)]
+    pub fn finer_at(&self, level: Option<usize>) -> u32 {
+        level.map_or(0, |l| {
+            u32::from(self.finer[l.min(INTERPOLATION_LEVELS - 1)])
+        })
+    }
+
+    /// Writes the section ([`INTERPOLATION_SECTION_LEN`] bytes).
+    pub(crate) fn write(&self, out: &mut [u8]) {
+        out[0] = self.order;
+        out[1] = self.fine_bits as u8;
+        out[2] = self.activity_classes as u8;
+        out[HEAD..HEAD + INTERPOLATION_LEVELS].copy_from_slice(&self.cubic);
+        out[HEAD + INTERPOLATION_LEVELS..INTERPOLATION_SECTION_LEN].copy_from_slice(&self.finer);
+    }
+
+    /// Reads and validates a section.
+    pub(crate) fn read(section: &[u8]) -> Result<Self> {
+        let section = section
+            .get(..INTERPOLATION_SECTION_LEN)
+            .ok_or(Error::Truncated)?;
+        let order = section[0];
+        if usize::from(order) >= AXIS_ORDERS.len() {
+            return Err(Error::Invalid("interpolation axis order"));
+        }
+        let fine_bits = u32::from(section[1]);
+        let (mut cubic, mut finer) = ([0u8; INTERPOLATION_LEVELS], [0u8; INTERPOLATION_LEVELS]);
+        cubic.copy_from_slice(&section[HEAD..HEAD + INTERPOLATION_LEVELS]);
+        finer.copy_from_slice(&section[HEAD + INTERPOLATION_LEVELS..]);
+        let activity_classes = usize::from(section[2]);
+        let too_fine = finer.iter().any(|&f| u32::from(f) > fine_bits);
+        let classes_ok = (1..=ACTIVITY_CLASSES).contains(&activity_classes);
+        if cubic.iter().any(|&c| c > 7) || fine_bits > MAX_FINE_BITS || too_fine || !classes_ok {
+            return Err(Error::Invalid("interpolation plan"));
+        }
+        Ok(InterpolationPlan {
+            order,
+            fine_bits,
+            activity_classes,
+            cubic,
+            finer,
+        })
+    }
+}
+
+/// The axes of a block: frames, rows, columns.
+pub type Dims = [usize; 3];
+
+/// Where a point is visited: the level (its stride is 2^level) and the pass within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// The stride's exponent.
+    pub level: usize,
+    /// The pass (0..3) within the level, in the plan's axis order.
+    pub pass: usize,
+}
+
+/// A point as [`traverse`] visits it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Point {
+    /// Its index in the volume.
+    pub index: usize,
+    /// Its prediction, within the grid's range.
+    pub prediction: i64,
+    /// Its coding context, below [`INTERPOLATION_CONTEXTS`].
+    pub context: usize,
+    /// Where it is visited (`None` for the first point, predicted as 0).
+    pub pass: Option<Pass>,
+}
+
+/// Calls `visit` for every point of a `dims` volume in interpolation order and stores what
+/// it returns in the volume: the point's final grid index. Each prediction reads only points
+/// visited before it. `volume` must hold the whole block.
+pub(crate) fn traverse<F>(
+    volume: &mut [i64],
+    dims: Dims,
+    plan: &InterpolationPlan,
+    mut visit: F,
+) -> Result<()>
+where
+    F: FnMut(Point) -> Result<i64>,
+{
+    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let n = n.ok_or(Error::Invalid("block size"))?;
+    let volume = volume
+        .get_mut(..n)
+        .ok_or(Error::BufferTooSmall { needed: n })?;
+    if n == 0 {
+        return Ok(());
+    }
+    let first = visit(Point {
+        index: 0,
+        prediction: 0,
+        context: INTERPOLATION_CONTEXTS - 1,
+        pass: None,
+    })?;
+    volume[0] = first;
+    let strides = [dims[1] * dims[2], dims[2], 1];
+    let order = AXIS_ORDERS[usize::from(plan.order) % AXIS_ORDERS.len()];
+    let longest = dims.iter().copied().max().unwrap_or(1);
+    // The coarsest stride is the largest power of two below the longest axis.
+    let levels = usize::BITS - (longest.max(2) - 1).leading_zeros();
+    for level in (0..levels as usize).rev() {
+        let s = 1usize << level;
+        let level_class = level.min(LEVEL_CLASSES - 1);
+        for (pass, &axis) in order.iter().enumerate() {
+            if dims[axis] <= s {
+                continue;
+            }
+            let line = Line {
+                at: Pass { level, pass },
+                stride: strides[axis],
+                s,
+                len: dims[axis],
+                cubic: plan.is_cubic(level, pass),
+                class_base: level_class * ACTIVITY_CLASSES,
+                fine_bits: plan.fine_bits,
+                activity_cap: plan.activity_classes.clamp(1, ACTIVITY_CLASSES) - 1,
+                limit: MAX_GRID_INDEX << plan.fine_bits,
+            };
+            // The other two axes: those interpolated earlier in this level are known at every
+            // multiple of s, the later ones only at multiples of 2s.
+            let [u, v] = others(axis);
+            let step_of = |other: usize| {
+                let earlier = order.iter().position(|&a| a == other) < Some(pass);
+                if earlier {
+                    s
+                } else {
+                    2 * s
+                }
+            };
+            let (step_u, step_v) = (step_of(u), step_of(v));
+            for pu in (0..dims[u]).step_by(step_u) {
+                for pv in (0..dims[v]).step_by(step_v) {
+                    let base = pu * strides[u] + pv * strides[v];
+                    line.run(volume, base, &mut visit)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The two axes other than `axis`, in order.
+fn others(axis: usize) -> [usize; 2] {
+    match axis {
+        0 => [1, 2],
+        1 => [0, 2],
+        _ => [0, 1],
+    }
+}
+
+/// One pass's points along one line of the volume.
+struct Line {
+    at: Pass,
+    /// Index distance between neighbours along the axis.
+    stride: usize,
+    /// The level's stride along the axis.
+    s: usize,
+    /// Points on the axis.
+    len: usize,
+    cubic: bool,
+    class_base: usize,
+    /// The plan's fine bits: activity is measured in whole grid steps.
+    fine_bits: u32,
+    /// The last activity class: higher activity is counted in it.
+    activity_cap: usize,
+    /// Largest magnitude of a prediction.
+    limit: i64,
+}
+
+impl Line {
+    /// Visits the points `s, 3s, 5s, ...` of the line starting at `base`.
+    #[inline(always)]
+    fn run<F>(&self, volume: &mut [i64], base: usize, visit: &mut F) -> Result<()>
+    where
+        F: FnMut(Point) -> Result<i64>,
+    {
+        let (s, len) = (self.s, self.len);
+        let js = s * self.stride;
+        let at = |volume: &[i64], i: usize| volume.get(i).copied().unwrap_or(0);
+        let mut left_residual = 0u64;
+        let mut t = s;
+        while t < len {
+            let i = base + t * self.stride;
+            let b = at(volume, i - js);
+            let (prediction, spread) = if t + s < len {
+                let c = at(volume, i + js);
+                let outer_left = (t >= 3 * s).then(|| at(volume, i - 3 * js));
+                let outer_right = (t + 3 * s < len).then(|| at(volume, i + 3 * js));
+                let p = match (self.cubic, outer_left, outer_right) {
+                    (true, Some(a), Some(d)) => cubic(a, b, c, d),
+                    (true, None, Some(d)) => quadratic(b, c, d),
+                    (true, Some(a), None) => quadratic(c, b, a),
+                    _ => half(b.wrapping_add(c), 1),
+                };
+                (p, c.wrapping_sub(b).unsigned_abs())
+            } else if t >= 3 * s {
+                // The line's end: extrapolated from the two points before it.
+                let a = at(volume, i - 3 * js);
+                (
+                    half(b.wrapping_mul(3).wrapping_sub(a), 1),
+                    b.wrapping_sub(a).unsigned_abs(),
+                )
+            } else {
+                (b, 0)
+            };
+            let prediction = prediction.clamp(-self.limit, self.limit);
+            let activity = (spread >> self.fine_bits)
+                .saturating_mul(2)
+                .saturating_add(left_residual >> self.fine_bits);
+            let class = (u64::BITS - activity.leading_zeros()) as usize;
+            let context = self.class_base + class.min(self.activity_cap);
+            let k = visit(Point {
+                index: i,
+                prediction,
+                context,
+                pass: Some(self.at),
+            })?;
+            left_residual = k.wrapping_sub(prediction).unsigned_abs();
+            if let Some(slot) = volume.get_mut(i) {
+                *slot = k;
+            }
+            t += 2 * s;
+        }
+        Ok(())
+    }
+}
+
+/// `v / 2^shift`, rounded half up.
+#[inline(always)]
+fn half(v: i64, shift: u32) -> i64 {
+    v.wrapping_add(1 << (shift - 1)) >> shift
+}
+
+/// Cubic interpolation at the middle of `b` and `c`, with `a` before `b` and `d` after `c`.
+#[inline(always)]
+fn cubic(a: i64, b: i64, c: i64, d: i64) -> i64 {
+    let inner = b.wrapping_add(c).wrapping_mul(9);
+    half(inner.wrapping_sub(a).wrapping_sub(d), 4)
+}
+
+/// Quadratic interpolation at the middle of `b` and `c` through `b`, `c` and `d` (after `c`).
+#[inline(always)]
+fn quadratic(b: i64, c: i64, d: i64) -> i64 {
+    let sum = b
+        .wrapping_mul(3)
+        .wrapping_add(c.wrapping_mul(6))
+        .wrapping_sub(d);
+    half(sum, 3)
+}
+
+/// The fine grid of a plan: `g` with its step divided by 2^`fine_bits`.
+fn fine_grid(g: &ColumnGrid, plan: &InterpolationPlan) -> ColumnGrid {
+    let mut fine = *g;
+    fine.step = g.step / f64::from(1u32 << plan.fine_bits);
+    fine
+}
+
+/// Largest magnitude of a fine grid index.
+fn max_fine(plan: &InterpolationPlan) -> i64 {
+    MAX_GRID_INDEX << plan.fine_bits
+}
+
+/// What a value whose residual was coded raw holds in the volume: its fine grid index, or
+/// the prediction where it has none (the decoder derives the same from the raw bits).
+#[inline(always)]
+fn escaped_index(x: f64, fine: &ColumnGrid, prediction: i64) -> i64 {
+    super::grid_index(x, fine).unwrap_or(prediction)
+}
+
+/// Quantizes `x` relative to `prediction` (a fine grid index): the whole steps `q` of `g`
+/// between them and the fine index `prediction + q 2^fine_bits` it decodes to, with its value,
+/// if that is within the bound and the grid's range. The decoder computes the same value
+/// from `q`.
+#[inline(always)]
+fn quantize(
+    x: f64,
+    p: &Point,
+    (g, fine, inverse_step): (&ColumnGrid, &ColumnGrid, f64),
+    plan: &InterpolationPlan,
+    dtype: DType,
+) -> Option<(i64, i64, f64)> {
+    let finer = plan.finer_at(p.pass.map(|at| at.level));
+    let base = fine.value(p.prediction);
+    // Scaling by a power of two is exact.
+    let t = (x - base) * inverse_step * f64::from(1u32 << finer);
+    // (NaN fails this too.)
+    let within_range = t.abs() <= (2 * MAX_GRID_INDEX) as f64;
+    if !within_range {
+        return None;
+    }
+    let (_, q) = super::field::round_to_integer(t);
+    let k = p.prediction + (q << (plan.fine_bits - finer));
+    let y = to_output(fine.value(k), dtype);
+    ((x - y).abs() <= g.bound && k.abs() <= max_fine(plan)).then_some((q, k, y))
+}
+
+/// Encodes one block of `dims` (frames of the field, back to back in `input`) through
+/// `coder`; `decoded` receives what the decoder will return. `volume` holds the block.
+pub(crate) fn encode<C: ResidualCoder>(
+    coder: &mut C,
+    g: &ColumnGrid,
+    dtype: DType,
+    plan: &InterpolationPlan,
+    dims: Dims,
+    (input, decoded): (&[f64], &mut [f64]),
+    volume: &mut [i64],
+) -> Result<()> {
+    if decoded.len() != input.len() {
+        return Err(Error::Misuse("decoded block length"));
+    }
+    let fine = fine_grid(g, plan);
+    let grids = (g, &fine, 1.0 / g.step);
+    traverse(volume, dims, plan, |p| {
+        let x = input.get(p.index).copied().unwrap_or(0.0);
+        match quantize(x, &p, grids, plan, dtype) {
+            Some((q, k, y)) => {
+                coder.residual(&mut [], p.context, Coded::Residual(q))?;
+                set(decoded, p.index, y);
+                Ok(k)
+            }
+            None => {
+                coder.residual(&mut [], p.context, Coded::Raw(x.to_bits()))?;
+                set(decoded, p.index, x);
+                Ok(escaped_index(x, &fine, p.prediction))
+            }
+        }
+    })
+}
+
+/// Calls `each(pass, context, q)` for every point of a block of `dims` (frames back to back
+/// in `input`) but the first, with its coding context and the residual `q` the encoder would
+/// code under `plan` (0 for an escaped value): what a fitter weighs to choose the plan. `volume` holds the block.
+pub fn residuals(
+    input: &[f64],
+    g: &ColumnGrid,
+    plan: &InterpolationPlan,
+    dims: Dims,
+    volume: &mut [i64],
+    mut each: impl FnMut(Pass, usize, i64),
+) -> Result<()> {
+    let fine = fine_grid(g, plan);
+    let grids = (g, &fine, 1.0 / g.step);
+    traverse(volume, dims, plan, |p| {
+        let x = input.get(p.index).copied().unwrap_or(0.0);
+        let (q, k) = match quantize(x, &p, grids, plan, DType::F64) {
+            Some((q, k, _)) => (q, k),
+            None => (0, escaped_index(x, &fine, p.prediction)),
+        };
+        if let Some(at) = p.pass {
+            each(at, p.context, q);
+        }
+        Ok(k)
+    })
+}
+
+/// Decodes one block of `dims` into `out` (frames back to back); `volume` holds the block.
+pub(crate) fn decode<C: ResidualCoder>(
+    coder: &mut C,
+    g: &ColumnGrid,
+    dtype: DType,
+    plan: &InterpolationPlan,
+    dims: Dims,
+    out: &mut [f64],
+    volume: &mut [i64],
+) -> Result<()> {
+    let fine = fine_grid(g, plan);
+    let limit = max_fine(plan);
+    traverse(volume, dims, plan, |p| {
+        let (k, y) = match coder.residual(&mut [], p.context, Coded::Raw(0))? {
+            Coded::Residual(q) => {
+                // |q| < 2^50 (the tabled coder's limit), so neither product nor sum overflows.
+                let finer = plan.finer_at(p.pass.map(|at| at.level));
+                let k = p.prediction + (q << (plan.fine_bits - finer));
+                if k.abs() > limit {
+                    return Err(Error::Invalid("residual outside the grid"));
+                }
+                (k, to_output(fine.value(k), dtype))
+            }
+            Coded::Raw(bits) => {
+                let x = f64::from_bits(bits);
+                (escaped_index(x, &fine, p.prediction), x)
+            }
+        };
+        set(out, p.index, y);
+        Ok(k)
+    })
+}
+
+#[inline(always)]
+fn set(out: &mut [f64], i: usize, v: f64) {
+    if let Some(slot) = out.get_mut(i) {
+        *slot = v;
+    }
+}
