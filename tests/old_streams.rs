@@ -131,6 +131,51 @@ fn streams_of_december_2026_decode_to_the_same_bits() {
     }
 }
 
+/// Interpolated fields (predictor 4, block kind 7; `interpolated/`): the generated smooth
+/// field (relative to its predictions, fine bits and finer coarse levels) and the shared ash
+/// field (sparse, so on its grid with its zeros exact), which compressing the shared data
+/// again must give byte for byte.
+#[test]
+fn interpolated_streams_decode_to_the_same_bits() {
+    use baler_codec::stream::BlockKind;
+    let text = std::fs::read_to_string(dir().join("interpolated/decoded.sha256")).unwrap();
+    let mut count = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, shape, hash] = fields[..] else {
+            panic!("bad line {line:?}")
+        };
+        let shape: Vec<usize> = shape.split(',').map(|d| d.parse().unwrap()).collect();
+        let stream = read(&format!("interpolated/{name}.baler"));
+        let kinds = block_kinds(&stream);
+        assert!(
+            kinds.contains(&BlockKind::Interpolated),
+            "{name}: {kinds:?}"
+        );
+        let array = baler::decompress(&stream, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(array.shape(), &shape[..], "{name}");
+        assert_eq!(digest(array.values()), hash, "{name} decodes differently");
+        count += 1;
+    }
+    assert_eq!(
+        count, 2,
+        "interpolated/decoded.sha256 lists the two streams"
+    );
+    let ash = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dev_name_ash.npz");
+    if !ash.exists() {
+        eprintln!(
+            "SKIPPED the compress half of interpolated_streams_decode_to_the_same_bits: no {}",
+            ash.display()
+        );
+        return;
+    }
+    let written = baler::compress(&in_memory(&ash), &Options::bounded(Bound::Relative(1e-3)));
+    assert!(
+        written.unwrap() == read("interpolated/ash_1e-3.baler"),
+        "the ash field compresses to another stream"
+    );
+}
+
 #[test]
 fn old_streams_need_their_model() {
     for name in ["hzz_fixed", "hzz_model_1e-2"] {

@@ -10,7 +10,7 @@ use crate::pipeline::columns::{resolve, ColumnKey};
 use crate::rows::{Folded, RowInput, RowOutput, SeriesRows, Truncated};
 use crate::tiles::{tiling_for, Tiling};
 use crate::Error;
-use baler_codec::bounded::interpolate::ACTIVITY_CLASSES;
+use baler_codec::bounded::interpolate::{ACTIVITY_CLASSES, AXIS_ORDERS};
 use baler_codec::bounded::{
     grid_index, params_len, params_len_for, tabled_applies, write_params, BoundParams,
     BoundedDecoder, CoderChoice, ColumnGrid, InterpolationPlan, Layout, Predictor, RowModel,
@@ -528,14 +528,50 @@ pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Er
         2 => "table",
         _ => "frames",
     };
-    Ok(serde_json::json!({
+    let mut report = serde_json::json!({
         "data": kind,
         "shape": start.shape,
         "layout": layout,
         "predictor": describe(&params.predictor),
         "bounds": bounds,
         "column_bounds": promises,
-    }))
+    });
+    if let (Predictor::Interpolated(plan), Layout::Field { height, width }) =
+        (params.predictor, params.layout)
+    {
+        let frames = header.frame_count as usize;
+        let longest = frames.max(height as usize).max(width as usize);
+        report["interpolation"] = interpolation_report(&plan, longest);
+    }
+    Ok(report)
+}
+
+/// An interpolation plan as `baler info` shows it: the axis order (frames, rows, columns),
+/// the fine bits, the activity classes, and per level from stride 1 up (to the coarsest an
+/// axis of `longest` values has) the cubic passes and the finer steps.
+fn interpolation_report(plan: &InterpolationPlan, longest: usize) -> serde_json::Value {
+    let axes = ["frames", "rows", "columns"];
+    let order = AXIS_ORDERS[usize::from(plan.order) % AXIS_ORDERS.len()];
+    let levels = (usize::BITS - (longest.max(2) - 1).leading_zeros()) as usize;
+    let levels: Vec<serde_json::Value> = (0..levels)
+        .map(|level| {
+            let cubic: Vec<&str> = (0..3)
+                .filter(|&pass| plan.is_cubic(level, pass))
+                .map(|pass| axes[order[pass]])
+                .collect();
+            serde_json::json!({
+                "stride": 1u64 << level,
+                "cubic": cubic,
+                "step": format!("1/{}", 1u32 << plan.finer_at(Some(level))),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "axis_order": order.map(|a| axes[a]),
+        "fine_bits": plan.fine_bits,
+        "activity_classes": plan.activity_classes,
+        "levels": levels,
+    })
 }
 
 /// A grid's promise in words: `|error| <= EPS`, `|error| <= R |x|` (with the mantissa bits
