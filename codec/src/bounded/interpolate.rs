@@ -156,6 +156,8 @@ pub(crate) struct Point {
     pub context: usize,
     /// Where it is visited (`None` for the first point, predicted as 0).
     pub pass: Option<Pass>,
+    /// The plan's finer steps at its level ([`InterpolationPlan::finer_at`]).
+    pub finer: u32,
 }
 
 /// Calls `visit` for every point of a `dims` volume in interpolation order and stores what
@@ -183,6 +185,7 @@ where
         prediction: 0,
         context: INTERPOLATION_CONTEXTS - 1,
         pass: None,
+        finer: 0,
     })?;
     volume[0] = first;
     let strides = [dims[1] * dims[2], dims[2], 1];
@@ -204,6 +207,7 @@ where
                 len: dims[axis],
                 cubic: plan.is_cubic(level, pass),
                 class_base: level_class * ACTIVITY_CLASSES,
+                finer: plan.finer_at(Some(level)),
                 fine_bits: plan.fine_bits,
                 activity_cap: plan.activity_classes.clamp(1, ACTIVITY_CLASSES) - 1,
                 limit: MAX_GRID_INDEX << plan.fine_bits,
@@ -251,6 +255,8 @@ struct Line {
     len: usize,
     cubic: bool,
     class_base: usize,
+    /// The level's finer steps.
+    finer: u32,
     /// The plan's fine bits: activity is measured in whole grid steps.
     fine_bits: u32,
     /// The last activity class: higher activity is counted in it.
@@ -306,6 +312,7 @@ impl Line {
                 prediction,
                 context,
                 pass: Some(self.at),
+                finer: self.finer,
             })?;
             left_residual = k.wrapping_sub(prediction).unsigned_abs();
             if let Some(slot) = volume.get_mut(i) {
@@ -369,9 +376,9 @@ fn quantize(
     p: &Point,
     (g, fine, inverse_step): (&ColumnGrid, &ColumnGrid, f64),
     plan: &InterpolationPlan,
-    dtype: DType,
+    to_out: &impl Fn(f64) -> f64,
 ) -> Option<(i64, i64, f64)> {
-    let finer = plan.finer_at(p.pass.map(|at| at.level));
+    let finer = p.finer;
     let base = fine.value(p.prediction);
     // Scaling by a power of two is exact.
     let t = (x - base) * inverse_step * f64::from(1u32 << finer);
@@ -382,7 +389,7 @@ fn quantize(
     }
     let (_, q) = super::field::round_to_integer(t);
     let k = p.prediction + (q << (plan.fine_bits - finer));
-    let y = to_output(fine.value(k), dtype);
+    let y = to_out(fine.value(k));
     ((x - y).abs() <= g.bound && k.abs() <= max_fine(plan)).then_some((q, k, y))
 }
 
@@ -400,28 +407,54 @@ pub(crate) fn encode<C: ResidualCoder>(
     if decoded.len() != input.len() {
         return Err(Error::Misuse("decoded block length"));
     }
+    // The output type's conversion settled once per block, not per value.
+    let io = (input, decoded, volume);
+    match dtype {
+        DType::F64 => encode_as(coder, g, plan, dims, io, |v| v),
+        DType::F32 => encode_as(coder, g, plan, dims, io, |v| f64::from(v as f32)),
+        dtype => encode_as(coder, g, plan, dims, io, |v| to_output(v, dtype)),
+    }
+}
+
+/// [`encode`] with the output type's conversion `to_out`.
+#[inline(always)]
+fn encode_as<C: ResidualCoder>(
+    coder: &mut C,
+    g: &ColumnGrid,
+    plan: &InterpolationPlan,
+    dims: Dims,
+    (input, decoded, volume): (&[f64], &mut [f64], &mut [i64]),
+    to_out: impl Fn(f64) -> f64,
+) -> Result<()> {
     let fine = fine_grid(g, plan);
     let grids = (g, &fine, 1.0 / g.step);
-    traverse(volume, dims, plan, |p| {
-        let x = input.get(p.index).copied().unwrap_or(0.0);
-        match quantize(x, &p, grids, plan, dtype) {
-            Some((q, k, y)) => {
-                coder.residual(&mut [], p.context, Coded::Residual(q))?;
-                set(decoded, p.index, y);
-                Ok(k)
+    traverse(
+        volume,
+        dims,
+        plan,
+        #[inline(always)]
+        |p| {
+            let x = input.get(p.index).copied().unwrap_or(0.0);
+            match quantize(x, &p, grids, plan, &to_out) {
+                Some((q, k, y)) => {
+                    coder.residual(&mut [], p.context, Coded::Residual(q))?;
+                    set(decoded, p.index, y);
+                    Ok(k)
+                }
+                None => {
+                    coder.residual(&mut [], p.context, Coded::Raw(x.to_bits()))?;
+                    set(decoded, p.index, x);
+                    Ok(escaped_index(x, &fine, p.prediction))
+                }
             }
-            None => {
-                coder.residual(&mut [], p.context, Coded::Raw(x.to_bits()))?;
-                set(decoded, p.index, x);
-                Ok(escaped_index(x, &fine, p.prediction))
-            }
-        }
-    })
+        },
+    )
 }
 
 /// Calls `each(pass, context, q)` for every point of a block of `dims` (frames back to back
 /// in `input`) but the first, with its coding context and the residual `q` the encoder would
-/// code under `plan` (0 for an escaped value): what a fitter weighs to choose the plan. `volume` holds the block.
+/// code under `plan` (0 for an escaped value; the values as f64 output): what a fitter weighs
+/// to choose the plan. `volume` holds the block.
 pub fn residuals(
     input: &[f64],
     g: &ColumnGrid,
@@ -434,7 +467,7 @@ pub fn residuals(
     let grids = (g, &fine, 1.0 / g.step);
     traverse(volume, dims, plan, |p| {
         let x = input.get(p.index).copied().unwrap_or(0.0);
-        let (q, k) = match quantize(x, &p, grids, plan, DType::F64) {
+        let (q, k) = match quantize(x, &p, grids, plan, &|v| v) {
             Some((q, k, _)) => (q, k),
             None => (0, escaped_index(x, &fine, p.prediction)),
         };
@@ -455,27 +488,51 @@ pub(crate) fn decode<C: ResidualCoder>(
     out: &mut [f64],
     volume: &mut [i64],
 ) -> Result<()> {
+    // The output type's conversion settled once per block, not per value.
+    match dtype {
+        DType::F64 => decode_as(coder, g, plan, dims, (out, volume), |v| v),
+        DType::F32 => decode_as(coder, g, plan, dims, (out, volume), |v| f64::from(v as f32)),
+        dtype => decode_as(coder, g, plan, dims, (out, volume), |v| to_output(v, dtype)),
+    }
+}
+
+/// [`decode`] with the output type's conversion `to_out`.
+#[inline(always)]
+fn decode_as<C: ResidualCoder>(
+    coder: &mut C,
+    g: &ColumnGrid,
+    plan: &InterpolationPlan,
+    dims: Dims,
+    (out, volume): (&mut [f64], &mut [i64]),
+    to_out: impl Fn(f64) -> f64,
+) -> Result<()> {
     let fine = fine_grid(g, plan);
     let limit = max_fine(plan);
-    traverse(volume, dims, plan, |p| {
-        let (k, y) = match coder.residual(&mut [], p.context, Coded::Raw(0))? {
-            Coded::Residual(q) => {
-                // |q| < 2^50 (the tabled coder's limit), so neither product nor sum overflows.
-                let finer = plan.finer_at(p.pass.map(|at| at.level));
-                let k = p.prediction + (q << (plan.fine_bits - finer));
-                if k.abs() > limit {
-                    return Err(Error::Invalid("residual outside the grid"));
+    let fine_bits = plan.fine_bits;
+    traverse(
+        volume,
+        dims,
+        plan,
+        #[inline(always)]
+        |p| {
+            let (k, y) = match coder.residual(&mut [], p.context, Coded::Raw(0))? {
+                Coded::Residual(q) => {
+                    // |q| < 2^50 (the tabled coder's limit): neither shift nor sum overflows.
+                    let k = p.prediction + (q << (fine_bits - p.finer));
+                    if k.abs() > limit {
+                        return Err(Error::Invalid("residual outside the grid"));
+                    }
+                    (k, to_out(fine.value(k)))
                 }
-                (k, to_output(fine.value(k), dtype))
-            }
-            Coded::Raw(bits) => {
-                let x = f64::from_bits(bits);
-                (escaped_index(x, &fine, p.prediction), x)
-            }
-        };
-        set(out, p.index, y);
-        Ok(k)
-    })
+                Coded::Raw(bits) => {
+                    let x = f64::from_bits(bits);
+                    (escaped_index(x, &fine, p.prediction), x)
+                }
+            };
+            set(out, p.index, y);
+            Ok(k)
+        },
+    )
 }
 
 #[inline(always)]
