@@ -6,7 +6,9 @@ Inputs, built from the shared data and repeated to about --mb megabytes of float
 - field: the climate-model wind field `dev_um_u_monthly` (15 x 144 x 192), its frames repeated,
   each copy scaled by its own factor in [1, 1.25); bound R x the whole array's range (baler: `--rel-error-bound R`, SZ3: ABS on the 3-D array);
 - table: the collider events `hzz` (2421 x 31), its rows repeated and shuffled; bound R x each column's range
-  (baler: `--rel-error-bound R`, SZ3: ABS per column, each column its own call).
+  (baler: `--rel-error-bound R`, SZ3: ABS per column, each column its own call);
+- sparse field: the volcanic-ash concentrations `dev_name_ash` (3 x 214 x 584, 82% zeros), as the
+  wind field (where baler's interpolation predictor is chosen).
 
 baler is timed as the whole `baler compress` / `baler decompress` process (reading and writing
 .npz included, on /dev/shm unless --tmp says otherwise), on core 0 (`taskset -c 0`, one block at a time) and on cores 0 and 1 (blocks in
@@ -33,18 +35,24 @@ DATA = pathlib.Path(os.environ.get("BALER_DATA_DIR", ROOT.parent / "shared" / "d
 def inputs(mb):
     """(name, array, per-column bound?) for the field and the table."""
     out = []
-    field = np.load(DATA / "dev_um_u_monthly.npz")["data"]
-    reps = max(1, round(mb * 1e6 / field.nbytes))
-    # Each copy scaled a little differently, so that no coder sees the same bytes again.
-    scale = 1 + 0.25 * np.repeat(np.arange(reps) / reps, field.shape[0])[:, None, None]
-    out.append((f"field ({reps * field.shape[0]} x {field.shape[1]} x {field.shape[2]})",
-                np.ascontiguousarray(np.tile(field, (reps, 1, 1)) * scale), False))
+
+    def frames(file, what):
+        field = np.load(DATA / file)["data"]
+        reps = max(1, round(mb * 1e6 / field.nbytes))
+        # Each copy scaled a little differently, so that no coder sees the same bytes again.
+        scale = 1 + 0.25 * np.repeat(np.arange(reps) / reps, field.shape[0])[:, None, None]
+        out.append((f"{what} ({reps * field.shape[0]} x {field.shape[1]} x {field.shape[2]})",
+                    np.ascontiguousarray(np.tile(field, (reps, 1, 1)) * scale), False))
+
+    frames("dev_um_u_monthly.npz", "field")
     table = np.load(DATA / "hzz.npz")["data"]
     reps = max(1, round(mb * 1e6 / table.nbytes))
     # Rows shuffled (events are independent), so that no coder sees the same run of bytes again.
     rows = np.random.default_rng(0).permutation(reps * table.shape[0])
     out.append((f"table ({reps * table.shape[0]} x {table.shape[1]})",
                 np.ascontiguousarray(np.tile(table, (reps, 1))[rows]), True))
+    if (DATA / "dev_name_ash.npz").exists():
+        frames("dev_name_ash.npz", "sparse field")
     return out
 
 

@@ -132,9 +132,9 @@ fn streams_of_december_2026_decode_to_the_same_bits() {
 }
 
 /// Interpolated fields (predictor 4, block kind 7; `interpolated/`): the generated smooth
-/// field (relative to its predictions, fine bits and finer coarse levels) and the shared ash
-/// field (sparse, so on its grid with its zeros exact), which compressing the shared data
-/// again must give byte for byte.
+/// field (relative to its predictions, fine bits and finer coarse levels), a generated series
+/// (one line of all values) and the shared ash field (sparse, so on its grid with its zeros
+/// exact), which compressing the shared data again must give byte for byte.
 #[test]
 fn interpolated_streams_decode_to_the_same_bits() {
     use baler_codec::stream::BlockKind;
@@ -158,8 +158,8 @@ fn interpolated_streams_decode_to_the_same_bits() {
         count += 1;
     }
     assert_eq!(
-        count, 2,
-        "interpolated/decoded.sha256 lists the two streams"
+        count, 3,
+        "interpolated/decoded.sha256 lists the three streams"
     );
     let ash = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dev_name_ash.npz");
     if !ash.exists() {

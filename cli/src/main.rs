@@ -79,7 +79,8 @@ enum Command {
         column_bounds: Option<PathBuf>,
         /// With an error bound: predict with a model when it pays, the stream plus the model
         /// counted (auto): the --model autoencoder, or for fields a linear predictor learned
-        /// from the data and stored in the stream; always; or never (the model-free path).
+        /// from the data or a multilevel interpolation fitted to it, stored in the stream;
+        /// always; or never (the model-free path).
         #[arg(long, value_enum, default_value = "auto")]
         use_model: UseModelArg,
         /// With an error bound, for 2-D data: code it as one field of rows (an image, a

@@ -1,7 +1,7 @@
 //! Error-bounded coding: every decoded value within its bound, for any input, and damaged
 //! payloads rejected without panics.
 
-use baler_codec::bounded::interpolate::{ACTIVITY_CLASSES, MAX_FINE_BITS};
+use baler_codec::bounded::interpolate::{ACTIVITY_CLASSES, MAX_FINE_BITS, VOLUME_SHAPES};
 use baler_codec::bounded::{
     params_len, tabled_applies, write_params, BoundParams, BoundedDecoder, BoundedEncoder,
     CoderChoice, ColumnGrid, InterpolationPlan, Layout, Predictor, Scratch, ScratchBuf,
@@ -564,15 +564,16 @@ fn too_few_contexts_is_a_capacity_error() {
 /// Interpolation plans of every shape the format allows.
 fn plans() -> impl Strategy<Value = InterpolationPlan> {
     (
-        0u8..6,
+        (0u8..6, 0u8..VOLUME_SHAPES),
         0u32..=MAX_FINE_BITS,
         1usize..=ACTIVITY_CLASSES,
         proptest::array::uniform16(0u8..8),
         proptest::array::uniform16(0u8..=MAX_FINE_BITS as u8),
     )
         .prop_map(
-            |(order, fine_bits, activity_classes, cubic, finer)| InterpolationPlan {
+            |((order, shape), fine_bits, activity_classes, cubic, finer)| InterpolationPlan {
                 order,
+                shape,
                 fine_bits,
                 activity_classes,
                 cubic,
@@ -786,10 +787,10 @@ fn damaged_interpolation_plans_are_typed_errors() {
         BoundParams::read(&good).unwrap().predictor,
         Predictor::Interpolated(plan)
     );
-    // The section follows the one grid entry: axis order, fine bits, activity classes, then
-    // the cubic passes and the finer steps of each level.
+    // The section follows the one grid entry: axis order, fine bits, activity classes, the
+    // volume's shape, then the cubic passes and the finer steps of each level.
     let section = 20 + 32;
-    for (at, byte) in [(0, 6), (1, 9), (2, 0), (2, 9), (3, 8), (3 + 16, 5)] {
+    for (at, byte) in [(0, 6), (1, 9), (2, 0), (2, 9), (3, 3), (4, 8), (4 + 16, 5)] {
         let mut bad = good.clone();
         bad[section + at] = byte;
         let expected = match at {

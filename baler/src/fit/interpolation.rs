@@ -1,11 +1,11 @@
 //! Chooses the interpolation predictor's plan ([`InterpolationPlan`]): for each level and pass,
-//! linear or cubic interpolation, and the axis order. Each level's choice is judged on its own,
+//! linear or cubic interpolation, the axis order and the volume's shape. Each level's choice is judged on its own,
 //! by the empirical entropy of the residuals it leaves on a sample, all linear against all
 //! cubic (a level's choice changes the decoded values later levels read by a fraction of the
 //! bound only).
 
 use baler_codec::bounded::interpolate::{
-    residuals, Pass, AXIS_ORDERS, INTERPOLATION_CONTEXTS, INTERPOLATION_LEVELS,
+    residuals, Pass, AXIS_ORDERS, INTERPOLATION_CONTEXTS, INTERPOLATION_LEVELS, VOLUME_SHAPES,
 };
 use baler_codec::bounded::{ColumnGrid, InterpolationPlan};
 
@@ -128,12 +128,13 @@ pub fn fit(
     if n == 0 || frames.len() < n {
         return None;
     }
-    let (frames, dims) = fit_sample(frames, height, width);
+    let (frames, [count, height, width]) = fit_sample(frames, height, width);
     let mut volume = vec![0i64; frames.len()];
     let fine_bits = fine_bits(frames, grid);
-    let plan_for = |order, cubic| {
+    let plan_for = |shape, order, cubic| {
         with_finer(
             InterpolationPlan {
+                shape,
                 order,
                 fine_bits,
                 cubic: [cubic; INTERPOLATION_LEVELS],
@@ -142,13 +143,27 @@ pub fn fit(
             1,
         )
     };
-    // The axis order and, pass by pass, linear or cubic interpolation (at the finer steps
-    // most fields take, which the next step tunes)...
+    // The volume's shape, the axis order and, pass by pass, linear or cubic interpolation (at
+    // the finer steps most fields take, which the next step tunes)...
     let mut best: Option<(f64, InterpolationPlan)> = None;
-    for order in 0..AXIS_ORDERS.len() as u8 {
-        let linear = histograms(frames, grid, dims, &plan_for(order, 0), &mut volume)?;
-        let cubic = histograms(frames, grid, dims, &plan_for(order, 7), &mut volume)?;
-        let mut plan = plan_for(order, 0);
+    // Each distinct volume once, and each axis order once among its axes of 2 or more values.
+    let mut candidates: Vec<(u8, u8, [usize; 3], Vec<usize>)> = Vec::new();
+    for shape in 0..VOLUME_SHAPES {
+        for order in 0..AXIS_ORDERS.len() as u8 {
+            let dims = plan_for(shape, order, 0).dims(count, height, width);
+            let axes: Vec<usize> = AXIS_ORDERS[usize::from(order)]
+                .into_iter()
+                .filter(|&a| dims[a] > 1)
+                .collect();
+            if !candidates.iter().any(|c| c.2 == dims && c.3 == axes) {
+                candidates.push((shape, order, dims, axes));
+            }
+        }
+    }
+    for (shape, order, dims, _) in candidates {
+        let linear = histograms(frames, grid, dims, &plan_for(shape, order, 0), &mut volume)?;
+        let cubic = histograms(frames, grid, dims, &plan_for(shape, order, 7), &mut volume)?;
+        let mut plan = plan_for(shape, order, 0);
         for level in 0..INTERPOLATION_LEVELS {
             for pass in 0..3 {
                 let (l, c) = (linear.passes[level][pass], cubic.passes[level][pass]);
@@ -164,6 +179,7 @@ pub fn fit(
         }
     }
     let (_, plan) = best?;
+    let dims = plan.dims(count, height, width);
     // ...then the level-wise steps, each scheme judged on the whole sample.
     let mut best: Option<(f64, InterpolationPlan)> = None;
     for scheme in 0..FINER_SCHEMES {

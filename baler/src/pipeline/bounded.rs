@@ -104,7 +104,8 @@ impl Bounds<'_> {
 /// Whether error-bounded compression uses the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UseModel {
-    /// When it makes the stream plus the model smaller (judged on a sample of rows).
+    /// When it makes the stream plus the model smaller (judged on a sample of rows); for
+    /// fields this also weighs the learned predictor and multilevel interpolation.
     #[default]
     Auto,
     /// Always (to measure what it does).
@@ -546,9 +547,9 @@ pub fn params_report(stream: &[u8]) -> Result<serde_json::Value, baler_codec::Er
     Ok(report)
 }
 
-/// An interpolation plan as `baler info` shows it: the axis order (frames, rows, columns),
-/// the fine bits, the activity classes, and per level from stride 1 up (to the coarsest an
-/// axis of `longest` values has) the cubic passes and the finer steps.
+/// An interpolation plan as `baler info` shows it: the volume, the axis order (frames, rows,
+/// columns), the fine bits, the activity classes, and per level from stride 1 up (to the
+/// coarsest an axis of `longest` values has) the cubic passes and the finer steps.
 fn interpolation_report(plan: &InterpolationPlan, longest: usize) -> serde_json::Value {
     let axes = ["frames", "rows", "columns"];
     let order = AXIS_ORDERS[usize::from(plan.order) % AXIS_ORDERS.len()];
@@ -566,7 +567,13 @@ fn interpolation_report(plan: &InterpolationPlan, longest: usize) -> serde_json:
             })
         })
         .collect();
+    let volume = match plan.shape {
+        0 => "frames x rows x columns",
+        1 => "the frames' rows stacked",
+        _ => "one line of all values",
+    };
     serde_json::json!({
+        "volume": volume,
         "axis_order": order.map(|a| axes[a]),
         "fine_bits": plan.fine_bits,
         "activity_classes": plan.activity_classes,

@@ -441,7 +441,7 @@ fn encode_interpolated(
             "interpolated fields (feature tabled)",
         ));
     }
-    let dims = super::block_dims(params, input.len())?;
+    let dims = super::block_dims(params, plan, input.len())?;
     let tables = super::tables_for(params, tables)?;
     let capacity = volume.len();
     let volume = volume

@@ -25,11 +25,13 @@ use crate::error::{Error, Result};
 /// Levels the plan names one by one (stride 2^j for entry j); coarser levels take the last.
 pub const INTERPOLATION_LEVELS: usize = 16;
 /// Bytes of the interpolation predictor's section of the parameters block: the axis order,
-/// the fine bits, the activity classes, then per level its cubic passes, then per level its
-/// finer steps.
+/// the fine bits, the activity classes, the volume's shape, then per level its cubic passes,
+/// then per level its finer steps.
 pub const INTERPOLATION_SECTION_LEN: usize = HEAD + 2 * INTERPOLATION_LEVELS;
 /// Bytes of the section before the per-level entries.
-const HEAD: usize = 3;
+const HEAD: usize = 4;
+/// The shapes a block's values may be interpolated in ([`InterpolationPlan::shape`]).
+pub const VOLUME_SHAPES: u8 = 3;
 /// Most fractional bits of a prediction (fine grid indices stay below 2^48).
 pub const MAX_FINE_BITS: u32 = 8;
 /// Classes of the interpolation stride: 1, 2, and 4 or more.
@@ -62,6 +64,10 @@ pub struct InterpolationPlan {
     /// Classes of local activity per level class (1 ..= [`ACTIVITY_CLASSES`]): fewer
     /// frequency tables for small blocks, which cannot pay for many.
     pub activity_classes: usize,
+    /// How a block's values form the volume: 0 its frames, rows and columns; 1 its frames'
+    /// rows stacked into one frame; 2 one line, all values in order (a series cut into
+    /// frames, whose frames follow on from each other).
+    pub shape: u8,
     /// Per level, entry `j` for stride `2^j` (coarser strides take the last entry): bit `p`
     /// set when pass `p` of that level interpolates cubically rather than linearly.
     pub cubic: [u8; INTERPOLATION_LEVELS],
@@ -77,6 +83,7 @@ impl InterpolationPlan {
         order: 0,
         fine_bits: 0,
         activity_classes: ACTIVITY_CLASSES,
+        shape: 0,
         cubic: [0; INTERPOLATION_LEVELS],
         finer: [0; INTERPOLATION_LEVELS],
     };
@@ -85,6 +92,15 @@ impl InterpolationPlan {
     pub fn is_cubic(&self, level: usize, pass: usize) -> bool {
         let entry = self.cubic[level.min(INTERPOLATION_LEVELS - 1)];
         entry >> pass & 1 == 1
+    }
+
+    /// The volume of a block of `frames` frames of `height x width` ([`Self::shape`]).
+    pub fn dims(&self, frames: usize, height: usize, width: usize) -> Dims {
+        match self.shape {
+            0 => [frames, height, width],
+            1 => [1, frames * height, width],
+            _ => [1, 1, frames * height * width],
+        }
     }
 
     /// The quantization step's shift at stride `2^level` (`None`: the first value, 0).
@@ -100,6 +116,7 @@ impl InterpolationPlan {
         out[0] = self.order;
         out[1] = self.fine_bits as u8;
         out[2] = self.activity_classes as u8;
+        out[3] = self.shape;
         out[HEAD..HEAD + INTERPOLATION_LEVELS].copy_from_slice(&self.cubic);
         out[HEAD + INTERPOLATION_LEVELS..INTERPOLATION_SECTION_LEN].copy_from_slice(&self.finer);
     }
@@ -120,13 +137,16 @@ impl InterpolationPlan {
         let activity_classes = usize::from(section[2]);
         let too_fine = finer.iter().any(|&f| u32::from(f) > fine_bits);
         let classes_ok = (1..=ACTIVITY_CLASSES).contains(&activity_classes);
-        if cubic.iter().any(|&c| c > 7) || fine_bits > MAX_FINE_BITS || too_fine || !classes_ok {
+        let shape = section[3];
+        let bad = cubic.iter().any(|&c| c > 7) || shape >= VOLUME_SHAPES;
+        if bad || fine_bits > MAX_FINE_BITS || too_fine || !classes_ok {
             return Err(Error::Invalid("interpolation plan"));
         }
         Ok(InterpolationPlan {
             order,
             fine_bits,
             activity_classes,
+            shape,
             cubic,
             finer,
         })

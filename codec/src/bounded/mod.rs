@@ -1185,12 +1185,16 @@ fn tables_for<'t>(
     })
 }
 
-/// The axes of a field block of `out.len()` values: frames, rows, columns.
-fn block_dims(params: &BoundParams<'_>, values: usize) -> Result<interpolate::Dims> {
+/// The volume of a field block of `values` values under `plan` ([`InterpolationPlan::dims`]).
+fn block_dims(
+    params: &BoundParams<'_>,
+    plan: &InterpolationPlan,
+    values: usize,
+) -> Result<interpolate::Dims> {
     match params.layout {
         Layout::Field { height, width } => {
             let frames = values / params.row_len.max(1);
-            Ok([frames, height as usize, width as usize])
+            Ok(plan.dims(frames, height as usize, width as usize))
         }
         Layout::Table => Err(Error::Invalid("interpolation is for fields")),
     }
@@ -1206,7 +1210,7 @@ fn decode_interpolated(
     out: &mut [f64],
 ) -> Result<()> {
     check_block_lengths(params.row_len, None, out)?;
-    let dims = block_dims(params, out.len())?;
+    let dims = block_dims(params, plan, out.len())?;
     let capacity = volume.len();
     let volume = volume.get_mut(..out.len()).ok_or(Error::CapacityExceeded {
         what: Capacity::BlockValues,
