@@ -1,13 +1,14 @@
 //! Error-bounded coding throughput of the codec alone (no file I/O, one thread), in MB/s of
 //! raw float64 input: the model-free path on the shared collider events (per-column grids)
 //! and CFD frames (one grid, Lorenzo prediction), the CFD frames with the learned field
-//! predictor (`cfd-learned`, weights fitted once outside the timing), and the events with
-//! column relations (`hzz-relations`, chosen once outside the timing), at 1e-2, 1e-3 and
-//! 1e-4 x range.
+//! predictor (`cfd-learned`, weights fitted once outside the timing), the CFD frames and the
+//! sparse ash field with multilevel interpolation (`cfd-interpolated`, `ash-interpolated`,
+//! the plan fitted once outside the timing), and the events with column relations
+//! (`hzz-relations`, chosen once outside the timing), at 1e-2, 1e-3 and 1e-4 x range.
 //! Run: `cargo bench --bench bounded_throughput`. Needs `../shared/data`; skips without it.
 //! The whole-tool comparison with SZ3, ZFP and zstd is `scripts/compare-bounded.sh`.
 
-use baler::fit::{learned, relations};
+use baler::fit::{interpolation, learned, relations};
 use baler_codec::bounded::{
     params_len, write_params, BoundParams, BoundedDecoder, BoundedEncoder, CoderChoice, ColumnGrid,
     Layout, Predictor, ScratchBuf, ScratchSizes,
@@ -49,7 +50,11 @@ fn grids(values: &[f64], columns: usize, r: f64) -> Vec<ColumnGrid> {
 
 fn bench(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    let sets = [("hzz", "hzz.npz"), ("cfd", "CFD_animation.npz")];
+    let sets = [
+        ("hzz", "hzz.npz"),
+        ("cfd", "CFD_animation.npz"),
+        ("ash", "dev_name_ash.npz"),
+    ];
     let mut group = c.benchmark_group("bounded");
     group.measurement_time(Duration::from_secs(3));
     group.sample_size(10);
@@ -69,19 +74,32 @@ fn bench(c: &mut Criterion) {
         };
         let columns = if layout == Layout::Table { n } else { 1 };
         group.throughput(Throughput::Bytes((values.len() * 8) as u64));
-        for (r, learned) in [1e-2, 1e-3, 1e-4]
+        // 0: model-free; 1: learned (fields) or relations (tables); 2: interpolated (fields).
+        let variants: &[usize] = match (name, layout) {
+            ("ash", _) => &[2],
+            (_, Layout::Table) => &[0, 1],
+            _ => &[0, 1, 2],
+        };
+        for (r, variant) in [1e-2, 1e-3, 1e-4]
             .into_iter()
-            .flat_map(|r| [(r, false), (r, true)])
+            .flat_map(|r| variants.iter().map(move |&v| (r, v)))
         {
             let g = grids(&values, columns, r);
             let mut g = g;
-            let (name, predictor) = match (layout, learned) {
-                (_, false) => (name.to_string(), Predictor::None),
-                (Layout::Field { height, width }, true) => {
+            let (name, predictor) = match (layout, variant) {
+                (_, 0) => (name.to_string(), Predictor::None),
+                (Layout::Field { height, width }, 1) => {
                     let fit = learned::fit(&values, height as usize, width as usize, &g[0]);
                     (format!("{name}-learned"), Predictor::Learned(fit.unwrap()))
                 }
-                (Layout::Table, true) => {
+                (Layout::Field { height, width }, _) => {
+                    let plan = interpolation::fit(&values, height as usize, width as usize, &g[0]);
+                    (
+                        format!("{name}-interpolated"),
+                        Predictor::Interpolated(plan.unwrap()),
+                    )
+                }
+                (Layout::Table, _) => {
                     relations::choose(&values, &mut g);
                     (format!("{name}-relations"), Predictor::Relations)
                 }

@@ -35,6 +35,23 @@ fn expected() -> Vec<(String, String)> {
         .collect()
 }
 
+/// `(name, shape, SHA-256 of the decoded values)` of each stream a listing names (`forms/`,
+/// `interpolated/`: a line per stream, `name d0,d1,... hash`).
+fn listed(file: &str) -> Vec<(String, Vec<usize>, String)> {
+    let text = std::fs::read_to_string(dir().join(file)).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, shape, hash] = fields[..] else {
+                panic!("bad line {line:?}")
+            };
+            let shape = shape.split(',').map(|d| d.parse().unwrap()).collect();
+            (name.to_string(), shape, hash.to_string())
+        })
+        .collect()
+}
+
 /// The model the stream needs, if any (the fixed-rate one and the one coded with the model).
 fn model_for(name: &str) -> Option<Vec<u8>> {
     matches!(name, "hzz_fixed" | "hzz_model_1e-2").then(|| read("small.model"))
@@ -69,14 +86,8 @@ fn every_old_stream_decodes_to_the_same_bits() {
 /// decode to the same shape and bits as when they were written.
 #[test]
 fn stream_forms_added_with_the_library_decode_to_the_same_bits() {
-    let text = std::fs::read_to_string(dir().join("forms/decoded.sha256")).unwrap();
     let mut count = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [name, shape, hash] = fields[..] else {
-            panic!("bad line {line:?}")
-        };
-        let shape: Vec<usize> = shape.split(',').map(|d| d.parse().unwrap()).collect();
+    for (name, shape, hash) in listed("forms/decoded.sha256") {
         let array = baler::decompress(&read(&format!("forms/{name}.baler")), None)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(array.shape(), &shape[..], "{name}");
@@ -138,14 +149,8 @@ fn streams_of_december_2026_decode_to_the_same_bits() {
 #[test]
 fn interpolated_streams_decode_to_the_same_bits() {
     use baler_codec::stream::BlockKind;
-    let text = std::fs::read_to_string(dir().join("interpolated/decoded.sha256")).unwrap();
     let mut count = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [name, shape, hash] = fields[..] else {
-            panic!("bad line {line:?}")
-        };
-        let shape: Vec<usize> = shape.split(',').map(|d| d.parse().unwrap()).collect();
+    for (name, shape, hash) in listed("interpolated/decoded.sha256") {
         let stream = read(&format!("interpolated/{name}.baler"));
         let kinds = block_kinds(&stream);
         assert!(

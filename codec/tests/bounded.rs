@@ -614,6 +614,27 @@ proptest! {
     }
 }
 
+/// The parameters of an `h x w` field interpolated by `plan`, one grid of `bound`.
+fn interpolated_params(
+    h: usize,
+    w: usize,
+    plan: InterpolationPlan,
+    dtype: DType,
+    bound: f64,
+) -> Vec<u8> {
+    let layout = Layout::Field {
+        height: h as u32,
+        width: w as u32,
+    };
+    params_bytes(
+        layout,
+        Predictor::Interpolated(plan),
+        dtype,
+        &[grid(bound)],
+        h * w,
+    )
+}
+
 /// A smooth wave over `frames` frames of `h x w`.
 fn smooth_wave(frames: usize, h: usize, w: usize) -> Vec<f64> {
     (0..frames * h * w)
@@ -674,18 +695,8 @@ fn sparse_fields_on_the_grid_keep_their_zeros() {
         .into_iter()
         .map(|v| if v < 0.2 { 0.0 } else { v })
         .collect();
-    let layout = Layout::Field {
-        height: h as u32,
-        width: w as u32,
-    };
     let plan = InterpolationPlan::LINEAR;
-    let bytes = params_bytes(
-        layout,
-        Predictor::Interpolated(plan),
-        DType::F64,
-        &[grid(0.05)],
-        h * w,
-    );
+    let bytes = interpolated_params(h, w, plan, DType::F64, 0.05);
     let params = BoundParams::read(&bytes).unwrap();
     let (_, decoded) = coded_round_trip(&params, None, &values, CoderChoice::Best);
     assert_within(&values, &decoded, |_| 0.05);
@@ -698,22 +709,12 @@ fn sparse_fields_on_the_grid_keep_their_zeros() {
 #[test]
 fn damaged_interpolated_payloads_are_typed_errors() {
     let (h, w) = (6, 7);
-    let layout = Layout::Field {
-        height: h as u32,
-        width: w as u32,
-    };
     let plan = InterpolationPlan {
         fine_bits: 4,
         cubic: [5; 16],
         ..InterpolationPlan::LINEAR
     };
-    let bytes = params_bytes(
-        layout,
-        Predictor::Interpolated(plan),
-        DType::F32,
-        &[grid(0.01)],
-        h * w,
-    );
+    let bytes = interpolated_params(h, w, plan, DType::F32, 0.01);
     let params = BoundParams::read(&bytes).unwrap();
     let values: Vec<f64> = smooth_wave(5, h, w)
         .iter()
@@ -737,6 +738,10 @@ fn damaged_interpolated_payloads_are_typed_errors() {
         .unwrap_err(),
         Error::Invalid("an interpolated stream holds only kind 7 blocks")
     );
+    let layout = Layout::Field {
+        height: h as u32,
+        width: w as u32,
+    };
     let lorenzo = params_bytes(layout, Predictor::None, DType::F32, &[grid(0.01)], h * w);
     let lorenzo = BoundParams::read(&lorenzo).unwrap();
     assert_eq!(
@@ -767,22 +772,12 @@ fn damaged_interpolated_payloads_are_typed_errors() {
 
 #[test]
 fn damaged_interpolation_plans_are_typed_errors() {
-    let layout = Layout::Field {
-        height: 3,
-        width: 3,
-    };
     let plan = InterpolationPlan {
         fine_bits: 4,
         finer: [1; 16],
         ..InterpolationPlan::LINEAR
     };
-    let good = params_bytes(
-        layout,
-        Predictor::Interpolated(plan),
-        DType::F64,
-        &[grid(0.1)],
-        9,
-    );
+    let good = interpolated_params(3, 3, plan, DType::F64, 0.1);
     assert_eq!(
         BoundParams::read(&good).unwrap().predictor,
         Predictor::Interpolated(plan)
