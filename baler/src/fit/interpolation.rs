@@ -143,9 +143,8 @@ pub fn fit(
             1,
         )
     };
-    // The volume's shape, the axis order and, pass by pass, linear or cubic interpolation (at
-    // the finer steps most fields take, which the next step tunes)...
-    let mut best: Option<(f64, InterpolationPlan)> = None;
+    // The volume's shape and the axis order (at the finer steps most fields take, which the
+    // last step tunes)...
     // Each distinct volume once, and each axis order once among its axes of 2 or more values.
     let mut candidates: Vec<(u8, u8, [usize; 3], Vec<usize>)> = Vec::new();
     for shape in 0..VOLUME_SHAPES {
@@ -160,26 +159,28 @@ pub fn fit(
             }
         }
     }
+    // Each judged with cubic interpolation everywhere, by its cost in contexts as the coder
+    // will see the residuals (one pass over the sample each: the fit's cost shows on small
+    // chunks, as an HDF5 filter writes them)...
+    let mut best: Option<(f64, InterpolationPlan, Histograms)> = None;
     for (shape, order, dims, _) in candidates {
-        let linear = histograms(frames, grid, dims, &plan_for(shape, order, 0), &mut volume)?;
         let cubic = histograms(frames, grid, dims, &plan_for(shape, order, 7), &mut volume)?;
-        let mut plan = plan_for(shape, order, 0);
-        for level in 0..INTERPOLATION_LEVELS {
-            for pass in 0..3 {
-                let (l, c) = (linear.passes[level][pass], cubic.passes[level][pass]);
-                if bits(&c) < bits(&l) {
-                    plan.cubic[level] |= 1 << pass;
-                }
-            }
-        }
-        // The order by the cost in contexts, as the coder will see the residuals.
-        let t = histograms(frames, grid, dims, &plan, &mut volume)?.total();
+        let t = cubic.total();
         if best.as_ref().is_none_or(|b| t < b.0) {
-            best = Some((t, plan));
+            best = Some((t, plan_for(shape, order, 0), cubic));
         }
     }
-    let (_, plan) = best?;
+    let (_, mut plan, cubic) = best?;
+    // ...then, for the best, linear or cubic pass by pass...
     let dims = plan.dims(count, height, width);
+    let linear = histograms(frames, grid, dims, &plan, &mut volume)?;
+    for level in 0..INTERPOLATION_LEVELS {
+        for pass in 0..3 {
+            if bits(&cubic.passes[level][pass]) < bits(&linear.passes[level][pass]) {
+                plan.cubic[level] |= 1 << pass;
+            }
+        }
+    }
     // ...then the level-wise steps, each scheme judged on the whole sample.
     let mut best: Option<(f64, InterpolationPlan)> = None;
     for scheme in 0..FINER_SCHEMES {

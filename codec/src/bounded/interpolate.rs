@@ -485,17 +485,23 @@ pub fn residuals(
 ) -> Result<()> {
     let fine = fine_grid(g, plan);
     let grids = (g, &fine, 1.0 / g.step);
-    traverse(volume, dims, plan, |p| {
-        let x = input.get(p.index).copied().unwrap_or(0.0);
-        let (q, k) = match quantize(x, &p, grids, plan, &|v| v) {
-            Some((q, k, _)) => (q, k),
-            None => (0, escaped_index(x, &fine, p.prediction)),
-        };
-        if let Some(at) = p.pass {
-            each(at, p.context, q);
-        }
-        Ok(k)
-    })
+    traverse(
+        volume,
+        dims,
+        plan,
+        #[inline(always)]
+        |p| {
+            let x = input.get(p.index).copied().unwrap_or(0.0);
+            let (q, k) = match quantize(x, &p, grids, plan, &|v| v) {
+                Some((q, k, _)) => (q, k),
+                None => (0, escaped_index(x, &fine, p.prediction)),
+            };
+            if let Some(at) = p.pass {
+                each(at, p.context, q);
+            }
+            Ok(k)
+        },
+    )
 }
 
 /// Decodes one block of `dims` into `out` (frames back to back); `volume` holds the block.
