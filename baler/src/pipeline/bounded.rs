@@ -751,7 +751,17 @@ fn choose(
         }
     }
     // Whichever codes the sample smallest, scaled to the whole input, extra bytes counted.
-    let scale = stats.rows as f64 / sample_rows.max(1) as f64;
+    // Fields are judged on the first rows of the sample, up to JUDGED_VALUES values (at least
+    // three rows, which the learned predictor needs): each candidate codes them, and on a
+    // large input the whole sample would show in the compress time.
+    let judged_rows = match layout {
+        Layout::Field { .. } => (JUDGED_VALUES / n)
+            .clamp(3, sample_rows.max(3))
+            .min(sample_rows),
+        Layout::Table => sample_rows,
+    };
+    let judged = &sample[..judged_rows * n];
+    let scale = stats.rows as f64 / judged_rows.max(1) as f64;
     let mut best: Option<(f64, Predictor, Vec<u8>, Option<usize>)> = None;
     let mut estimates = Vec::new();
     for (predictor, model, extra) in candidates.iter().copied() {
@@ -762,7 +772,7 @@ fn choose(
         } else {
             let params = BoundParams::read(&bytes).map_err(at)?;
             let model = model.map(|i| &model_rows[i]);
-            let (coded, _) = encode_rows(&params, model, CoderChoice::Best, sample).map_err(at)?;
+            let (coded, _) = encode_rows(&params, model, CoderChoice::Best, judged).map_err(at)?;
             let payload = coded.len() - BLOCK_HEADER_LEN - BLOCK_TRAILER_LEN;
             block_len = Some(coded.len());
             payload as f64 * scale + (bytes.len() + extra) as f64
@@ -792,6 +802,9 @@ fn choose(
         coder,
     })
 }
+
+/// Values of a field's sample each candidate predictor codes to be judged.
+const JUDGED_VALUES: usize = 1 << 18;
 
 /// Samples from which an interpolated field keeps every activity class without trying fewer:
 /// its blocks are large enough to pay for their tables.
