@@ -1,5 +1,6 @@
-//! Multilevel interpolation prediction of fields (after SZ3's): a block's frames form one
-//! volume, `frames x height x width`, coded from a coarse lattice outward. At stride `s`
+//! Multilevel interpolation prediction of fields (after SZ3's): a block's values form one
+//! volume (its frames, their rows stacked, or one line: [`InterpolationPlan::shape`]), coded
+//! from a coarse lattice outward. At stride `s`
 //! (from the largest power of two below the longest axis down to 1), each axis in turn, every
 //! point an odd multiple of `s` along that axis is predicted by linear or cubic interpolation
 //! between the points `s` and `3s` away on it, which are known by then. Prediction never
@@ -13,8 +14,8 @@
 //! relative to its prediction), so it decodes within the bound wherever the prediction falls,
 //! and the volume holds the decoded fine indices the next predictions read. (Rounding every
 //! value to the grid first and predicting grid indices, as the row predictors do, adds the
-//! prediction's own rounding to every residual: at coarse bounds that costs about a fifth of
-//! the stream.) With 0 fine bits the values stay on the grid: data that lies on it is coded
+//! prediction's own rounding to every residual: at coarse bounds that made the CFD frames'
+//! stream a fifth larger, and a smooth frame's 3.8 times.) With 0 fine bits the values stay on the grid: data that lies on it is coded
 //! exactly. Blocks are of kind 7 ([`crate::stream::BlockKind::Interpolated`]), tabled as kind
 //! 4 but with the values in this order and these contexts ([`INTERPOLATION_CONTEXTS`]).
 
