@@ -472,14 +472,14 @@ fn decode_rows(
 ) -> Result<Vec<f64>, baler_codec::Error> {
     let (block, _) = checked_block(bytes, index)?;
     let codes = model.map_or(0, |m| m.row_codes());
-    // Room for the largest block's values (interpolated fields hold a whole block), none for
-    // the encoder's tokens.
-    let mut sizes = ScratchSizes::new(params, codes, max_rows);
+    // A block of more rows than compress writes is refused by the decoder; memory goes by the
+    // rows this block has (an interpolated field holds them all), none to the encoder's tokens.
+    let rows = (block.frames as usize).min(max_rows);
+    let mut sizes = ScratchSizes::new(params, codes, rows);
     (sizes.tokens, sizes.raw) = (0, 0);
     let mut scratch = ScratchBuf::new(sizes);
     let model = model.filter(|_| params.predictor == Predictor::Model);
     let mut decoder = BoundedDecoder::new(params, model, scratch.scratch(), max_rows)?;
-    let rows = (block.frames as usize).min(max_rows);
     let mut out = vec![0f64; rows * params.row_len];
     decoder.decode_block(&block, &mut out)?;
     Ok(out)
