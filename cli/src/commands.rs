@@ -532,6 +532,39 @@ pub fn decompress(model_path: Option<&Path>, input: &Path, output: &Path) -> Res
 }
 
 /// `baler info`.
+/// An interpolation plan (as `params_report` gives it) in words, a line per level.
+fn plan_lines(plan: &serde_json::Value) -> Vec<String> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let axes: Vec<String> = plan["axis_order"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    let mut lines = vec![format!(
+        "{:>16}: {}, axes {}; {} fine bits, {} activity classes",
+        "interpolation",
+        text(&plan["volume"]),
+        axes.join(", "),
+        plan["fine_bits"],
+        plan["activity_classes"]
+    )];
+    for level in plan["levels"].as_array().into_iter().flatten() {
+        let cubic: Vec<String> = level["cubic"]
+            .as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default();
+        let how = match cubic.is_empty() {
+            true => "linear".to_string(),
+            false => format!("cubic along {}", cubic.join(", ")),
+        };
+        let stride = format!("stride {}", level["stride"]);
+        lines.push(format!(
+            "{stride:>16}: {how}, step {}",
+            text(&level["step"])
+        ));
+    }
+    lines
+}
+
 pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let at = |e: baler_codec::Error| format!("{}: {e}", file.display());
@@ -623,7 +656,11 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
         }
         if let Some(params) = map.get("error_bounded").and_then(|p| p.as_object()) {
             for (key, value) in params {
-                if key != "bounds" && key != "column_bounds" && key != "shape" {
+                if key == "interpolation" {
+                    for line in plan_lines(value) {
+                        say!("{line}");
+                    }
+                } else if key != "bounds" && key != "column_bounds" && key != "shape" {
                     say!("{key:>16}: {value}");
                 }
             }

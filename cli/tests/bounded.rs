@@ -517,3 +517,45 @@ fn pointwise_bounds_and_column_bounds_from_the_command_line() {
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("no column is named \"nope\""), "{message}");
 }
+
+#[test]
+fn a_smooth_series_is_interpolated_and_info_shows_the_plan() {
+    let dir = temp_dir("interpolated");
+    let count = 20_000;
+    let set = baler::data::Dataset {
+        values: (0..count)
+            .map(|i| (i as f32 * 0.002).sin() + 0.3 * (i as f32 * 0.0137).sin())
+            .collect(),
+        shape: vec![count],
+        dtype: baler_codec::DType::F32,
+        names: vec![],
+    };
+    let input = dir.join("series.npy");
+    baler::data::write(&input, &set).unwrap();
+    let (stream, output) = (dir.join("s.baler"), dir.join("s.npy"));
+    let report = compress(&input, &stream, &["--rel-error-bound", "1e-3"]);
+    assert!(report.contains("multilevel interpolation"), "{report}");
+    decompress(&stream, &output);
+    let ((_, original), (_, back)) = (values(&input), values(&output));
+    let (lo, hi) = original
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    for (a, b) in original.iter().zip(&back) {
+        assert!((a - b).abs() <= 1e-3 * (hi - lo), "{a} -> {b}");
+    }
+    let info = ok(baler(&["info", s(&stream)]));
+    assert!(
+        info.contains("interpolation: one line of all values"),
+        "{info}"
+    );
+    assert!(info.contains("stride 1: "), "{info}");
+    let json = ok(baler(&["info", s(&stream), "--json"]));
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let plan = &json["error_bounded"]["interpolation"];
+    assert_eq!(plan["volume"], "one line of all values", "{json}");
+    assert_eq!(
+        json["error_bounded"]["predictor"], "interpolation",
+        "{json}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
