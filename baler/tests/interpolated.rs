@@ -1,10 +1,12 @@
 //! Fields and series that take the multilevel interpolation predictor through the library,
 //! as users call it: chosen by `--use-model auto` on smooth data, across several blocks, in
 //! every volume shape the rows allow (a series, frames, a rank-5 array folded to frames),
-//! f64 and f32, and every value back within the bound.
+//! f64 and f32, and every value back within the bound; and fields with hostile values, which
+//! the interpolation fit sees on every field compress chooses a predictor for.
 
 use baler::pipeline::bounded::Chosen;
-use baler::{compress_reporting, decompress, Array, Bound, Options, Values};
+use baler::{compress, compress_reporting, decompress, Array, Bound, Options, Values};
+use proptest::prelude::*;
 
 /// A smooth function of a value's index along each axis of `shape` (its last three).
 fn smooth(shape: &[usize]) -> Vec<f64> {
@@ -78,4 +80,61 @@ fn frames_are_interpolated_across_blocks_and_ranks() {
     let values = smooth(&shape);
     let array = Array::new(&shape, Values::F64(values.clone())).unwrap();
     round_trip(&array, &values, 1e-2, "rank 5");
+}
+
+/// A smooth value, or now and then one of every kind of trouble.
+fn field_value() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        12 => Just(None),
+        1 => Just(Some(f64::NAN)),
+        1 => Just(Some(f64::INFINITY)),
+        1 => Just(Some(f64::NEG_INFINITY)),
+        1 => Just(Some(1e300)),
+        1 => Just(Some(-1e-300)),
+        1 => Just(Some(0.0)),
+        1 => (-1e6f64..1e6).prop_map(Some),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn hostile_fields_round_trip_whatever_predictor_is_chosen(
+        frames in 1usize..6,
+        height in 1usize..12,
+        width in 1usize..12,
+        troubles in proptest::collection::vec(field_value(), 64),
+        exponent in -4i32..0,
+        absolute in any::<bool>(),
+    ) {
+        let shape = [frames, height, width];
+        let mut values = smooth(&shape);
+        for (v, t) in values.iter_mut().zip(troubles.iter().cycle()) {
+            if let Some(t) = t {
+                *v = *t;
+            }
+        }
+        let r = 10f64.powi(exponent);
+        let finite = values.iter().filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let (bound, eps) = match absolute {
+            true => (Bound::Absolute(r), r),
+            false => (Bound::Relative(r), r * (hi - lo).max(0.0)),
+        };
+        let array = Array::new(&shape, Values::F64(values.clone())).unwrap();
+        // (About a quarter of these fields take interpolation, the rest Lorenzo.)
+        let stream = compress(&array, &Options::bounded(bound)).unwrap();
+        let back = decompress(&stream, None).unwrap().values().to_f64();
+        for (i, (&x, &y)) in values.iter().zip(&back).enumerate() {
+            let ok = if x.is_nan() {
+                y.is_nan()
+            } else if x.is_infinite() {
+                x == y
+            } else {
+                (x - y).abs() <= eps
+            };
+            prop_assert!(ok, "value {}: {} -> {} (bound {})", i, x, y, eps);
+        }
+    }
 }
