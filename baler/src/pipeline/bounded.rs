@@ -460,6 +460,38 @@ impl RowModel for ModelRows<'_> {
 /// A sealed block and the rows it decodes to.
 type CodedBlock = (Vec<u8>, Vec<f64>);
 
+/// The encoder's check, repeated on a block's `decoded` rows (of `n` values, one grid per
+/// column or one for all): every value within its bound, or exact. Returns the largest
+/// |error| / bound. Columns are counted, not divided, and the division runs only when the
+/// largest fraction may grow: this pass runs over every value.
+fn checked_worst(
+    input: &[f64],
+    decoded: &[f64],
+    grid: &[ColumnGrid],
+    n: usize,
+) -> Result<f64, Error> {
+    let mut worst = 0f64;
+    for (row, back) in input.chunks(n).zip(decoded.chunks(n)) {
+        for (j, (&x, &y)) in row.iter().zip(back).enumerate() {
+            let g = &grid[if grid.len() == 1 { 0 } else { j }];
+            let e = (x - y).abs();
+            let allowed = g.allowed(x);
+            if x.is_finite() && allowed > 0.0 && e > worst * allowed {
+                worst = worst.max(e / allowed);
+            }
+            let exact = x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+            if !(exact || g.keeps(x, y)) {
+                return Err(Error::BoundViolated {
+                    value: x,
+                    decoded: y,
+                    bound: allowed,
+                });
+            }
+        }
+    }
+    Ok(worst)
+}
+
 /// Encodes one block of rows as a sealed block; returns it and the decoded rows.
 fn encode_rows(
     params: &BoundParams<'_>,
@@ -967,34 +999,18 @@ pub fn compress<W: Write + Seek>(
     let (mut rows, mut worst) = (0usize, 0f64);
     progress(0, stats.rows as u64);
     while let Some(chunk) = source.next_chunk_f64()? {
-        let coded: Result<Vec<CodedBlock>, baler_codec::Error> = chunk
+        // Each block is coded and checked against the bound by its own worker.
+        let coded: Result<Vec<(Vec<u8>, f64)>, Error> = chunk
             .par_chunks(rows_per_block * n)
-            .map(|part| encode_rows(&params, model_rows.as_ref(), coder, part))
+            .map(|part| {
+                let (block, decoded) =
+                    encode_rows(&params, model_rows.as_ref(), coder, part).map_err(at)?;
+                Ok((block, checked_worst(part, &decoded, &grid, n)?))
+            })
             .collect();
-        for ((block, decoded), part) in coded
-            .map_err(at)?
-            .iter()
-            .zip(chunk.chunks(rows_per_block * n))
-        {
-            for (i, (&x, &y)) in part.iter().zip(decoded).enumerate() {
-                let g = grid[i % grid.len()];
-                let e = (x - y).abs();
-                let allowed = g.allowed(x);
-                if x.is_finite() && allowed > 0.0 {
-                    worst = worst.max(e / allowed);
-                }
-                // The encoder's check, repeated: the bound holds, or the value is exact.
-                let exact = x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-                let within = exact || g.keeps(x, y);
-                if !within {
-                    return Err(Error::BoundViolated {
-                        value: x,
-                        decoded: y,
-                        bound: allowed,
-                    });
-                }
-            }
-            out.write_all(block).map_err(Error::output)?;
+        for (block, block_worst) in coded? {
+            worst = worst.max(block_worst);
+            out.write_all(&block).map_err(Error::output)?;
             total += block.len();
         }
         rows += chunk.len() / n;
