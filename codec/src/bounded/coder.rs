@@ -436,22 +436,9 @@ fn encode_interpolated(
     (input, decoded): (&[f64], &mut [f64]),
     body: &mut [u8],
 ) -> Result<usize> {
-    if !cfg!(feature = "tabled") {
-        return Err(Error::NotInThisBuild(
-            "interpolated fields (feature tabled)",
-        ));
-    }
-    let dims = super::block_dims(params, plan, input.len())?;
-    let tables = super::tables_for(params, tables)?;
-    let capacity = volume.len();
-    let volume = volume
-        .get_mut(..input.len())
-        .ok_or(Error::CapacityExceeded {
-            what: crate::error::Capacity::BlockValues,
-            needed: input.len(),
-            capacity,
-        })?;
-    let g = params.grid(0)?;
+    // (A build without the tabled coder never gets here: its parameters refuse predictor 4.)
+    let (dims, g, volume, tables) =
+        super::interpolated_parts(params, plan, input.len(), volume, tables)?;
     let mut encoder = TabledEncoder::new(tokens, raw);
     super::interpolate::encode(
         &mut encoder,

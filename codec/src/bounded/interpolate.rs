@@ -127,30 +127,34 @@ impl InterpolationPlan {
         let section = section
             .get(..INTERPOLATION_SECTION_LEN)
             .ok_or(Error::Truncated)?;
-        let order = section[0];
-        if usize::from(order) >= AXIS_ORDERS.len() {
-            return Err(Error::Invalid("interpolation axis order"));
-        }
-        let fine_bits = u32::from(section[1]);
         let (mut cubic, mut finer) = ([0u8; INTERPOLATION_LEVELS], [0u8; INTERPOLATION_LEVELS]);
         cubic.copy_from_slice(&section[HEAD..HEAD + INTERPOLATION_LEVELS]);
         finer.copy_from_slice(&section[HEAD + INTERPOLATION_LEVELS..]);
-        let activity_classes = usize::from(section[2]);
-        let too_fine = finer.iter().any(|&f| u32::from(f) > fine_bits);
-        let classes_ok = (1..=ACTIVITY_CLASSES).contains(&activity_classes);
-        let shape = section[3];
-        let bad = cubic.iter().any(|&c| c > 7) || shape >= VOLUME_SHAPES;
-        if bad || fine_bits > MAX_FINE_BITS || too_fine || !classes_ok {
-            return Err(Error::Invalid("interpolation plan"));
-        }
-        Ok(InterpolationPlan {
-            order,
-            fine_bits,
-            activity_classes,
-            shape,
+        let plan = InterpolationPlan {
+            order: section[0],
+            fine_bits: u32::from(section[1]),
+            activity_classes: usize::from(section[2]),
+            shape: section[3],
             cubic,
             finer,
-        })
+        };
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// Whether every field is within what the format allows (the arithmetic relies on it:
+    /// the finer steps never exceed the fine bits).
+    pub fn check(&self) -> Result<()> {
+        if usize::from(self.order) >= AXIS_ORDERS.len() {
+            return Err(Error::Invalid("interpolation axis order"));
+        }
+        let too_fine = self.finer.iter().any(|&f| u32::from(f) > self.fine_bits);
+        let classes_ok = (1..=ACTIVITY_CLASSES).contains(&self.activity_classes);
+        let bad = self.cubic.iter().any(|&c| c > 7) || self.shape >= VOLUME_SHAPES;
+        if bad || self.fine_bits > MAX_FINE_BITS || too_fine || !classes_ok {
+            return Err(Error::Invalid("interpolation plan"));
+        }
+        Ok(())
     }
 }
 
@@ -414,6 +418,26 @@ fn quantize(
     ((x - y).abs() <= g.bound && k.abs() <= max_fine(plan)).then_some((q, k, y))
 }
 
+/// What the encoder codes for `x` at point `p`: the residual or the raw value, the fine index
+/// the volume then holds, and the value the decoder will return.
+#[inline(always)]
+fn code_value(
+    x: f64,
+    p: &Point,
+    grids: (&ColumnGrid, &ColumnGrid, f64),
+    plan: &InterpolationPlan,
+    to_out: &impl Fn(f64) -> f64,
+) -> (Coded, i64, f64) {
+    match quantize(x, p, grids, plan, to_out) {
+        Some((q, k, y)) => (Coded::Residual(q), k, y),
+        None => (
+            Coded::Raw(x.to_bits()),
+            escaped_index(x, grids.1, p.prediction),
+            x,
+        ),
+    }
+}
+
 /// Encodes one block of `dims` (frames of the field, back to back in `input`) through
 /// `coder`; `decoded` receives what the decoder will return. `volume` holds the block.
 pub(crate) fn encode<C: ResidualCoder>(
@@ -456,18 +480,10 @@ fn encode_as<C: ResidualCoder>(
         #[inline(always)]
         |p| {
             let x = input.get(p.index).copied().unwrap_or(0.0);
-            match quantize(x, &p, grids, plan, &to_out) {
-                Some((q, k, y)) => {
-                    coder.residual(&mut [], p.context, Coded::Residual(q))?;
-                    set(decoded, p.index, y);
-                    Ok(k)
-                }
-                None => {
-                    coder.residual(&mut [], p.context, Coded::Raw(x.to_bits()))?;
-                    set(decoded, p.index, x);
-                    Ok(escaped_index(x, &fine, p.prediction))
-                }
-            }
+            let (coded, k, y) = code_value(x, &p, grids, plan, &to_out);
+            coder.residual(&mut [], p.context, coded)?;
+            set(decoded, p.index, y);
+            Ok(k)
         },
     )
 }
@@ -475,7 +491,7 @@ fn encode_as<C: ResidualCoder>(
 /// Calls `each(pass, context, q)` for every point of a block of `dims` (frames back to back
 /// in `input`) but the first, with its coding context and the residual `q` the encoder would
 /// code under `plan` (0 for an escaped value; the values as f64 output): what a fitter weighs
-/// to choose the plan. `volume` holds the block.
+/// to choose the plan. `volume` holds the block; a plan the format does not allow is an error.
 pub fn residuals(
     input: &[f64],
     g: &ColumnGrid,
@@ -484,6 +500,8 @@ pub fn residuals(
     volume: &mut [i64],
     mut each: impl FnMut(Pass, usize, i64),
 ) -> Result<()> {
+    // A plan from the caller, not from the parameters block: checked as one read would be.
+    plan.check()?;
     let fine = fine_grid(g, plan);
     let grids = (g, &fine, 1.0 / g.step);
     traverse(
@@ -493,9 +511,10 @@ pub fn residuals(
         #[inline(always)]
         |p| {
             let x = input.get(p.index).copied().unwrap_or(0.0);
-            let (q, k) = match quantize(x, &p, grids, plan, &|v| v) {
-                Some((q, k, _)) => (q, k),
-                None => (0, escaped_index(x, &fine, p.prediction)),
+            let (coded, k, _) = code_value(x, &p, grids, plan, &|v| v);
+            let q = match coded {
+                Coded::Residual(q) => q,
+                Coded::Raw(_) => 0,
             };
             if let Some(at) = p.pass {
                 each(at, p.context, q);

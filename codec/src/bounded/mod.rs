@@ -1150,14 +1150,7 @@ pub(crate) fn decode_residuals<M: RowModel>(
             if tabled_applies(params) =>
         {
             buffers.state.residual_contexts = kind == BlockKind::TabledResidualContexts;
-            let contexts = tabled_contexts_of(params).unwrap_or(0);
-            let capacity = tables.len();
-            let tables = tables.get_mut(..contexts).ok_or(Error::CapacityExceeded {
-                what: Capacity::Contexts,
-                needed: contexts,
-                capacity,
-            })?;
-            let mut decoder = TabledDecoder::new(payload, tables)?;
+            let mut decoder = TabledDecoder::new(payload, tables_for(params, tables)?)?;
             code_residual_block(&mut decoder, params, &mut buffers.state, None, out)?;
             decoder.finish()
         }
@@ -1210,17 +1203,34 @@ fn decode_interpolated(
     out: &mut [f64],
 ) -> Result<()> {
     check_block_lengths(params.row_len, None, out)?;
-    let dims = block_dims(params, plan, out.len())?;
-    let capacity = volume.len();
-    let volume = volume.get_mut(..out.len()).ok_or(Error::CapacityExceeded {
-        what: Capacity::BlockValues,
-        needed: out.len(),
-        capacity,
-    })?;
-    let g = params.grid(0)?;
-    let mut decoder = TabledDecoder::new(payload, tables_for(params, tables)?)?;
+    let (dims, g, volume, tables) = interpolated_parts(params, plan, out.len(), volume, tables)?;
+    let mut decoder = TabledDecoder::new(payload, tables)?;
     interpolate::decode(&mut decoder, &g, params.dtype, plan, dims, out, volume)?;
     decoder.finish()
+}
+
+/// What coding an interpolated block of `values` values needs, either way: its volume's axes,
+/// the field's grid, room for its grid indices, and its frequency tables.
+fn interpolated_parts<'v, 't>(
+    params: &BoundParams<'_>,
+    plan: &InterpolationPlan,
+    values: usize,
+    volume: &'v mut [i64],
+    tables: &'t mut [ContextTable],
+) -> Result<(
+    interpolate::Dims,
+    ColumnGrid,
+    &'v mut [i64],
+    &'t mut [ContextTable],
+)> {
+    let dims = block_dims(params, plan, values)?;
+    let capacity = volume.len();
+    let volume = volume.get_mut(..values).ok_or(Error::CapacityExceeded {
+        what: Capacity::BlockValues,
+        needed: values,
+        capacity,
+    })?;
+    Ok((dims, params.grid(0)?, volume, tables_for(params, tables)?))
 }
 
 /// Codes the rows of a block without a model ([`Predictor::Model`] is refused) through any
