@@ -143,8 +143,9 @@ fn streams_of_december_2026_decode_to_the_same_bits() {
 }
 
 /// Interpolated fields (predictor 4, block kind 7; `interpolated/`): the generated smooth
-/// field (relative to its predictions, fine bits and finer coarse levels), a generated series
-/// (one line of all values) and the shared ash field (sparse, so on its grid with its zeros
+/// field (relative to its predictions, fine bits and finer coarse levels), generated frames
+/// unrelated to each other (their rows stacked into one frame), a generated series (one line
+/// of all values) and the shared ash field (sparse, so on its grid with its zeros
 /// exact), which compressing the shared data again must give byte for byte.
 #[test]
 fn interpolated_streams_decode_to_the_same_bits() {
@@ -163,8 +164,8 @@ fn interpolated_streams_decode_to_the_same_bits() {
         count += 1;
     }
     assert_eq!(
-        count, 3,
-        "interpolated/decoded.sha256 lists the three streams"
+        count, 4,
+        "interpolated/decoded.sha256 lists the four streams"
     );
     let ash = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dev_name_ash.npz");
     if !ash.exists() {
