@@ -169,6 +169,15 @@ fn hostile_value() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// `count` values cycled from `seed`, as the output type keeps them (f32 or f64), and that type.
+fn test_values(seed: &[f64], count: usize, f32_output: bool) -> (Vec<f64>, DType) {
+    let values = seed.iter().cycle().take(count);
+    match f32_output {
+        true => (values.map(|&v| f64::from(v as f32)).collect(), DType::F32),
+        false => (values.copied().collect(), DType::F64),
+    }
+}
+
 /// Learned weights: mostly plausible (a few taps near one), sometimes extreme.
 fn weights() -> impl Strategy<Value = [i32; LEARNED_TAPS]> {
     let one = 1i32 << LEARNED_FRACTION_BITS;
@@ -196,9 +205,7 @@ proptest! {
         f32_output in any::<bool>(),
     ) {
         let bound = 10f64.powi(exponent);
-        let values: Vec<f64> = seed_values.iter().cycle().take(rows * columns).copied().collect();
-        let dtype = if f32_output { DType::F32 } else { DType::F64 };
-        let values: Vec<f64> = if f32_output { values.iter().map(|&v| f64::from(v as f32)).collect() } else { values };
+        let (values, dtype) = test_values(&seed_values, rows * columns, f32_output);
         let mut grids: Vec<ColumnGrid> = (0..columns).map(|_| grid(bound)).collect();
         if columns > 1 {
             grids[1].context = Some(0);
@@ -227,9 +234,7 @@ proptest! {
         let predictor = weights.map_or(Predictor::None, Predictor::Learned);
         let bound = 10f64.powi(exponent);
         let n = (height * width) as usize;
-        let values: Vec<f64> = seed_values.iter().cycle().take(frames * n).copied().collect();
-        let dtype = if f32_output { DType::F32 } else { DType::F64 };
-        let values: Vec<f64> = if f32_output { values.iter().map(|&v| f64::from(v as f32)).collect() } else { values };
+        let (values, dtype) = test_values(&seed_values, frames * n, f32_output);
         let layout = Layout::Field { height, width };
         let bytes = params_bytes(layout, predictor, dtype, &[grid(bound)], n);
         let params = BoundParams::read(&bytes).unwrap();
@@ -597,9 +602,7 @@ proptest! {
     ) {
         let bound = 10f64.powi(exponent);
         let n = (height * width) as usize;
-        let values: Vec<f64> = seed_values.iter().cycle().take(frames * n).copied().collect();
-        let dtype = if f32_output { DType::F32 } else { DType::F64 };
-        let values: Vec<f64> = if f32_output { values.iter().map(|&v| f64::from(v as f32)).collect() } else { values };
+        let (values, dtype) = test_values(&seed_values, frames * n, f32_output);
         let layout = Layout::Field { height, width };
         let predictor = Predictor::Interpolated(plan);
         let bytes = params_bytes(layout, predictor, dtype, &[grid(bound)], n);
