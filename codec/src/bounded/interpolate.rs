@@ -235,7 +235,7 @@ where
                 finer: plan.finer_at(Some(level)),
                 fine_bits: plan.fine_bits,
                 activity_cap: plan.activity_classes.clamp(1, ACTIVITY_CLASSES) - 1,
-                limit: MAX_GRID_INDEX << plan.fine_bits,
+                limit: max_fine(plan),
             };
             // The other two axes: those interpolated earlier in this level are known at every
             // multiple of s, the later ones only at multiples of 2s.
@@ -471,21 +471,11 @@ fn encode_as<C: ResidualCoder>(
     (input, decoded, volume): (&[f64], &mut [f64], &mut [i64]),
     to_out: impl Fn(f64) -> f64,
 ) -> Result<()> {
-    let fine = fine_grid(g, plan);
-    let grids = (g, &fine, 1.0 / g.step);
-    traverse(
-        volume,
-        dims,
-        plan,
-        #[inline(always)]
-        |p| {
-            let x = input.get(p.index).copied().unwrap_or(0.0);
-            let (coded, k, y) = code_value(x, &p, grids, plan, &to_out);
-            coder.residual(&mut [], p.context, coded)?;
-            set(decoded, p.index, y);
-            Ok(k)
-        },
-    )
+    quantized(g, plan, dims, (input, volume), to_out, |p, coded, y| {
+        coder.residual(&mut [], p.context, coded)?;
+        set(decoded, p.index, y);
+        Ok(())
+    })
 }
 
 /// Calls `each(pass, context, q)` for every point of a block of `dims` (frames back to back
@@ -502,6 +492,37 @@ pub fn residuals(
 ) -> Result<()> {
     // A plan from the caller, not from the parameters block: checked as one read would be.
     plan.check()?;
+    quantized(
+        g,
+        plan,
+        dims,
+        (input, volume),
+        |v| v,
+        |p, coded, _| {
+            if let Some(at) = p.pass {
+                let q = match coded {
+                    Coded::Residual(q) => q,
+                    Coded::Raw(_) => 0,
+                };
+                each(at, p.context, q);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The encoder's side of a block: every value of `input` quantized at its point in
+/// interpolation order ([`code_value`]), handed to `sink` with what to code and its decoded
+/// value, and its fine index kept in `volume` for the predictions after it.
+#[inline(always)]
+fn quantized(
+    g: &ColumnGrid,
+    plan: &InterpolationPlan,
+    dims: Dims,
+    (input, volume): (&[f64], &mut [i64]),
+    to_out: impl Fn(f64) -> f64,
+    mut sink: impl FnMut(&Point, Coded, f64) -> Result<()>,
+) -> Result<()> {
     let fine = fine_grid(g, plan);
     let grids = (g, &fine, 1.0 / g.step);
     traverse(
@@ -511,14 +532,8 @@ pub fn residuals(
         #[inline(always)]
         |p| {
             let x = input.get(p.index).copied().unwrap_or(0.0);
-            let (coded, k, _) = code_value(x, &p, grids, plan, &|v| v);
-            let q = match coded {
-                Coded::Residual(q) => q,
-                Coded::Raw(_) => 0,
-            };
-            if let Some(at) = p.pass {
-                each(at, p.context, q);
-            }
+            let (coded, k, y) = code_value(x, &p, grids, plan, &to_out);
+            sink(&p, coded, y)?;
             Ok(k)
         },
     )
