@@ -27,12 +27,12 @@ impl Histograms {
     }
 }
 
-fn bin(r: i64) -> (usize, u32) {
-    if r.abs() <= SMALL {
-        ((r + SMALL) as usize, 0)
+/// The histogram bin of residual `r` (bins past the small ones stand for their bit length).
+fn bin(r: i64) -> usize {
+    if r.unsigned_abs() <= SMALL as u64 {
+        (r + SMALL) as usize
     } else {
-        let bits = 64 - r.unsigned_abs().leading_zeros();
-        (2 * SMALL as usize + bits as usize, bits)
+        2 * SMALL as usize + (64 - r.unsigned_abs().leading_zeros()) as usize
     }
 }
 
@@ -64,8 +64,9 @@ fn histograms(
     residuals(frames, grid, plan, dims, volume, |at, context, r| {
         let Pass { level, pass } = at;
         let level = level.min(INTERPOLATION_LEVELS - 1);
-        h.passes[level][pass][bin(r).0] += 1;
-        h.contexts[context.min(INTERPOLATION_CONTEXTS - 1)][bin(r).0] += 1;
+        let b = bin(r);
+        h.passes[level][pass][b] += 1;
+        h.contexts[context.min(INTERPOLATION_CONTEXTS - 1)][b] += 1;
     })
     .ok()?;
     Some(h)
