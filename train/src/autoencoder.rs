@@ -112,9 +112,31 @@ fn train_cuda(
     names: Vec<String>,
     config: &TrainConfig,
 ) -> Result<TrainOutcome, String> {
-    let dev = dfdx::tensor::Cuda::try_seed_from_u64(config.seed)
-        .map_err(|e| format!("cannot open the CUDA device: {e:?}"))?;
+    let dev = cuda_device(config.seed)?;
     train_on(&dev, frames, frame_len, frame_shape, names, config)
+}
+
+/// The error of `--device cuda` in a build without the `cuda` feature.
+#[cfg(not(feature = "cuda"))]
+const NO_CUDA_BUILD: &str =
+    "this baler was built without CUDA support; build one with scripts/build-cuda.sh";
+
+/// dfdx's CUDA device 0, seeded, or one sentence saying why there is none.
+///
+/// cudarc 0.9 unwraps `cuInit` and `cuDeviceGet` inside `CudaDevice::new`, so a machine
+/// without a GPU (or without a driver) would panic there; asking the driver first turns that
+/// into an error the command prints as one line.
+#[cfg(feature = "cuda")]
+fn cuda_device(seed: u64) -> Result<dfdx::tensor::Cuda, String> {
+    use cudarc::driver::result;
+    result::init().map_err(|e| format!("no CUDA device (cuInit: {:?})", e.0))?;
+    match result::device::get_count() {
+        Ok(count) if count > 0 => {}
+        Ok(_) => return Err("no CUDA device (the driver sees none)".into()),
+        Err(e) => return Err(format!("no CUDA device (cuDeviceGetCount: {:?})", e.0)),
+    }
+    dfdx::tensor::Cuda::try_seed_from_u64(seed)
+        .map_err(|e| format!("cannot open the CUDA device: {e:?}"))
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -125,7 +147,7 @@ fn train_cuda(
     _names: Vec<String>,
     _config: &TrainConfig,
 ) -> Result<TrainOutcome, String> {
-    Err("this baler was built without CUDA support; rebuild with --features cuda".into())
+    Err(NO_CUDA_BUILD.into())
 }
 
 fn validate(frames: &[f32], frame_len: usize, config: &TrainConfig) -> Result<(), String> {
@@ -563,8 +585,7 @@ fn fine_tune_cuda(
     config: &TrainConfig,
     epochs: usize,
 ) -> Result<TrainOutcome, String> {
-    let dev = dfdx::tensor::Cuda::try_seed_from_u64(config.seed)
-        .map_err(|e| format!("cannot open the CUDA device: {e:?}"))?;
+    let dev = cuda_device(config.seed)?;
     fine_tune_on(&dev, frames, frame_len, outcome, config, epochs)
 }
 
@@ -576,7 +597,7 @@ fn fine_tune_cuda(
     _config: &TrainConfig,
     _epochs: usize,
 ) -> Result<TrainOutcome, String> {
-    Err("this baler was built without CUDA support; rebuild with --features cuda".into())
+    Err(NO_CUDA_BUILD.into())
 }
 
 /// A dense layer of any float activation, for quantization-aware fine-tuning.
