@@ -63,6 +63,7 @@ pub fn fit_pca(values: &[f32], columns: usize, latent: usize, code_bits: u8) -> 
             layer(columns, latent, encoder),
             layer(latent, columns, decoder),
         ],
+        exact: Vec::new(),
     };
     model.calibrate(values);
     model

@@ -114,17 +114,18 @@ const M0: Board = Board {
     cpu: "cortex-m3",
 };
 
-/// Builds the firmware for `model` and `frames` (with the error-bounded run if `bounded`) and
-/// runs it in QEMU; returns its stdout.
-fn run_firmware(board: &Board, model: &Path, frames: &Path, bounded: bool) -> String {
+/// Builds the firmware for `model` and `frames` with the cargo `feature` (none, `bounded` for
+/// the error-bounded image, `exact` for models with exact columns) and runs it in QEMU;
+/// returns its stdout.
+fn run_firmware(board: &Board, model: &Path, frames: &Path, feature: &str) -> String {
     let frame_len = HostModel::from_bytes(&std::fs::read(model).unwrap())
         .unwrap()
         .input_len();
     let dir = root().join("firmware-example");
-    let features: &[&str] = if bounded {
-        &["--features", "bounded"]
-    } else {
+    let features: &[&str] = if feature.is_empty() {
         &[]
+    } else {
+        &["--features", feature]
     };
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "--target", board.target])
@@ -331,7 +332,7 @@ fn line(out: &str, tag: &str) -> String {
 }
 
 fn check(board: &Board, model: &Path, frames: &Path) -> String {
-    let out = run_firmware(board, model, frames, false);
+    let out = run_firmware(board, model, frames, "");
     let (stream, decoded, id) = host(
         &std::fs::read(model).unwrap(),
         &std::fs::read(frames).unwrap(),
@@ -348,7 +349,7 @@ fn check(board: &Board, model: &Path, frames: &Path) -> String {
         "the fixed-rate build has no error-bounded run"
     );
     // The second build is the error-bounded image alone (no model in it).
-    let out = run_firmware(board, model, frames, true);
+    let out = run_firmware(board, model, frames, "bounded");
     assert!(
         !out.contains("STREAM "),
         "the error-bounded build has no fixed-rate run"
@@ -378,6 +379,46 @@ fn firmware_streams_are_bit_exact_with_the_host() {
     let m4f = check(&M4F, &model, &frames);
     // Without an FPU the edge steps run in software float: still the same bits.
     assert_eq!(check(&M0, &model, &frames), m4f);
+    // A model with exact columns (the same training with `--exact-columns auto`), in the image
+    // built with them: the host's bytes, and the discrete columns of the events come back
+    // exactly.
+    let exact = fw.join("hzz_edge_exact.blob");
+    let out = run_firmware(&M4F, &exact, &frames, "exact");
+    let (blob, raw) = (
+        std::fs::read(&exact).unwrap(),
+        std::fs::read(&frames).unwrap(),
+    );
+    let (stream, decoded, _) = host(&blob, &raw);
+    assert_eq!(
+        line(&out, "STREAM "),
+        stream,
+        "exact columns: streams differ"
+    );
+    assert_eq!(
+        line(&out, "DECODED "),
+        decoded,
+        "exact columns: decoded values differ"
+    );
+    let host_model = HostModel::from_bytes(&blob).unwrap();
+    let columns: Vec<usize> = host_model.exact_columns().map(|(c, _)| c).collect();
+    assert_eq!(
+        columns,
+        [2, 3, 4, 5, 6, 7],
+        "EventWeight and the five counts"
+    );
+    let bytes: Vec<u8> = (0..stream.len() / 2)
+        .map(|i| u8::from_str_radix(&stream[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut decoder = Decoder::new(&host_model, &bytes).unwrap();
+    let n = host_model.input_len();
+    let mut out = vec![0f32; n];
+    for original in raw.chunks_exact(4 * n) {
+        assert!(decoder.next_frame(&mut out).unwrap());
+        for &c in &columns {
+            let x = f32::from_le_bytes(original[4 * c..4 * c + 4].try_into().unwrap());
+            assert_eq!(out[c], x, "column {c}");
+        }
+    }
     // The golden vectors: the same bytes as the checked-in host stream.
     let golden = root().join("tests/golden");
     let stream = check(

@@ -77,6 +77,12 @@ pub struct TrainArgs {
     /// plus blob) on the data, and keep the smallest. Replaces --code-bits.
     #[arg(long, value_name = "R")]
     pub optimize_for_bound: Option<f64>,
+    /// Discrete columns (charges, counts, flags: at most 64 distinct values) coded exactly
+    /// beside the latent codes, in their own few bits per row: `auto` finds them in a table
+    /// (not in fields, tiles or models for --optimize-for-bound), `none` codes every column
+    /// through the network.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
+    pub exact_columns: String,
 }
 
 fn read_model(path: &Path) -> Result<Vec<u8>, String> {
@@ -188,6 +194,23 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
     let history_path = args.output.with_extension("loss.json");
     let model_file = AtomicFile::create(&args.output)?;
     let history_file = AtomicFile::create(&history_path)?;
+    let table = tiling.is_none() && data.shape.len() == 2;
+    let exact = if args.exact_columns == "auto" && table && args.optimize_for_bound.is_none() {
+        train::discrete_columns(&values, n)
+    } else {
+        Vec::new()
+    };
+    if !exact.is_empty() {
+        let label = |c: usize| data::column_label(&data.names, c);
+        let listed: Vec<String> = exact
+            .iter()
+            .map(|e| format!("{} ({} values)", label(e.column), e.values.len()))
+            .collect();
+        say!(
+            "coded exactly beside the latent codes: {}",
+            listed.join(", ")
+        );
+    }
     let config = TrainConfig {
         hidden: args.hidden.clone(),
         latent,
@@ -199,6 +222,7 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
         code_bits: args.code_bits,
         device,
         progress: true,
+        exact,
     };
     let started = Instant::now();
     let mut outcome = train::train(&values, n, shape, names, &config)?;
@@ -248,6 +272,9 @@ fn save_float_checkpoint(
         "frame_shape": model.frame_shape, "names": model.names, "code_bits": model.code_bits,
         "encoder_layers": model.encoder_layers, "offset": model.offset, "scale": model.scale,
         "input_range": model.input_range, "layers": layers,
+        "exact_columns": model.exact.iter().map(|e| serde_json::json!({
+            "column": e.column, "values": e.values,
+        })).collect::<Vec<_>>(),
     });
     let mut file = AtomicFile::create(path).map_err(|e| e.to_string())?;
     serde_json::to_writer(file.writer(), &json).map_err(|e| e.to_string())?;
@@ -367,7 +394,11 @@ fn float_validation_mse(values: &[f32], n: usize, outcome: &train::TrainOutcome)
             .zip(model.offset.iter().zip(&model.scale))
             .map(|(x, (o, s))| (x - o) / s)
             .collect();
-        let recon = model.forward_normalized(&z, &mut ranges);
+        let mut recon = model.forward_normalized(&z, &mut ranges);
+        // The exact columns come back as the stream codes them.
+        for e in &model.exact {
+            recon[e.column] = z[e.column];
+        }
         sq += recon
             .iter()
             .zip(&z)
@@ -598,6 +629,11 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
                 "encoder_macs": model.encoder_macs(),
                 "decoder_macs": model.decoder_macs(),
                 "names": model.names().collect::<Vec<_>>(),
+                "frame_bits": model.frame_bits(),
+                "exact_columns": model.exact_columns().map(|(column, table)| {
+                    let name = model.names().nth(column).map_or_else(|| column.to_string(), str::to_string);
+                    serde_json::json!({"column": name, "values": table.len()})
+                }).collect::<Vec<_>>(),
             })
         }
         Some(b"BALS") => {

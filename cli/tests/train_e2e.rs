@@ -74,10 +74,35 @@ fn train_compress_decompress_hzz() {
     // 16 codes of 12 bits per event: ratio near 10 without the model.
     let ratio = 600_408.0 / std::fs::metadata(&stream).unwrap().len() as f64;
     assert!(ratio > 9.0, "ratio {ratio}");
+    let n = original.row_len();
+    // The discrete columns (the event weight's 38 values, the object counts, the vertex count)
+    // are found by `train` and coded exactly beside the latent codes.
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(baler(&["info", s(&model), "--json"]))).unwrap();
+    let exact: Vec<&str> = info["exact_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["column"].as_str().unwrap())
+        .collect();
+    for name in [
+        "EventWeight",
+        "NJet",
+        "NMuon",
+        "NElectron",
+        "NPhoton",
+        "NPrimaryVertices",
+    ] {
+        let c = original.names.iter().position(|x| x == name).unwrap();
+        let (_, _, max, _) = column_stats(&original, &back, c, n);
+        assert_eq!(max, 0.0, "{name} is not exact");
+        assert!(exact.contains(&name), "{exact:?}");
+    }
+    // 16 codes of 12 bits and 6 + 3 + 3 + 2 + 2 + 5 bits of exact codes per event.
+    assert_eq!(info["frame_bits"], 213);
     // The error bound this quick model (25 epochs, one hidden layer of 32) reaches: RMSE of
     // every column under 80% of its standard deviation (predicting the mean gives 100%),
     // 50% on average (measured: 36% mean, 59% worst).
-    let n = original.row_len();
     let mut total = 0.0;
     for c in 0..n {
         let (rmse, std, _, _) = column_stats(&original, &back, c, n);
@@ -106,8 +131,22 @@ fn train_compress_decompress_hzz() {
     let other_model = train(
         &other_csv,
         &other_dir,
-        &["--hidden", "8", "--latent", "4", "--epochs", "2"],
+        &[
+            "--hidden",
+            "8",
+            "--latent",
+            "4",
+            "--epochs",
+            "2",
+            "--exact-columns",
+            "none",
+        ],
     );
+    // Without exact columns a frame is its latent codes only.
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(baler(&["info", s(&other_model), "--json"]))).unwrap();
+    assert_eq!(info["exact_columns"], serde_json::json!([]));
+    assert_eq!(info["frame_bits"], 32);
     let x = other_dir.join("x.npz");
     let refused = baler(&[
         "decompress",

@@ -1,6 +1,8 @@
 //! Training a float autoencoder with dfdx (written by a parallel task; this is the interface).
 
-use baler_codec::model::quantize::{FloatActivation, FloatLayer, FloatModel, SplitMix64};
+use baler_codec::model::quantize::{
+    ExactColumn, FloatActivation, FloatLayer, FloatModel, SplitMix64,
+};
 use dfdx::losses::mse_loss;
 use dfdx::optim::AdamConfig;
 use dfdx::shapes::{Axes2, Axis, HasShape, Shape};
@@ -42,6 +44,9 @@ pub struct TrainConfig {
     pub device: Device,
     /// Show a progress bar.
     pub progress: bool,
+    /// Columns coded exactly beside the latent codes (see [`discrete_columns`]): the network
+    /// sees them as inputs but is not trained to reconstruct them.
+    pub exact: Vec<ExactColumn>,
 }
 
 /// Losses of one epoch.
@@ -268,6 +273,80 @@ fn batch_tensor<D: dfdx::tensor_ops::Device<f32>>(
     dev.tensor_from_vec(buf, (rows.len(), n))
 }
 
+/// The most distinct values a column may take to be coded exactly (6 bits a frame).
+pub const MAX_EXACT_VALUES: usize = 64;
+
+/// The discrete columns of `frames` (`n` values each) worth coding exactly: those that take at
+/// most [`MAX_EXACT_VALUES`] distinct finite values, and at most one per 8 frames (so a small
+/// sample does not make every column look discrete). Charges, counts, flags and b-tag working
+/// points are such columns; the network then need not reconstruct them.
+pub fn discrete_columns(frames: &[f32], n: usize) -> Vec<ExactColumn> {
+    let count = frames.len() / n.max(1);
+    let limit = MAX_EXACT_VALUES.min(count / 8);
+    (0..n)
+        .filter_map(|column| {
+            let mut values: Vec<f32> = Vec::new();
+            for frame in frames.chunks_exact(n) {
+                let x = frame[column];
+                if !x.is_finite() {
+                    return None;
+                }
+                // Sorted, no duplicates; -0.0 and 0.0 are one value (as in the table lookup).
+                if let Err(at) = values.binary_search_by(|v| v.total_cmp(&(x + 0.0))) {
+                    if values.len() == limit {
+                        return None;
+                    }
+                    values.insert(at, x + 0.0);
+                }
+            }
+            (!values.is_empty()).then_some(ExactColumn { column, values })
+        })
+        .collect()
+}
+
+/// The columns the network must reconstruct: 1 for each, 0 for the exact ones (which the
+/// stream codes beside the latent codes); `None` when every column counts.
+fn reconstruction_mask(n: usize, exact: &[ExactColumn]) -> Option<Vec<f32>> {
+    if exact.is_empty() {
+        return None;
+    }
+    let mut mask = vec![1f32; n];
+    for e in exact {
+        if let Some(m) = mask.get_mut(e.column) {
+            *m = 0.0;
+        }
+    }
+    Some(mask)
+}
+
+/// The training loss: the mean squared error over a batch, where the columns `mask` zeroes
+/// (the exact ones) count as reconstructed perfectly, as the stream reconstructs them.
+fn reconstruction_loss<D, T>(
+    dev: &D,
+    y: Tensor<(usize, usize), f32, D, T>,
+    x: Tensor<(usize, usize), f32, D>,
+    mask: Option<&[f32]>,
+) -> Tensor<(), f32, D, T>
+where
+    D: dfdx::tensor_ops::Device<f32>,
+    T: Tape<f32, D> + dfdx::tensor::Merge<dfdx::tensor::NoneTape>,
+{
+    match mask {
+        None => mse_loss(y, x),
+        Some(mask) => {
+            let shape = *x.shape();
+            let repeated: Vec<f32> = mask
+                .iter()
+                .copied()
+                .cycle()
+                .take(shape.0 * shape.1)
+                .collect();
+            let m = dev.tensor_from_vec(repeated, shape);
+            mse_loss(y * m.clone(), x * m)
+        }
+    }
+}
+
 /// Mean squared error of the network on `rows`, without gradients.
 fn evaluate<D: dfdx::tensor_ops::Device<f32>>(
     dev: &D,
@@ -275,12 +354,13 @@ fn evaluate<D: dfdx::tensor_ops::Device<f32>>(
     z: &[f32],
     rows: &[usize],
     n: usize,
+    mask: Option<&[f32]>,
 ) -> f64 {
     let mut sum = 0f64;
     for chunk in rows.chunks(EVAL_CHUNK) {
         let x = batch_tensor(dev, z, chunk, n);
         let y = forward(layers, x.clone());
-        let loss = mse_loss(y, x).as_vec()[0];
+        let loss = reconstruction_loss(dev, y, x, mask).as_vec()[0];
         sum += f64::from(loss) * chunk.len() as f64;
     }
     sum / rows.len().max(1) as f64
@@ -373,7 +453,9 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
             .map(|l| (l.weight.as_vec(), l.bias.as_vec()))
             .collect()
     };
-    let mut best_loss = evaluate(dev, &layers, &z, &val_rows, n);
+    let mask = reconstruction_mask(n, &config.exact);
+    let mask = mask.as_deref();
+    let mut best_loss = evaluate(dev, &layers, &z, &val_rows, n, mask);
     let mut best = snapshot(&layers);
     let mut since_best = 0usize;
     let mut since_reduce = 0usize;
@@ -386,7 +468,7 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
         for batch in epoch_rows.chunks(config.batch_size) {
             let x = batch_tensor(dev, &z, batch, n);
             let y = forward(&layers, x.clone().leaky_traced());
-            let loss = mse_loss(y, x);
+            let loss = reconstruction_loss(dev, y, x, mask);
             train_sum += f64::from(loss.as_vec()[0]) * batch.len() as f64;
             let mut grads = loss.backward();
             step = step.saturating_add(1);
@@ -396,7 +478,7 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
             }
         }
         let train_loss = train_sum / epoch_rows.len().max(1) as f64;
-        let val_loss = evaluate(dev, &layers, &z, &val_rows, n);
+        let val_loss = evaluate(dev, &layers, &z, &val_rows, n, mask);
         history.push(EpochLoss {
             epoch,
             train: train_loss,
@@ -457,6 +539,7 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
         scale,
         input_range: 0.0,
         layers: float_layers,
+        exact: config.exact.clone(),
     };
     let calibration: Vec<f32> = train_rows
         .iter()
@@ -523,6 +606,7 @@ pub fn quantized_validation_mse(
                     .map_err(|e| format!("encoding frame {r} failed: {e}"))?;
                 host.decode_frame(&codes, &mut out)
                     .map_err(|e| format!("decoding frame {r} failed: {e}"))?;
+                host.apply_exact(frame, &mut out);
                 for ((&y, &x), &s) in out.iter().zip(frame).zip(&model.scale) {
                     let d = (f64::from(y) - f64::from(x)) / f64::from(s);
                     sum += d * d;
@@ -726,6 +810,8 @@ fn fine_tune_on<D: dfdx::tensor_ops::Device<f32>>(
         .collect();
     let encoder_layers = base.encoder_layers;
     let code_bits = base.code_bits;
+    let mask = reconstruction_mask(n, &base.exact);
+    let mask = mask.as_deref();
     let code_lo = -((1i32 << (code_bits - 1)) as f32);
     let code_hi = ((1i32 << (code_bits - 1)) - 1) as f32;
 
@@ -783,7 +869,7 @@ fn fine_tune_on<D: dfdx::tensor_ops::Device<f32>>(
             let shape = *h.shape();
             let h = h + dev.tensor_from_vec(latent_delta, shape);
             let y = forward_fake_quant(&layers[encoder_layers..], &deltas[encoder_layers..], h);
-            let loss = mse_loss(y, x);
+            let loss = reconstruction_loss(dev, y, x, mask);
             train_sum += f64::from(loss.as_vec()[0]) * batch.len() as f64;
             let mut grads = loss.backward();
             step = step.saturating_add(1);
@@ -900,6 +986,7 @@ mod tests {
             code_bits: 8,
             device: Device::Cpu,
             progress: false,
+            exact: Vec::new(),
         };
         let outcome = train(&frames, 8, vec![8], Vec::new(), &config).unwrap();
         let last = outcome.history.last().unwrap();
@@ -912,6 +999,75 @@ mod tests {
         // Same seed, same model.
         let again = train(&frames, 8, vec![8], Vec::new(), &config).unwrap();
         assert_eq!(again.model, outcome.model);
+    }
+
+    #[test]
+    fn discrete_columns_are_the_few_valued_finite_ones() {
+        // 800 frames of: a charge, a count up to 63 (64 values), a count up to 64 (65 values),
+        // a continuous value, a flag with one NaN, and a constant.
+        let n = 6;
+        let mut frames = Vec::new();
+        for i in 0..800 {
+            let flag = if i == 5 { f32::NAN } else { (i % 2) as f32 };
+            frames.extend([
+                if i % 3 == 0 { -1.0 } else { 1.0 },
+                (i % 64) as f32,
+                (i % 65) as f32,
+                i as f32 * 0.37,
+                flag,
+                2.5,
+            ]);
+        }
+        let found = discrete_columns(&frames, n);
+        let columns: Vec<usize> = found.iter().map(|e| e.column).collect();
+        assert_eq!(columns, [0, 1, 5]);
+        assert_eq!(found[0].values, [-1.0, 1.0]);
+        assert_eq!(
+            found[1].values,
+            (0..64).map(|k| k as f32).collect::<Vec<_>>()
+        );
+        assert_eq!(found[2].values, [2.5]);
+        // A few frames make no column discrete beyond one value per 8 frames: here 2.
+        let few = discrete_columns(&frames[..16 * n], n);
+        let columns: Vec<usize> = few.iter().map(|e| e.column).collect();
+        assert_eq!(columns, [0, 5]);
+    }
+
+    #[test]
+    fn exact_columns_leave_the_loss_and_come_back_exactly() {
+        // Column 1 is a charge the network is not asked to reconstruct.
+        let frames: Vec<f32> = (0..200)
+            .flat_map(|i| {
+                let x = i as f32 / 20.0;
+                [x.sin(), if i % 2 == 0 { -1.0 } else { 1.0 }, x.cos()]
+            })
+            .collect();
+        let exact = discrete_columns(&frames, 3);
+        assert_eq!(exact.iter().map(|e| e.column).collect::<Vec<_>>(), [1]);
+        let config = TrainConfig {
+            hidden: vec![8],
+            latent: 1,
+            epochs: 5,
+            batch_size: 16,
+            lr: 1e-2,
+            validation_fraction: 0.2,
+            seed: 1,
+            code_bits: 8,
+            device: Device::Cpu,
+            progress: false,
+            exact,
+        };
+        let outcome = train(&frames, 3, vec![3], Vec::new(), &config).unwrap();
+        assert_eq!(outcome.model.exact, config.exact);
+        let blob = outcome.model.quantize().unwrap();
+        let model = baler_codec::HostModel::from_bytes(&blob).unwrap();
+        let (mut codes, mut out) = ([0i16; 1], [0f32; 3]);
+        for frame in frames.chunks_exact(3) {
+            model.encode_frame(frame, &mut codes).unwrap();
+            model.decode_frame(&codes, &mut out).unwrap();
+            model.apply_exact(frame, &mut out);
+            assert_eq!(out[1], frame[1]);
+        }
     }
 
     #[test]
@@ -928,6 +1084,7 @@ mod tests {
             code_bits: 4,
             device: Device::Cpu,
             progress: false,
+            exact: Vec::new(),
         };
         let outcome = train(&frames, 3, vec![3], Vec::new(), &config).unwrap();
         assert_eq!(outcome.validation, vec![0, 1, 2, 3, 4]);
@@ -960,6 +1117,7 @@ mod tests {
             code_bits: 3,
             device: Device::Cpu,
             progress: false,
+            exact: Vec::new(),
         };
         let start = std::time::Instant::now();
         let outcome = train(&frames, 8, vec![8], Vec::new(), &config).unwrap();

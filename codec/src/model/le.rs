@@ -34,7 +34,7 @@ macro_rules! le_scalar {
         }
     )*};
 }
-le_scalar!(i8, u8, i16, i32, u32, f32);
+le_scalar!(i8, u8, i16, u16, i32, u32, f32);
 
 /// A borrowed little-endian array of `T`, serialized as a postcard byte string.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,10 @@ pub mod spec;
 use crate::error::{Capacity, Error, Result};
 use crate::model::le::LeSlice;
 use crate::model::spec::{
-    model_id, Activation, LayerSpec, ModelHead, MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION,
+    bits_for, model_id, Activation, ExactColumns, LayerSpec, ModelHead, FLAG_EXACT_COLUMNS,
+    MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION,
 };
+use crate::stream::codes::{BitReader, BitWriter};
 
 /// Largest rank of a frame shape.
 pub const MAX_FRAME_RANK: usize = 4;
@@ -29,6 +31,9 @@ pub struct Model<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> {
     id: u64,
     head: ModelHead<'a>,
     layers: heapless::Vec<LayerSpec<'a>, MAX_LAYERS>,
+    exact: Option<ExactColumns<'a>>,
+    /// Bits of one frame in a fixed-rate stream, computed once at load time.
+    frame_bits: usize,
 }
 
 /// A model type sized for host use: up to 16 layers of up to 8192 values (a detector frame
@@ -89,7 +94,8 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         if version != MODEL_VERSION {
             return Err(Error::UnsupportedVersion { found: version });
         }
-        if read_u16(bytes, 6)? != 0 {
+        let flags = read_u16(bytes, 6)?;
+        if flags & !FLAG_EXACT_COLUMNS != 0 {
             return Err(Error::Invalid("model header flags"));
         }
         let id = read_u64(bytes, 8)?;
@@ -121,11 +127,33 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
                 capacity: MAX_LAYERS,
             })?;
         }
+        let mut exact = None;
+        if flags & FLAG_EXACT_COLUMNS != 0 {
+            // Left out of small builds: it costs about 1.4 KB of flash.
+            if !cfg!(feature = "exact") {
+                return Err(Error::NotInThisBuild("exact columns (feature `exact`)"));
+            }
+            let (columns, after): (ExactColumns<'a>, &'a [u8]) =
+                postcard::take_from_bytes(rest).map_err(postcard_error)?;
+            rest = after;
+            exact = Some(columns);
+        }
         if !rest.is_empty() {
             return Err(Error::TrailingBytes);
         }
-        let model = Model { id, head, layers };
+        let mut model = Model {
+            id,
+            head,
+            layers,
+            exact,
+            frame_bits: 0,
+        };
         model.validate()?;
+        model.frame_bits = model.latent_len() * usize::from(model.head.code_bits)
+            + model
+                .exact_columns()
+                .map(|(_, table)| usize::from(bits_for(table.len())))
+                .sum::<usize>();
         Ok(model)
     }
 
@@ -181,6 +209,9 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         let names = head.names.bytes().filter(|&b| b == b'\n').count() + 1;
         if !head.names.is_empty() && names != n {
             return Err(Error::Invalid("names: need none or one per input value"));
+        }
+        if let (true, Some(exact)) = (cfg!(feature = "exact"), &self.exact) {
+            validate_exact(exact, n)?;
         }
         for (arr, what) in [
             (&head.input_offset, "input offset"),
@@ -319,13 +350,96 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         (-half, half - 1)
     }
 
-    /// Bytes of packed latent codes for `frames` frames (codes are packed without padding
-    /// between frames; the total is rounded up to whole bytes).
+    /// Bits of one frame in a fixed-rate stream: its latent codes, then the codes of its
+    /// exact columns.
+    pub fn frame_bits(&self) -> usize {
+        self.frame_bits
+    }
+
+    /// Bytes of packed codes for `frames` frames (codes are packed without padding between
+    /// frames; the total is rounded up to whole bytes).
     pub fn packed_len(&self, frames: usize) -> Option<usize> {
-        let bits = frames
-            .checked_mul(self.latent_len())?
-            .checked_mul(usize::from(self.head.code_bits))?;
-        Some(bits.div_ceil(8))
+        Some(frames.checked_mul(self.frame_bits())?.div_ceil(8))
+    }
+
+    /// The columns coded exactly, with their tables, in column order (none for most models).
+    pub fn exact_columns(&self) -> impl Iterator<Item = (usize, LeSlice<'a, f32>)> + 'a {
+        // Without the feature no model has exact columns, and the compiler sees it.
+        let exact = if cfg!(feature = "exact") {
+            self.exact
+        } else {
+            None
+        };
+        let (columns, counts, values) = match exact {
+            Some(e) => (e.columns, e.counts_minus_one, e.values.bytes()),
+            None => (LeSlice::new(&[]), LeSlice::new(&[]), &[][..]),
+        };
+        let mut start = 0usize;
+        columns
+            .iter()
+            .zip(counts.iter())
+            .map(move |(column, count)| {
+                let end = start + (usize::from(count) + 1) * 4;
+                let table = LeSlice::new(values.get(start..end).unwrap_or(&[]));
+                start = end;
+                (usize::from(column), table)
+            })
+    }
+
+    /// Appends the codes of the exact columns of one frame (`value(column)` gives the frame's
+    /// value there): each value's index in its column's table, or the nearest entry's for a
+    /// value the table lacks (the lower one on a tie).
+    #[cfg_attr(feature = "exact", inline(never))]
+    pub fn write_exact(
+        &self,
+        writer: &mut BitWriter<'_>,
+        value: impl Fn(usize) -> f32,
+    ) -> Result<()> {
+        if !cfg!(feature = "exact") {
+            return Ok(());
+        }
+        for (column, table) in self.exact_columns() {
+            let index = nearest(&table, value(column));
+            writer.write(index as u16, bits_for(table.len()))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the codes of the exact columns of one frame and writes their values into `out`.
+    #[cfg_attr(feature = "exact", inline(never))]
+    pub fn read_exact(&self, reader: &mut BitReader<'_>, out: &mut [f32]) -> Result<()> {
+        if !cfg!(feature = "exact") {
+            return Ok(());
+        }
+        for (column, table) in self.exact_columns() {
+            let index = reader.read(bits_for(table.len()))?;
+            // Validated models keep columns within the frame; a short `out` is the caller's.
+            match (table.get(usize::from(index)), out.get_mut(column)) {
+                (Some(value), Some(slot)) => *slot = value,
+                (None, _) => return Err(Error::Invalid("exact code past its table")),
+                (_, None) => return Err(Error::Misuse("frame too short")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the exact columns of a decoded frame `out` to what the stream would give for the
+    /// original `frame`: each one's table entry nearest to its value (see
+    /// [`Model::write_exact`]).
+    pub fn apply_exact(&self, frame: &[f32], out: &mut [f32]) {
+        for (column, table) in self.exact_columns() {
+            if let (Some(&x), Some(slot)) = (frame.get(column), out.get_mut(column)) {
+                *slot = table.at(nearest(&table, x), x);
+            }
+        }
+    }
+
+    /// Skips the codes of the exact columns of one frame.
+    pub fn skip_exact(&self, reader: &mut BitReader<'_>) -> Result<()> {
+        for (_, table) in self.exact_columns() {
+            reader.read(bits_for(table.len()))?;
+        }
+        Ok(())
     }
 
     /// Logical shape of one frame.
@@ -378,6 +492,56 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             .map(|l| usize::from(l.inputs) * usize::from(l.outputs))
             .sum()
     }
+}
+
+/// The index of the entry of the (strictly increasing) `table` nearest to `x`; the lower one
+/// on a tie. A linear scan: tables hold a few dozen values (the trainer keeps at most 64),
+/// and it is the smallest code for the firmware.
+fn nearest(table: &LeSlice<'_, f32>, x: f32) -> usize {
+    let mut best = (0usize, f32::INFINITY);
+    for (i, v) in table.iter().enumerate() {
+        let d = libm::fabsf(x - v);
+        if d < best.1 {
+            best = (i, d);
+        }
+    }
+    best.0
+}
+
+/// Checks an exact-columns section against a model of `n` values.
+fn validate_exact(exact: &ExactColumns<'_>, n: usize) -> Result<()> {
+    let columns = exact.columns.len();
+    if columns == 0 || !exact.columns.has_len(columns) {
+        return Err(Error::Invalid("exact columns: none"));
+    }
+    check_len(&exact.counts_minus_one, columns, "exact column counts")?;
+    let total: usize = exact
+        .counts_minus_one
+        .iter()
+        .map(|c| usize::from(c) + 1)
+        .sum();
+    check_len(&exact.values, total, "exact column values")?;
+    let mut previous: Option<u16> = None;
+    for column in exact.columns.iter() {
+        if usize::from(column) >= n || previous.is_some_and(|p| p >= column) {
+            return Err(Error::Invalid("exact columns: column order"));
+        }
+        previous = Some(column);
+    }
+    let mut start = 0usize;
+    for count in exact.counts_minus_one.iter() {
+        let end = start + usize::from(count) + 1;
+        let mut last = f32::NEG_INFINITY;
+        for i in start..end {
+            let v = exact.values.at(i, f32::NAN);
+            if !v.is_finite() || v.partial_cmp(&last) != Some(core::cmp::Ordering::Greater) {
+                return Err(Error::Invalid("exact columns: table order"));
+            }
+            last = v;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 fn postcard_error(e: postcard::Error) -> Error {

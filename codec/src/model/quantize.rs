@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::model::le::LeSlice;
 use crate::model::spec::{
-    blob_len, build_lut_table, write_blob, Activation, LayerSpec, Lut, LutFunction, ModelHead,
-    ModelSpec, ACTIVATION_MAX,
+    self, blob_len, build_lut_table, write_blob, Activation, ExactColumns, LayerSpec, Lut,
+    LutFunction, ModelHead, ModelSpec, ACTIVATION_MAX,
 };
 use alloc::string::String;
 use alloc::vec;
@@ -86,6 +86,17 @@ pub struct FloatModel {
     pub input_range: f32,
     /// Encoder layers then decoder layers.
     pub layers: Vec<FloatLayer>,
+    /// Columns coded exactly beside the latent codes (see [`crate::model::spec::ExactColumns`]).
+    pub exact: Vec<ExactColumn>,
+}
+
+/// A discrete column coded exactly: its index and the values it takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactColumn {
+    /// The column (input value index).
+    pub column: usize,
+    /// Its values, strictly increasing and finite (1..=65536 of them).
+    pub values: Vec<f32>,
 }
 
 impl FloatModel {
@@ -343,6 +354,19 @@ pub fn quantize(model: &FloatModel) -> Result<Vec<u8>> {
     let offset = le_bytes(model.offset.iter().copied());
     let shape = le_bytes(model.frame_shape.iter().copied());
     let names = model.names.join("\n");
+    let exact_columns = le_bytes(model.exact.iter().map(|e| e.column as u16));
+    let exact_counts = le_bytes(
+        model
+            .exact
+            .iter()
+            .map(|e| e.values.len().wrapping_sub(1) as u16),
+    );
+    let exact_values = le_bytes(model.exact.iter().flat_map(|e| e.values.iter().copied()));
+    if model.exact.iter().any(|e| {
+        e.column > usize::from(u16::MAX) || !(1..=spec::MAX_EXACT_VALUES).contains(&e.values.len())
+    }) {
+        return Err(Error::Misuse("an exact column needs 1 to 65536 values"));
+    }
     let spec = ModelSpec {
         head: ModelHead {
             frame_shape: LeSlice::new(&shape),
@@ -356,6 +380,11 @@ pub fn quantize(model: &FloatModel) -> Result<Vec<u8>> {
             output_offset: LeSlice::new(&offset),
         },
         layers: &specs,
+        exact: (!model.exact.is_empty()).then(|| ExactColumns {
+            columns: LeSlice::new(&exact_columns),
+            counts_minus_one: LeSlice::new(&exact_counts),
+            values: LeSlice::new(&exact_values),
+        }),
     };
     let mut blob = vec![0u8; blob_len(&spec)?];
     let len = write_blob(&spec, &mut blob)?;
@@ -443,6 +472,7 @@ impl FloatModel {
             scale,
             input_range: 0.0,
             layers,
+            exact: Vec::new(),
         };
         model.calibrate(&data);
         (model, data)

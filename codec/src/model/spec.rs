@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub const MODEL_MAGIC: [u8; 4] = *b"BALM";
 /// The model blob format version this build writes and reads.
 pub const MODEL_VERSION: u16 = 1;
+/// Blob header flag: an [`ExactColumns`] section follows the layers.
+pub const FLAG_EXACT_COLUMNS: u16 = 1;
+/// The most values an exact column's table may hold (its codes are at most 16 bits).
+pub const MAX_EXACT_VALUES: usize = 1 << 16;
 /// Length of the fixed blob header: magic, version, flags, model id.
 pub const MODEL_HEADER_LEN: usize = 16;
 /// The largest magnitude of any hidden activation code (activations are symmetric int16).
@@ -127,13 +131,42 @@ pub struct ModelHead<'a> {
     pub output_offset: LeSlice<'a, f32>,
 }
 
-/// A whole model as written by the trainer: the head, then the layers (a postcard sequence).
+/// Columns coded exactly beside the latent codes (blob flag [`FLAG_EXACT_COLUMNS`]): discrete
+/// columns such as charges, counts and flags, whose few values the trainer found in the data.
+/// Each frame of a fixed-rate stream stores, after its latent codes, each such column's index
+/// into its table in `bits_for(count)` bits, and the decoder writes the table's value there
+/// instead of the network's output. The network still sees these columns as inputs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct ExactColumns<'a> {
+    /// The columns (input value indices), strictly increasing.
+    #[serde(borrow)]
+    pub columns: LeSlice<'a, u16>,
+    /// How many values each column's table holds, 1..=65536 (stored minus one).
+    pub counts_minus_one: LeSlice<'a, u16>,
+    /// Every column's table, one after another, each strictly increasing and finite.
+    pub values: LeSlice<'a, f32>,
+}
+
+/// Bits of one exact column's code in a frame: enough for `count` table indices, at least 1.
+pub fn bits_for(count: usize) -> u8 {
+    let mut bits = 1u8;
+    while bits < 16 && (1usize << bits) < count {
+        bits += 1;
+    }
+    bits
+}
+
+/// A whole model as written by the trainer: the head, then the layers (a postcard sequence),
+/// then the exact columns when there are any.
 #[derive(Serialize, Clone, Copy, Debug)]
 pub struct ModelSpec<'a> {
     /// Everything before the layers.
     pub head: ModelHead<'a>,
     /// Encoder layers followed by decoder layers.
     pub layers: &'a [LayerSpec<'a>],
+    /// Columns coded exactly (written after the layers, flagged in the header).
+    #[serde(skip)]
+    pub exact: Option<ExactColumns<'a>>,
 }
 
 /// Table-free: the id is computed once per load, and a table would cost 2 KiB of flash.
@@ -148,7 +181,14 @@ pub fn model_id(body: &[u8]) -> u64 {
 pub fn blob_len(spec: &ModelSpec<'_>) -> Result<usize> {
     let size = postcard::serialize_with_flavor(spec, postcard::ser_flavors::Size::default())
         .map_err(|_| Error::Malformed)?;
-    Ok(MODEL_HEADER_LEN + size)
+    let exact = match &spec.exact {
+        Some(exact) => {
+            postcard::serialize_with_flavor(exact, postcard::ser_flavors::Size::default())
+                .map_err(|_| Error::Malformed)?
+        }
+        None => 0,
+    };
+    Ok(MODEL_HEADER_LEN + size + exact)
 }
 
 /// Writes `spec` as a model blob into `out` and returns its length. The blob is not
@@ -159,13 +199,23 @@ pub fn write_blob(spec: &ModelSpec<'_>, out: &mut [u8]) -> Result<usize> {
         return Err(Error::BufferTooSmall { needed });
     }
     let (header, body) = out.split_at_mut(MODEL_HEADER_LEN);
-    let body_len = postcard::to_slice(spec, body)
+    let mut body_len = postcard::to_slice(spec, body)
         .map_err(|_| Error::BufferTooSmall { needed })?
         .len();
+    let mut flags = 0u16;
+    if let Some(exact) = &spec.exact {
+        let rest = body
+            .get_mut(body_len..)
+            .ok_or(Error::BufferTooSmall { needed })?;
+        body_len += postcard::to_slice(exact, rest)
+            .map_err(|_| Error::BufferTooSmall { needed })?
+            .len();
+        flags |= FLAG_EXACT_COLUMNS;
+    }
     let id = model_id(&body[..body_len]);
     header[0..4].copy_from_slice(&MODEL_MAGIC);
     header[4..6].copy_from_slice(&MODEL_VERSION.to_le_bytes());
-    header[6..8].copy_from_slice(&0u16.to_le_bytes());
+    header[6..8].copy_from_slice(&flags.to_le_bytes());
     header[8..16].copy_from_slice(&id.to_le_bytes());
     Ok(MODEL_HEADER_LEN + body_len)
 }

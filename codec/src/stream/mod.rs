@@ -437,6 +437,9 @@ pub fn encode_block<const L: usize, const W: usize>(
     for frame in frames.chunks_exact(n) {
         model.encode_frame(frame, codes)?;
         write_codes(&mut writer, codes, model.code_bits())?;
+        model.write_exact(&mut writer, |column| {
+            frame.get(column).copied().unwrap_or(0.0)
+        })?;
     }
     let frames = u32::try_from(count).map_err(|_| Error::Misuse("block too large"))?;
     seal_block(block, BlockKind::LatentCodes, frames)
@@ -465,6 +468,7 @@ pub fn decode_block<const L: usize, const W: usize>(
     for frame in out.chunks_exact_mut(n) {
         read_codes(&mut reader, codes, model.code_bits())?;
         model.decode_frame(codes, frame)?;
+        model.read_exact(&mut reader, frame)?;
     }
     Ok(())
 }
@@ -519,7 +523,7 @@ impl<'m, 'a, 'o, const L: usize, const W: usize> Encoder<'m, 'a, 'o, L, W> {
         let mut codes = [0i16; W];
         let codes = &mut codes[..self.model.latent_len()];
         self.model.encode_frame(frame, codes)?;
-        self.push_codes(codes)
+        self.push_codes(codes, |column| frame.get(column).copied().unwrap_or(0.0))
     }
 
     /// Encodes one frame of integer ADC counts.
@@ -527,13 +531,16 @@ impl<'m, 'a, 'o, const L: usize, const W: usize> Encoder<'m, 'a, 'o, L, W> {
         let mut codes = [0i16; W];
         let codes = &mut codes[..self.model.latent_len()];
         self.model.encode_frame_i16(frame, codes)?;
-        self.push_codes(codes)
+        self.push_codes(codes, |column| {
+            frame.get(column).map_or(0.0, |&x| f32::from(x))
+        })
     }
 
-    fn push_codes(&mut self, codes: &[i16]) -> Result<()> {
+    /// Appends one frame: its latent `codes`, then its exact columns (`value(column)`).
+    fn push_codes(&mut self, codes: &[i16], value: impl Fn(usize) -> f32) -> Result<()> {
         let bits = self.model.code_bits();
         let payload_start = self.sealed + BLOCK_HEADER_LEN;
-        let frame_bits = codes.len() * usize::from(bits);
+        let frame_bits = self.model.frame_bits();
         let needed = payload_start + (self.open_bits + frame_bits).div_ceil(8) + BLOCK_TRAILER_LEN;
         let payload = self
             .out
@@ -541,6 +548,7 @@ impl<'m, 'a, 'o, const L: usize, const W: usize> Encoder<'m, 'a, 'o, L, W> {
             .ok_or(Error::BufferTooSmall { needed })?;
         let mut writer = BitWriter::resume(payload, self.open_bits);
         write_codes(&mut writer, codes, bits)?;
+        self.model.write_exact(&mut writer, value)?;
         self.open_bits = writer.bit_len();
         self.open_frames += 1;
         self.header.frame_count += 1;
@@ -630,8 +638,18 @@ impl<'m, 'a, 's, const L: usize, const W: usize> Decoder<'m, 'a, 's, L, W> {
         &self.header
     }
 
-    /// Reads the next frame's latent codes; `Ok(false)` at the clean end of the stream.
+    /// Reads the next frame's latent codes (skipping the codes of its exact columns, if the
+    /// model has any); `Ok(false)` at the clean end of the stream.
     pub fn next_codes(&mut self, codes: &mut [i16]) -> Result<bool> {
+        if !self.next_latent_codes(codes)? {
+            return Ok(false);
+        }
+        self.model.skip_exact(&mut self.reader)?;
+        Ok(true)
+    }
+
+    /// Reads the next frame's latent codes only.
+    fn next_latent_codes(&mut self, codes: &mut [i16]) -> Result<bool> {
         if codes.len() != self.model.latent_len() {
             return Err(Error::FrameLength {
                 expected: self.model.latent_len(),
@@ -650,10 +668,11 @@ impl<'m, 'a, 's, const L: usize, const W: usize> Decoder<'m, 'a, 's, L, W> {
     pub fn next_frame(&mut self, out: &mut [f32]) -> Result<bool> {
         let mut codes = [0i16; W];
         let latent = self.model.latent_len();
-        if !self.next_codes(&mut codes[..latent])? {
+        if !self.next_latent_codes(&mut codes[..latent])? {
             return Ok(false);
         }
         self.model.decode_frame(&codes[..latent], out)?;
+        self.model.read_exact(&mut self.reader, out)?;
         Ok(true)
     }
 
