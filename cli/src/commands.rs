@@ -721,9 +721,34 @@ pub fn evaluate(
     reconstructed: &Path,
     json: bool,
     bounds: &[f64],
+    periodic: bool,
 ) -> Result<(), String> {
     baler::evaluate::check_bounds(bounds)?;
-    let pair = baler::evaluate::DataPair::read(original, reconstructed)?;
+    let mut pair = baler::evaluate::DataPair::read(original, reconstructed)?;
+    if periodic && pair.is_table() {
+        // Azimuths are compared around the circle: a reconstruction of -3.14 for 3.14 is off
+        // by 0.003, not by 6.28.
+        let n = pair.columns();
+        let names = pair.original.names.clone();
+        let found = train::periodic_columns(&pair.original.values, n, &names);
+        for p in &found {
+            let rows = pair.original.values.chunks_exact(n);
+            for (a, b) in rows.zip(pair.reconstructed.values.chunks_exact_mut(n)) {
+                let d = f64::from(b[p.column] - a[p.column]);
+                b[p.column] = a[p.column] + train::around_the_circle(d, f64::from(p.period)) as f32;
+            }
+        }
+        if !found.is_empty() && !json {
+            let listed: Vec<String> = found
+                .iter()
+                .map(|p| data::column_label(&names, p.column))
+                .collect();
+            say!(
+                "periodic, compared around the circle (--periodic none: as lines): {}",
+                listed.join(", ")
+            );
+        }
+    }
     let evaluation = baler::evaluate::Evaluation::new(&pair, bounds)?;
     if json {
         say!("{:#}", evaluation.to_json());

@@ -106,6 +106,10 @@ enum Command {
         /// frames): reports the fraction of values within each.
         #[arg(long, value_delimiter = ',', default_value = "1e-2,1e-3,1e-4")]
         bounds: Vec<f64>,
+        /// Periodic columns (azimuths named `phi` spanning [-pi, pi]): `auto` compares them
+        /// around the circle, `none` as lines.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
+        periodic: String,
     },
     /// Draw what compression did: per-column histograms, residuals and responses for tables,
     /// original | reconstructed | difference heatmaps and a GIF for frames, the loss curve,
@@ -181,7 +185,8 @@ fn main() -> ExitCode {
             reconstructed,
             json,
             bounds,
-        } => commands::evaluate(&original, &reconstructed, json, &bounds),
+            periodic,
+        } => commands::evaluate(&original, &reconstructed, json, &bounds, periodic == "auto"),
         Command::Plot(args) => baler_cli::plot::plot(&args),
         Command::Export {
             model,

@@ -6,7 +6,7 @@ use baler_codec::{DType, HostModel};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{baler, round_trip, s, temp_dir};
+use common::{baler, ok, round_trip, s, temp_dir};
 
 /// A random 10-column model and 1000 rows of data it was calibrated on, as files.
 fn setup(dir: &Path, seed: u64) -> (PathBuf, PathBuf, Vec<f32>) {
@@ -236,6 +236,54 @@ fn evaluate_reports_known_errors() {
         .unwrap()
         .to_string();
     assert!(first.contains("25.000% of the range of y"), "{first}");
+}
+
+#[test]
+fn evaluate_compares_azimuths_around_the_circle() {
+    let dir = temp_dir("evaluate-phi");
+    // An azimuth spanning [-pi, pi] and a plain column; the reconstruction puts 3.14 at
+    // -3.14 (the same direction) and is off by 0.1 elsewhere.
+    let phi = [-3.1, -1.0, 0.5, 3.14];
+    let a = Dataset {
+        values: phi.iter().flat_map(|&p| [p, 1.0 + p]).collect(),
+        shape: vec![4, 2],
+        dtype: DType::F64,
+        names: vec!["mu_phi".into(), "x".into()],
+    };
+    let mut b = a.clone();
+    b.values[6] = -3.14;
+    b.values[0] += 0.1;
+    let (pa, pb) = (dir.join("a.npz"), dir.join("b.npz"));
+    data::write(&pa, &a).unwrap();
+    data::write(&pb, &b).unwrap();
+    let run = |periodic: &str| -> serde_json::Value {
+        let out = ok(baler(&[
+            "evaluate",
+            "--original",
+            s(&pa),
+            "--reconstructed",
+            s(&pb),
+            "--json",
+            "--periodic",
+            periodic,
+        ]));
+        serde_json::from_str(&out).unwrap()
+    };
+    let circle = run("auto")["columns"][0]["max_abs"].as_f64().unwrap();
+    assert!((circle - 0.1).abs() < 1e-5, "around the circle: {circle}");
+    let line = run("none")["columns"][0]["max_abs"].as_f64().unwrap();
+    assert!((line - 6.28).abs() < 1e-5, "as a line: {line}");
+    let text = ok(baler(&[
+        "evaluate",
+        "--original",
+        s(&pa),
+        "--reconstructed",
+        s(&pb),
+    ]));
+    assert!(
+        text.starts_with("periodic, compared around the circle"),
+        "{text}"
+    );
 }
 
 #[test]

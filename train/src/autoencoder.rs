@@ -273,6 +273,49 @@ fn batch_tensor<D: dfdx::tensor_ops::Device<f32>>(
     dev.tensor_from_vec(buf, (rows.len(), n))
 }
 
+/// An error `d` of a periodic value, taken around the circle: within `[-period/2, period/2]`.
+pub fn around_the_circle(d: f64, period: f64) -> f64 {
+    d - period * (d / period).round()
+}
+
+/// A periodic column of a table: its index and period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeriodicColumn {
+    /// The column.
+    pub column: usize,
+    /// Its period (2 pi).
+    pub period: f32,
+}
+
+/// The periodic columns of a table: angles named `phi` (any case, anywhere in the name) whose
+/// values all lie within `[-pi, pi]` and span at least 90% of it, so that -3.14 and 3.14 are
+/// one direction. `baler evaluate` compares them around the circle.
+pub fn periodic_columns(frames: &[f32], n: usize, names: &[String]) -> Vec<PeriodicColumn> {
+    let pi = std::f32::consts::PI;
+    (0..n)
+        .filter(|&c| {
+            names
+                .get(c)
+                .is_some_and(|name| name.to_lowercase().contains("phi"))
+        })
+        .filter_map(|column| {
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for frame in frames.chunks_exact(n) {
+                let x = frame[column];
+                if x.is_nan() || x.abs() > pi {
+                    return None;
+                }
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+            (hi - lo >= 0.9 * 2.0 * pi).then_some(PeriodicColumn {
+                column,
+                period: 2.0 * pi,
+            })
+        })
+        .collect()
+}
+
 /// The most distinct values a column may take to be coded exactly (6 bits a frame).
 pub const MAX_EXACT_VALUES: usize = 64;
 
