@@ -722,6 +722,7 @@ pub fn evaluate(
     json: bool,
     bounds: &[f64],
     periodic: bool,
+    rate: Option<(&Path, Option<&Path>)>,
 ) -> Result<(), String> {
     baler::evaluate::check_bounds(bounds)?;
     let mut pair = baler::evaluate::DataPair::read(original, reconstructed)?;
@@ -750,12 +751,127 @@ pub fn evaluate(
         }
     }
     let evaluation = baler::evaluate::Evaluation::new(&pair, bounds)?;
+    let view = match rate {
+        Some((stream, model)) => Some(rate_distortion(&pair, &evaluation, stream, model)?),
+        None => None,
+    };
     if json {
-        say!("{:#}", evaluation.to_json());
+        let mut report = evaluation.to_json();
+        if let Some((_, value)) = &view {
+            report["same_size"] = value.clone();
+        }
+        say!("{report:#}");
     } else {
         say!("{}", evaluation.text());
+        if let Some((text, _)) = view {
+            say!("{text}");
+        }
     }
     Ok(())
+}
+
+/// The rate-distortion view: the compressed size (stream, plus the model when given), and per
+/// column NRMSE and max/range of the reconstruction next to the error-bounded mode's at the
+/// same size. As text and as JSON.
+fn rate_distortion(
+    pair: &baler::evaluate::DataPair,
+    evaluation: &baler::evaluate::Evaluation,
+    stream: &Path,
+    model: Option<&Path>,
+) -> Result<(String, serde_json::Value), String> {
+    use crate::same_size::{nrmse, same_size_bounded};
+    if !pair.is_table() {
+        return Err("--compressed compares tables column by column; this data is a field".into());
+    }
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let stream_bytes = size(stream)?;
+    let model_bytes = model.map(size).transpose()?.unwrap_or(0);
+    let total = stream_bytes + model_bytes;
+    let raw = pair.original.values.len() * pair.original.dtype.size();
+    // At the total size, and (with a model) at the stream's size alone: what the comparison
+    // is when one model serves many files.
+    let mut targets = vec![("with the model", total)];
+    if model_bytes > 0 {
+        targets.push(("stream alone", stream_bytes));
+    }
+    let runs = targets
+        .iter()
+        .map(|&(_, bytes)| same_size_bounded(&pair.original, bytes))
+        .collect::<Result<Vec<_>, String>>()?;
+    let names = evaluation.names.clone();
+    let mut lines = vec![format!(
+        "rate-distortion: {total} bytes ({stream_bytes} stream{}), ratio {:.2}",
+        if model_bytes > 0 {
+            format!(" + {model_bytes} model")
+        } else {
+            String::new()
+        },
+        raw as f64 / total.max(1) as f64,
+    )];
+    for ((what, bytes), run) in targets.iter().zip(&runs) {
+        lines.push(format!(
+            "  error-bounded at {bytes} bytes ({what}): bound {:.3e} x range{}, {} bytes",
+            run.bound,
+            if run.bound <= 1.01e-6 {
+                " (the finest tried: nearly lossless)"
+            } else {
+                ""
+            },
+            run.bytes
+        ));
+    }
+    lines.push(
+        "  (SZ3 is not called by the command: `python scripts/fixed_rate_vs_sz3.py` puts pysz beside both)"
+            .to_string(),
+    );
+    let mut heading = format!("{:>18} {:>10} {:>10}", "column", "NRMSE", "max/range");
+    for (what, _) in &targets {
+        heading += &format!(" | bounded, {what}: {:>8} {:>10}", "NRMSE", "max/range");
+    }
+    lines.push(heading);
+    let mut columns = Vec::new();
+    for (c, (name, here)) in names.iter().zip(&evaluation.columns).enumerate() {
+        let a = &here.errors;
+        let mut line = format!(
+            "{name:>18} {:>9.3}% {:>9.3}%",
+            100.0 * nrmse(a),
+            100.0 * a.max_relative_to_range()
+        );
+        let mut entry = serde_json::json!({
+            "name": name,
+            "nrmse": nrmse(a),
+            "max_relative_to_range": a.max_relative_to_range(),
+        });
+        for ((what, _), run) in targets.iter().zip(&runs) {
+            let b = &run.errors[c];
+            let pad = what.len() + 12;
+            line += &format!(
+                " | {:>pad$.3}% {:>9.3}%",
+                100.0 * nrmse(b),
+                100.0 * b.max_relative_to_range()
+            );
+            entry[format!("bounded_{}", what.replace(' ', "_"))] = serde_json::json!({
+                "nrmse": nrmse(b),
+                "max_relative_to_range": b.max_relative_to_range(),
+            });
+        }
+        lines.push(line);
+        columns.push(entry);
+    }
+    let json = serde_json::json!({
+        "total_bytes": total,
+        "stream_bytes": stream_bytes,
+        "model_bytes": model_bytes,
+        "bounded": targets.iter().zip(&runs).map(|((what, bytes), run)| serde_json::json!({
+            "size": what, "target_bytes": bytes, "bound": run.bound, "bytes": run.bytes,
+        })).collect::<Vec<_>>(),
+        "columns": columns,
+    });
+    Ok((lines.join("\n"), json))
 }
 
 /// `baler export`: the model blob as Rust or C source.

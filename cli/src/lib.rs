@@ -6,3 +6,4 @@
 pub mod commands;
 pub mod plot;
 pub mod report;
+pub mod same_size;

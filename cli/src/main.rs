@@ -110,6 +110,14 @@ enum Command {
         /// around the circle, `none` as lines.
         #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
         periodic: String,
+        /// The compressed stream the reconstruction came from: adds the rate-distortion view,
+        /// per column NRMSE and max/range next to the error-bounded mode's at the same total
+        /// size (tables).
+        #[arg(long)]
+        compressed: Option<PathBuf>,
+        /// The model of a fixed-rate `--compressed` stream: its bytes count in the size.
+        #[arg(long, requires = "compressed")]
+        model: Option<PathBuf>,
     },
     /// Draw what compression did: per-column histograms, residuals and responses for tables,
     /// original | reconstructed | difference heatmaps and a GIF for frames, the loss curve,
@@ -186,7 +194,16 @@ fn main() -> ExitCode {
             json,
             bounds,
             periodic,
-        } => commands::evaluate(&original, &reconstructed, json, &bounds, periodic == "auto"),
+            compressed,
+            model,
+        } => commands::evaluate(
+            &original,
+            &reconstructed,
+            json,
+            &bounds,
+            periodic == "auto",
+            compressed.as_deref().map(|c| (c, model.as_deref())),
+        ),
         Command::Plot(args) => baler_cli::plot::plot(&args),
         Command::Export {
             model,

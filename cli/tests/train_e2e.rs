@@ -100,6 +100,39 @@ fn train_compress_decompress_hzz() {
     }
     // 16 codes of 12 bits and 6 + 3 + 3 + 2 + 2 + 5 bits of exact codes per event.
     assert_eq!(info["frame_bits"], 213);
+    // The rate-distortion view: the error-bounded mode at the same sizes (with the model and
+    // the stream alone) fits in them and keeps every column within its bound.
+    let view: serde_json::Value = serde_json::from_str(&ok(baler(&[
+        "evaluate",
+        "--original",
+        s(&hzz),
+        "--reconstructed",
+        s(&out),
+        "--json",
+        "--compressed",
+        s(&stream),
+        "--model",
+        s(&model),
+    ])))
+    .unwrap();
+    let same = &view["same_size"];
+    let stream_bytes = std::fs::metadata(&stream).unwrap().len();
+    assert_eq!(same["stream_bytes"], stream_bytes);
+    for (k, key) in ["with_the_model", "stream_alone"].iter().enumerate() {
+        let run = &same["bounded"][k];
+        assert!(
+            run["bytes"].as_u64() <= run["target_bytes"].as_u64(),
+            "{run}"
+        );
+        let bound = run["bound"].as_f64().unwrap();
+        for column in same["columns"].as_array().unwrap() {
+            let max = column[format!("bounded_{key}")]["max_relative_to_range"]
+                .as_f64()
+                .unwrap();
+            // Plus float32 rounding: evaluate reads both files as f32.
+            assert!(max <= bound * (1.0 + 1e-6) + 1e-6, "{key}: {column}");
+        }
+    }
     // The error bound this quick model (25 epochs, one hidden layer of 32) reaches: RMSE of
     // every column under 80% of its standard deviation (predicting the mean gives 100%),
     // 50% on average (measured: 36% mean, 59% worst).
