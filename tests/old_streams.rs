@@ -196,13 +196,24 @@ fn exact_column_streams_decode_to_the_same_bits() {
     };
     assert_eq!(name, "hzz_exact");
     assert_eq!(array.shape(), &shape[..]);
-    assert_eq!(digest(array.values()), *hash, "hzz_exact decodes differently");
+    assert_eq!(
+        digest(array.values()),
+        *hash,
+        "hzz_exact decodes differently"
+    );
     let hzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/hzz.npz");
     let original = in_memory(&hzz);
     let (Values::F64(a), Values::F64(b)) = (original.values(), array.values()) else {
         panic!("hzz is float64")
     };
-    for name in ["EventWeight", "NJet", "NMuon", "NElectron", "NPhoton", "NPrimaryVertices"] {
+    for name in [
+        "EventWeight",
+        "NJet",
+        "NMuon",
+        "NElectron",
+        "NPhoton",
+        "NPrimaryVertices",
+    ] {
         let c = original.names().iter().position(|n| n == name).unwrap();
         let column = |v: &[f64]| v.iter().skip(c).step_by(31).copied().collect::<Vec<_>>();
         assert_eq!(column(a), column(b), "{name} is not exact");

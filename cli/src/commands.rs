@@ -779,7 +779,7 @@ fn rate_distortion(
     stream: &Path,
     model: Option<&Path>,
 ) -> Result<(String, serde_json::Value), String> {
-    use crate::same_size::{nrmse, same_size_bounded};
+    use crate::same_size::same_size_bounded;
     if !pair.is_table() {
         return Err("--compressed compares tables column by column; this data is a field".into());
     }
@@ -838,12 +838,12 @@ fn rate_distortion(
         let a = &here.errors;
         let mut line = format!(
             "{name:>18} {:>9.3}% {:>9.3}%",
-            100.0 * nrmse(a),
+            100.0 * a.nrmse(),
             100.0 * a.max_relative_to_range()
         );
         let mut entry = serde_json::json!({
             "name": name,
-            "nrmse": nrmse(a),
+            "nrmse": a.nrmse(),
             "max_relative_to_range": a.max_relative_to_range(),
         });
         for ((what, _), run) in targets.iter().zip(&runs) {
@@ -851,11 +851,11 @@ fn rate_distortion(
             let pad = what.len() + 12;
             line += &format!(
                 " | {:>pad$.3}% {:>9.3}%",
-                100.0 * nrmse(b),
+                100.0 * b.nrmse(),
                 100.0 * b.max_relative_to_range()
             );
             entry[format!("bounded_{}", what.replace(' ', "_"))] = serde_json::json!({
-                "nrmse": nrmse(b),
+                "nrmse": b.nrmse(),
                 "max_relative_to_range": b.max_relative_to_range(),
             });
         }

@@ -66,14 +66,3 @@ pub fn same_size_bounded(original: &Dataset, target: usize) -> Result<SameSize, 
         errors: column_errors(&original.values, &back, original.row_len()),
     })
 }
-
-/// NRMSE: RMSE over the column's range (0 for an exact constant column).
-pub fn nrmse(e: &ColumnError) -> f64 {
-    if e.range > 0.0 {
-        e.rmse / e.range
-    } else if e.rmse == 0.0 {
-        0.0
-    } else {
-        f64::INFINITY
-    }
-}

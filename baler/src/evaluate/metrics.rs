@@ -17,13 +17,24 @@ impl ColumnError {
     /// Largest absolute error as a fraction of the column's range (0 for constant columns
     /// reconstructed exactly).
     pub fn max_relative_to_range(&self) -> f64 {
-        if self.range > 0.0 {
-            self.max_abs / self.range
-        } else if self.max_abs == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY
-        }
+        over_range(self.max_abs, self.range)
+    }
+
+    /// NRMSE: the RMSE as a fraction of the column's range (0 for constant columns
+    /// reconstructed exactly).
+    pub fn nrmse(&self) -> f64 {
+        over_range(self.rmse, self.range)
+    }
+}
+
+/// `error / range`; for a constant column 0 when the error is 0, else infinite.
+fn over_range(error: f64, range: f64) -> f64 {
+    if range > 0.0 {
+        error / range
+    } else if error == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
     }
 }
 

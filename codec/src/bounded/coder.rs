@@ -358,6 +358,13 @@ impl<'p, 'm, 'b, M: RowModel> BoundedEncoder<'p, 'm, 'b, M> {
             })?;
         let body = &mut out[BLOCK_HEADER_LEN..body_end];
         if let Predictor::Interpolated(plan) = self.params.predictor {
+            // Interpolation needs the tabled coder: a build without it (the firmware) leaves
+            // its 12 KB encoder out.
+            if !cfg!(feature = "tabled") {
+                return Err(Error::NotInThisBuild(
+                    "interpolated fields (feature tabled)",
+                ));
+            }
             let len = encode_interpolated(
                 self.params,
                 &plan,

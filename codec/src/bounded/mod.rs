@@ -1119,6 +1119,11 @@ pub(crate) fn decode_residuals<M: RowModel>(
     out: &mut [f64],
 ) -> Result<()> {
     if let Predictor::Interpolated(plan) = params.predictor {
+        if !cfg!(feature = "tabled") {
+            return Err(Error::NotInThisBuild(
+                "interpolated fields (feature tabled)",
+            ));
+        }
         return match kind {
             BlockKind::Interpolated => {
                 decode_interpolated(payload, params, &plan, buffers.volume, tables, out)
