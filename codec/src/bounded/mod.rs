@@ -966,9 +966,16 @@ pub(crate) fn code_row<C: ResidualCoder>(
         weights,
         grids: state.grids,
     };
+    // Each coder runs one direction, known at compile time: an encoder's instance leaves the
+    // decoder's loop out (8 KB of the firmware's flash) and a decoder's the encoder's.
     match input {
-        Some(x) => encode_row(coder, params, &setup, state, x, base, out)?,
-        None => decode_row(coder, params, &setup, state, base, out)?,
+        Some(x) if C::ENCODER => encode_row(coder, params, &setup, state, x, base, out)?,
+        None if !C::ENCODER => decode_row(coder, params, &setup, state, base, out)?,
+        _ => {
+            return Err(Error::Misuse(
+                "rows are encoded by encoders, decoded by decoders",
+            ))
+        }
     }
     if let Layout::Field { .. } = params.layout {
         state.next_frame();

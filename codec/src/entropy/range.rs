@@ -62,6 +62,9 @@ impl Prob {
 /// One direction of range coding: the encoder codes the bits it is given and returns them,
 /// the decoder ignores them and returns the bits it reads.
 pub trait BitCoder {
+    /// True for the encoder, false for the decoder: code that serves one direction only is
+    /// then left out of the other's instances (the firmware encodes and never decodes).
+    const ENCODER: bool;
     /// Codes one bit (0 or 1) under an adaptive probability, and adapts it.
     fn bit(&mut self, prob: &mut Prob, bit: u32) -> Result<u32>;
     /// Codes the low `count` (at most 32) bits of `value` at probability one half.
@@ -136,6 +139,8 @@ impl<'o> RangeEncoder<'o> {
 }
 
 impl BitCoder for RangeEncoder<'_> {
+    const ENCODER: bool = true;
+
     #[inline(always)]
     fn bit(&mut self, prob: &mut Prob, bit: u32) -> Result<u32> {
         let bound = (self.range >> PROB_BITS) * prob.p0();
@@ -208,6 +213,8 @@ impl<'s> RangeDecoder<'s> {
 }
 
 impl BitCoder for RangeDecoder<'_> {
+    const ENCODER: bool = false;
+
     #[inline(always)]
     fn bit(&mut self, prob: &mut Prob, _bit: u32) -> Result<u32> {
         let bound = (self.range >> PROB_BITS) * prob.p0();

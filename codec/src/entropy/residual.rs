@@ -18,11 +18,15 @@ pub enum Coded {
 /// adaptive `BitCoder` (over `models`, one per context) and by the tabled coder
 /// (`entropy/tabled.rs`, which ignores `models`).
 pub trait ResidualCoder {
+    /// True for encoders, false for decoders (see [`BitCoder::ENCODER`]).
+    const ENCODER: bool;
     /// Codes one value in context `context`.
     fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded>;
 }
 
 impl<C: BitCoder> ResidualCoder for C {
+    const ENCODER: bool = C::ENCODER;
+
     #[inline(always)]
     fn residual(&mut self, models: &mut [IntModel], context: usize, value: Coded) -> Result<Coded> {
         let model = models.get_mut(context).ok_or(Error::Invalid("context"))?;

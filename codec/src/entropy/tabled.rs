@@ -528,6 +528,8 @@ fn out_len(front: usize, rest: usize) -> usize {
 }
 
 impl ResidualCoder for TabledEncoder<'_> {
+    const ENCODER: bool = true;
+
     #[inline(always)]
     fn residual(
         &mut self,
@@ -652,6 +654,8 @@ fn section(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
 }
 
 impl ResidualCoder for TabledDecoder<'_, '_> {
+    const ENCODER: bool = false;
+
     #[inline(always)]
     fn residual(
         &mut self,
