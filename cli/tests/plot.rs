@@ -5,6 +5,7 @@
 use baler::data::{self, Dataset};
 use baler_cli::plot::frames::FRAME_FIGURE_SIZE;
 use baler_cli::plot::loss::LOSS_FIGURE_SIZE;
+use baler_cli::plot::rate::RATE_FIGURE_SIZE;
 use baler_cli::plot::table::{overview_size, COLUMN_FIGURE_SIZE};
 use baler_codec::DType;
 use std::path::{Path, PathBuf};
@@ -371,6 +372,34 @@ fn plot_draws_every_figure_of_the_collider_events() {
     assert!(index.contains("src=\"residuals_overview.png\""));
     assert!(index.contains("src=\"loss.png\""));
     assert!(index.contains("Wasserstein-1"));
+}
+
+#[test]
+fn plot_draws_the_rate_distortion_figure_of_a_table() {
+    let dir = temp_dir("plot-rate");
+    let (original, reconstructed) = known_errors(&dir);
+    // Only the sizes of the stream and the model count: stand-ins of 900 and 300 bytes.
+    let (stream, model) = (dir.join("s.baler"), dir.join("m.blob"));
+    std::fs::write(&stream, vec![0u8; 900]).unwrap();
+    std::fs::write(&model, vec![0u8; 300]).unwrap();
+    let report = dir.join("report");
+    let out = ok(baler(&[
+        "plot",
+        "--original",
+        s(&original),
+        "--reconstructed",
+        s(&reconstructed),
+        "--model",
+        s(&model),
+        "--compressed",
+        s(&stream),
+        "--output-dir",
+        s(&report),
+    ]));
+    assert_figure(&report.join("rate.png"), RATE_FIGURE_SIZE, 0.003);
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(index.contains("src=\"rate.png\""), "{out}");
+    assert!(index.contains("Rate and distortion"));
 }
 
 #[test]

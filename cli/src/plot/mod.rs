@@ -11,6 +11,7 @@ pub mod colormap;
 pub mod frames;
 pub mod glyphs;
 pub mod loss;
+pub mod rate;
 pub mod stats;
 pub mod table;
 
@@ -49,6 +50,11 @@ pub struct PlotArgs {
     /// Error bounds for the table, as fractions of each column's range.
     #[arg(long, value_delimiter = ',', default_value = "1e-2,1e-3,1e-4")]
     pub bounds: Vec<f64>,
+    /// For tables: the compressed stream the reconstruction came from. Adds the
+    /// rate-distortion figure: each column's max |error| / range next to the error-bounded
+    /// mode's at the same total size (with `--model`'s bytes) and at the stream's size alone.
+    #[arg(long)]
+    pub compressed: Option<PathBuf>,
 }
 
 /// `println!` that ignores a closed stdout.
@@ -103,6 +109,49 @@ fn loss_history(
     loss::read_history(&path).map(Some)
 }
 
+/// The rate-distortion figure: the reconstruction's max |error| / range per column, and the
+/// error-bounded mode's at the size of `stream` plus `model` and at the stream's alone.
+fn rate_figure(
+    pair: &DataPair,
+    evaluation: &Evaluation,
+    stream: &Path,
+    model: Option<&Path>,
+) -> Result<rate::RateFigure, String> {
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let stream_bytes = size(stream)?;
+    let model_bytes = model.map(size).transpose()?.unwrap_or(0);
+    let mut series = vec![(
+        format!("this reconstruction ({} B)", stream_bytes + model_bytes),
+        evaluation
+            .columns
+            .iter()
+            .map(|c| c.errors.max_relative_to_range())
+            .collect::<Vec<_>>(),
+    )];
+    let mut targets = vec![("same total size", stream_bytes + model_bytes)];
+    if model_bytes > 0 {
+        targets.push(("the stream's size", stream_bytes));
+    }
+    for (what, bytes) in targets {
+        let run = crate::same_size::same_size_bounded(&pair.original, bytes)?;
+        series.push((
+            format!("error-bounded, {what} (bound {:.2e})", run.bound),
+            run.errors
+                .iter()
+                .map(|e| e.max_relative_to_range())
+                .collect(),
+        ));
+    }
+    Ok(rate::RateFigure {
+        series,
+        columns: evaluation.columns.len(),
+    })
+}
+
 /// `baler plot`.
 pub fn plot(args: &PlotArgs) -> Result<(), String> {
     check_bounds(&args.bounds)?;
@@ -127,6 +176,24 @@ pub fn plot(args: &PlotArgs) -> Result<(), String> {
     } else {
         frame_figures(&pair, dir, args, &mut notes)?
     };
+    if let (Some(stream), 2) = (&args.compressed, rank) {
+        let figure = rate_figure(&pair, &evaluation, stream, args.model.as_deref())?;
+        let entry = save(
+            &figure,
+            dir,
+            "rate",
+            args.svg,
+            "Max |error| / range per column: the reconstruction, and the error-bounded mode at the same total size and at the stream's size alone".to_string(),
+            "rate".to_string(),
+        )?;
+        sections.insert(
+            sections.len().min(1),
+            Section {
+                heading: "Rate and distortion".to_string(),
+                figures: vec![entry],
+            },
+        );
+    }
     if let Some(history) = history {
         match loss::LossFigure::new(history) {
             Some(figure) => {
