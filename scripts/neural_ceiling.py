@@ -113,18 +113,19 @@ def closed_loop_bits(x, rel):
     return out
 
 
-def escape_bits(q):
-    """What the values beyond +-CLIP cost on top of their escape class (order-0, both models)."""
-    big = q[np.abs(q) > CLIP]
-    return entropy_bits(big) if len(big) else 0.0
+def escape_bits(q, group):
+    """What the values beyond +-CLIP cost on top of their escape class: order-0 within each
+    group (a table's column), the same for both models."""
+    big = np.abs(q) > CLIP
+    return sum(entropy_bits(q[big & (group == g)]) for g in np.unique(group[big]))
 
 
-def hand_bits(q, ctx):
+def hand_bits(q, ctx, group):
     """The hand-made context model on the same clipped classes as the learned one."""
-    return conditional_bits(np.clip(q, -CLIP - 1, CLIP + 1), ctx) + escape_bits(q)
+    return conditional_bits(np.clip(q, -CLIP - 1, CLIP + 1), ctx) + escape_bits(q, group)
 
 
-def learned_entropy_bits(q, features, seed=0):
+def learned_entropy_bits(q, features, group, seed=0):
     """Cross-entropy of q (clipped, one escape class) under an MLP classifier of the features,
     plus the escaped values' cost."""
     from sklearn.neural_network import MLPClassifier
@@ -140,7 +141,7 @@ def learned_entropy_bits(q, features, seed=0):
     seen = index < len(net.classes_)
     seen[seen] = net.classes_[index[seen]] == cls[seen]
     prob = np.where(seen, p[np.arange(len(q)), np.minimum(index, len(net.classes_) - 1)], 1e-6)
-    return float(-np.log2(np.maximum(prob, 1e-9)).sum()) + escape_bits(q)
+    return float(-np.log2(np.maximum(prob, 1e-9)).sum()) + escape_bits(q, group)
 
 
 def hand_context(features):
@@ -194,8 +195,9 @@ def table_study(x, predictions, rel):
     feats, targets = np.concatenate(feats), np.concatenate(targets)
     hand = np.stack([hand_context(feats[:, :4]), (feats[:, 4] * cols).astype(int)], axis=1)
     hand_ctx = hand[:, 0] * 1000 + hand[:, 1]
-    return (linear_bits, pred_bits, hand_bits(targets, hand_ctx),
-            learned_entropy_bits(targets, feats))
+    column = hand[:, 1]
+    return (linear_bits, pred_bits, hand_bits(targets, hand_ctx, column),
+            learned_entropy_bits(targets, feats, column))
 
 
 def field_predictions(x, rel):
@@ -226,8 +228,9 @@ def field_study(x, predictions, rel):
     feats = np.stack([g[T + a, Y + b, X + c].ravel() for a, b, c in
                       [(0, 0, -1), (0, -1, 0), (0, -1, -1), (-1, 0, 0)]], axis=1)
     flat = ql.ravel()
-    return (entropy_bits(flat), pred_bits, hand_bits(flat, hand_context(feats)),
-            learned_entropy_bits(flat, feats))
+    one = np.zeros(len(flat), dtype=np.int64)
+    return (entropy_bits(flat), pred_bits, hand_bits(flat, hand_context(feats), one),
+            learned_entropy_bits(flat, feats, one))
 
 
 def baler_bytes(exe, array, rel, tmp):
