@@ -79,7 +79,7 @@ def closed_loop_bits(x, rel):
     """Order-0 bits of the linear and of the MLP-corrected field predictor in a real closed
     loop: every value predicted from the values decoded before it, coded, then decoded (the
     models fitted as in `field_predictions`), counted on the values whose neighbours all exist
-    and scaled to the whole field. Slow (a value at a time): the CFD frames only."""
+    and scaled to the whole field. Slow: a value at a time."""
     field_predictions(x, rel)
     coef, mu, sd, rs, net = mlp_correction.last
     weights = [(w.T, b) for w, b in zip(net.coefs_, net.intercepts_)]
@@ -247,7 +247,7 @@ def main():
     ap.add_argument("--baler", default=os.path.join(ROOT, "target", "release", "baler"))
     ap.add_argument("--only", help="comma-separated data set names")
     ap.add_argument("--closed-loop", action="store_true",
-                    help="also code the CFD frames in a real closed loop (slow), to check the ceiling")
+                    help="also code each field in a real closed loop (slow: a value at a time)")
     args = ap.parse_args()
     sets = [("hzz", "table", os.path.join(ROOT, "examples", "data", "hzz.npz")),
             ("dev_delphes_ttbar", "table", os.path.join(DATA, "dev_delphes_ttbar.npz")),
@@ -276,7 +276,7 @@ def main():
                 print(f"| {name} | {rel:g} | {real:,} B | {lin:,.0f} B | {pred:,.0f} B | "
                       f"{lin / pred:.3f}x | {hand:,.0f} B | {learned:,.0f} B | "
                       f"{hand / learned:.3f}x |", flush=True)
-                if args.closed_loop and name == "CFD_animation":
+                if args.closed_loop and kind == "field":
                     lin_c, mlp_c = (b / 8 for b in closed_loop_bits(x, rel))
                     print(f"| {name}, closed loop | {rel:g} | | {lin_c:,.0f} B | {mlp_c:,.0f} B | "
                           f"{lin_c / mlp_c:.3f}x | | | |", flush=True)
