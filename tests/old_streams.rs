@@ -97,6 +97,20 @@ fn stream_forms_added_with_the_library_decode_to_the_same_bits() {
     assert_eq!(count, 7, "forms/decoded.sha256 lists the seven forms");
 }
 
+/// The payload of an error-bounded stream's parameters block (the first of its kind).
+fn first_parameters(stream: &[u8]) -> Vec<u8> {
+    let mut rest = &stream[baler_codec::stream::STREAM_HEADER_LEN..];
+    let mut index = 0;
+    loop {
+        let (block, len) = baler_codec::stream::checked_block(rest, index).unwrap();
+        if block.kind == baler_codec::stream::BlockKind::BoundParams {
+            return block.payload.to_vec();
+        }
+        rest = &rest[len..];
+        index += 1;
+    }
+}
+
 /// The kinds of the blocks of an error-bounded stream, in order.
 fn block_kinds(stream: &[u8]) -> Vec<baler_codec::stream::BlockKind> {
     let mut rest = &stream[baler_codec::stream::STREAM_HEADER_LEN..];
@@ -236,6 +250,49 @@ fn old_streams_need_their_model() {
     }
 }
 
+/// The stream written since columns may copy an earlier one (relation kind 5, `copy/`):
+/// it decodes to the same bits, uses the new kind, and every value is within 1e-3 of its
+/// column's range of the shipped events.
+#[test]
+fn copy_relation_streams_decode_to_the_same_bits() {
+    let text = std::fs::read_to_string(dir().join("copy/decoded.sha256")).unwrap();
+    let (name, hash) = text.trim().split_once(' ').unwrap();
+    assert_eq!(name, "hzz_1e-3");
+    let stream = read("copy/hzz_1e-3.baler");
+    let params = first_parameters(&stream);
+    let params = baler_codec::bounded::BoundParams::read(&params).unwrap();
+    let copies = (0..31)
+        .filter_map(|c| params.grid(c).unwrap().relation)
+        .filter(|r| r.kind == baler_codec::bounded::RelationKind::Copy)
+        .count();
+    assert!(copies > 0, "no column copies an earlier one");
+    let array = baler::decompress(&stream, None).unwrap();
+    assert_eq!(digest(array.values()), hash, "hzz_1e-3 decodes differently");
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/hzz.npz");
+    let original = baler::data::read(&events).unwrap();
+    let Values::F64(decoded) = array.values() else {
+        panic!("hzz decodes to f64");
+    };
+    let columns = original.shape[1];
+    for c in 0..columns {
+        let column = original
+            .values
+            .iter()
+            .skip(c)
+            .step_by(columns)
+            .map(|&v| f64::from(v));
+        let (lo, hi) = column.fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+        let bound = 1e-3 * (hi - lo);
+        for (r, &x) in original.values.iter().skip(c).step_by(columns).enumerate() {
+            let y = decoded[r * columns + c];
+            assert!(
+                (y - f64::from(x)).abs() <= bound,
+                "row {r} column {c}: {y} for {x}"
+            );
+        }
+    }
+}
+
 /// Compressing the shared data as the old streams were compressed gives the same bytes.
 #[test]
 fn compressing_the_shared_data_gives_the_same_bytes() {
@@ -296,8 +353,11 @@ fn compressing_the_shared_data_gives_the_same_bytes() {
         // Since December 2026 the model-free table is tabled and the fields are in kind 6
         // (smaller, the same values: `tabled/`); the others are still written byte for byte
         // as before the restructure.
+        // Since the copy relation (kind 5) the events at 1e-3 predict two more columns from
+        // earlier ones (`copy/`).
         let expected = match name {
             "hzz_abs" | "cfd_1e-3" | "cfd_never" => read(&format!("tabled/{name}.baler")),
+            "hzz_1e-3" => read(&format!("copy/{name}.baler")),
             _ => read(&format!("{name}.baler")),
         };
         assert!(

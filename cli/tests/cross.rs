@@ -139,7 +139,8 @@ fn the_command_on_arm_linux_writes_and_reads_the_same_bytes_as_x86() {
                 stream.display()
             );
         }
-        // Encoding: the shipped events, error-bounded, give the stream written on x86.
+        // Encoding: the shipped events, error-bounded, give the stream written on x86 (since
+        // the copy relation, `copy/hzz_1e-3.baler`).
         let arm = dir.join("hzz.baler");
         run(
             cross,
@@ -155,7 +156,8 @@ fn the_command_on_arm_linux_writes_and_reads_the_same_bytes_as_x86() {
             ],
         );
         assert!(
-            std::fs::read(&arm).unwrap() == std::fs::read(streams.join("hzz_1e-3.baler")).unwrap(),
+            std::fs::read(&arm).unwrap()
+                == std::fs::read(streams.join("copy/hzz_1e-3.baler")).unwrap(),
             "{}: the compressed events differ from x86's",
             cross.target
         );

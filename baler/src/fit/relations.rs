@@ -1,9 +1,10 @@
 //! Chooses column relations for tables (`Predictor::Relations`): for each column, the function
-//! of nearby earlier columns (a norm, an azimuth, a pseudorapidity) that predicts it best on a
-//! sample, kept only where it clearly beats coding the column alone. Compress then judges the
+//! of nearby earlier columns (a norm, an azimuth, a pseudorapidity) or the value of any earlier
+//! column (a copy) that predicts it best on a sample, kept only where it clearly beats coding
+//! the column alone. Compress then judges the
 //! whole predictor against the model-free path with the real coder.
 
-use baler_codec::bounded::{grid_index, ColumnGrid, Relation, RelationKind};
+use baler_codec::bounded::{grid_index, ColumnGrid, Relation, RelationKind, MAX_RELATION_DISTANCE};
 
 /// Sample rows the finalists are scored on.
 const SEARCH_ROWS: usize = 512;
@@ -78,13 +79,16 @@ pub fn choose(sample: &[f64], grids: &mut [ColumnGrid]) -> usize {
     chosen
 }
 
-/// Every relation of column `c` over columns `first..c`.
+/// Every relation of column `c` over columns `first..c`, and a copy of each column up to
+/// [`MAX_RELATION_DISTANCE`] back (a copy costs one evaluation, so it looks farther).
 fn candidates(first: usize, c: usize) -> Vec<Relation> {
-    let mut all = Vec::new();
     let r = |kind, a: usize, b: usize, z: usize| Relation {
         kind,
         columns: [a as u32, b as u32, z as u32],
     };
+    let mut all: Vec<Relation> = (c.saturating_sub(MAX_RELATION_DISTANCE)..c)
+        .map(|a| r(RelationKind::Copy, a, 0, 0))
+        .collect();
     for a in first..c {
         for b in first..c {
             if a == b {

@@ -40,7 +40,7 @@ use crate::bounded::field::{
     learned_prediction, lorenzo, lorenzo_terms, residual_activity, round_fixed, round_to_integer,
     TemporalSums,
 };
-pub use crate::bounded::relation::{Relation, RelationKind};
+pub use crate::bounded::relation::{Relation, RelationKind, MAX_RELATION_DISTANCE};
 
 mod coder;
 mod decode;

@@ -16,6 +16,9 @@ pub enum RelationKind {
     Azimuth,
     /// `asinh(c / sqrt(a^2 + b^2))`: a pseudorapidity from px, py and pz.
     Pseudorapidity,
+    /// `a`: the value of an earlier column (a position recorded twice, a secondary particle
+    /// starting where its parent ends), so only the difference is coded.
+    Copy,
 }
 
 impl RelationKind {
@@ -26,6 +29,7 @@ impl RelationKind {
             RelationKind::Norm3 => 2,
             RelationKind::Azimuth => 3,
             RelationKind::Pseudorapidity => 4,
+            RelationKind::Copy => 5,
         }
     }
 
@@ -37,6 +41,7 @@ impl RelationKind {
             2 => RelationKind::Norm3,
             3 => RelationKind::Azimuth,
             4 => RelationKind::Pseudorapidity,
+            5 => RelationKind::Copy,
             _ => return Err(Error::Invalid("column relation kind")),
         }))
     }
@@ -44,17 +49,19 @@ impl RelationKind {
     /// Columns the relation reads.
     pub fn arity(self) -> usize {
         match self {
+            RelationKind::Copy => 1,
             RelationKind::Norm2 | RelationKind::Azimuth => 2,
             RelationKind::Norm3 | RelationKind::Pseudorapidity => 3,
         }
     }
 
     /// Every kind, in code order.
-    pub const ALL: [RelationKind; 4] = [
+    pub const ALL: [RelationKind; 5] = [
         RelationKind::Norm2,
         RelationKind::Norm3,
         RelationKind::Azimuth,
         RelationKind::Pseudorapidity,
+        RelationKind::Copy,
     ];
 }
 
@@ -89,6 +96,7 @@ impl Relation {
             }
             RelationKind::Azimuth => libm::atan2(b, a),
             RelationKind::Pseudorapidity => libm::asinh(arg(2) / libm::sqrt(a * a + b * b)),
+            RelationKind::Copy => a,
         }
     }
 
@@ -142,9 +150,10 @@ mod tests {
     #[test]
     fn relations_round_trip_through_their_bytes_and_refuse_later_columns() {
         for kind in RelationKind::ALL {
+            let columns = [3, 7, 9];
             let r = Relation {
                 kind,
-                columns: [3, 7, if kind.arity() == 3 { 9 } else { 0 }],
+                columns: core::array::from_fn(|k| if k < kind.arity() { columns[k] } else { 0 }),
             };
             let bytes = Relation::to_bytes(Some(&r), 10).unwrap();
             assert_eq!(Relation::from_bytes(bytes, 10).unwrap(), Some(r));
@@ -157,7 +166,14 @@ mod tests {
         };
         assert!(Relation::to_bytes(Some(&later), 10).is_err());
         assert_eq!(Relation::from_bytes([0; 4], 0).unwrap(), None);
-        for bad in [[5, 1, 1, 1], [1, 0, 1, 0], [1, 1, 1, 1], [0, 1, 0, 0]] {
+        for bad in [
+            [6, 1, 1, 1],
+            [5, 1, 1, 0],
+            [5, 0, 0, 0],
+            [1, 0, 1, 0],
+            [1, 1, 1, 1],
+            [0, 1, 0, 0],
+        ] {
             assert!(Relation::from_bytes(bad, 10).is_err(), "{bad:?}");
         }
     }
@@ -175,6 +191,7 @@ mod tests {
         assert!(
             (r(RelationKind::Pseudorapidity).eval(&row) - (12.0f64 / 5.0).asinh()).abs() < 1e-15
         );
+        assert_eq!(r(RelationKind::Copy).eval(&row), 3.0);
         assert!(r(RelationKind::Norm3).eval(&row[..2]).is_nan());
     }
 }
