@@ -97,30 +97,21 @@ fn stream_forms_added_with_the_library_decode_to_the_same_bits() {
     assert_eq!(count, 7, "forms/decoded.sha256 lists the seven forms");
 }
 
-/// The payload of an error-bounded stream's parameters block (the first of its kind).
-fn first_parameters(stream: &[u8]) -> Vec<u8> {
+/// The blocks of an error-bounded stream, in order: each one's kind and payload.
+fn blocks(stream: &[u8]) -> Vec<(baler_codec::stream::BlockKind, Vec<u8>)> {
     let mut rest = &stream[baler_codec::stream::STREAM_HEADER_LEN..];
-    let mut index = 0;
-    loop {
-        let (block, len) = baler_codec::stream::checked_block(rest, index).unwrap();
-        if block.kind == baler_codec::stream::BlockKind::BoundParams {
-            return block.payload.to_vec();
-        }
+    let mut blocks = Vec::new();
+    while !rest.is_empty() {
+        let (block, len) = baler_codec::stream::checked_block(rest, blocks.len() as u32).unwrap();
+        blocks.push((block.kind, block.payload.to_vec()));
         rest = &rest[len..];
-        index += 1;
     }
+    blocks
 }
 
 /// The kinds of the blocks of an error-bounded stream, in order.
 fn block_kinds(stream: &[u8]) -> Vec<baler_codec::stream::BlockKind> {
-    let mut rest = &stream[baler_codec::stream::STREAM_HEADER_LEN..];
-    let mut kinds = Vec::new();
-    while !rest.is_empty() {
-        let (block, len) = baler_codec::stream::checked_block(rest, kinds.len() as u32).unwrap();
-        kinds.push(block.kind);
-        rest = &rest[len..];
-    }
-    kinds
+    blocks(stream).into_iter().map(|(kind, _)| kind).collect()
 }
 
 #[test]
@@ -259,7 +250,10 @@ fn copy_relation_streams_decode_to_the_same_bits() {
     let (name, hash) = text.trim().split_once(' ').unwrap();
     assert_eq!(name, "hzz_1e-3");
     let stream = read("copy/hzz_1e-3.baler");
-    let params = first_parameters(&stream);
+    let (_, params) = blocks(&stream)
+        .into_iter()
+        .find(|(kind, _)| *kind == baler_codec::stream::BlockKind::BoundParams)
+        .unwrap();
     let params = baler_codec::bounded::BoundParams::read(&params).unwrap();
     let copies = (0..31)
         .filter_map(|c| params.grid(c).unwrap().relation)
@@ -269,26 +263,26 @@ fn copy_relation_streams_decode_to_the_same_bits() {
     let array = baler::decompress(&stream, None).unwrap();
     assert_eq!(digest(array.values()), hash, "hzz_1e-3 decodes differently");
     let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/hzz.npz");
-    let original = baler::data::read(&events).unwrap();
-    let Values::F64(decoded) = array.values() else {
-        panic!("hzz decodes to f64");
+    let original = in_memory(&events);
+    let (Values::F64(x), Values::F64(y)) = (original.values(), array.values()) else {
+        panic!("hzz is float64")
     };
-    let columns = original.shape[1];
+    let columns = original.shape()[1];
     for c in 0..columns {
-        let column = original
-            .values
+        let column = |v: &[f64]| {
+            v.iter()
+                .skip(c)
+                .step_by(columns)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let (x, y) = (column(x), column(y));
+        let (lo, hi) = x
             .iter()
-            .skip(c)
-            .step_by(columns)
-            .map(|&v| f64::from(v));
-        let (lo, hi) = column.fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+            .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
         let bound = 1e-3 * (hi - lo);
-        for (r, &x) in original.values.iter().skip(c).step_by(columns).enumerate() {
-            let y = decoded[r * columns + c];
-            assert!(
-                (y - f64::from(x)).abs() <= bound,
-                "row {r} column {c}: {y} for {x}"
-            );
+        for (r, (a, b)) in x.iter().zip(&y).enumerate() {
+            assert!((b - a).abs() <= bound, "row {r} column {c}: {b} for {a}");
         }
     }
 }

@@ -779,29 +779,18 @@ fn rate_distortion(
     stream: &Path,
     model: Option<&Path>,
 ) -> Result<(String, serde_json::Value), String> {
-    use crate::same_size::same_size_bounded;
     if !pair.is_table() {
         return Err("--compressed compares tables column by column; this data is a field".into());
     }
-    let size = |path: &Path| {
-        std::fs::metadata(path)
-            .map(|m| m.len() as usize)
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let stream_bytes = size(stream)?;
-    let model_bytes = model.map(size).transpose()?.unwrap_or(0);
+    let same = crate::same_size::same_size_runs(&pair.original, stream, model)?;
+    let (stream_bytes, model_bytes) = (same.stream_bytes, same.model_bytes);
     let total = stream_bytes + model_bytes;
     let raw = pair.original.values.len() * pair.original.dtype.size();
-    // At the total size, and (with a model) at the stream's size alone: what the comparison
-    // is when one model serves many files.
-    let mut targets = vec![("with the model", total)];
-    if model_bytes > 0 {
-        targets.push(("stream alone", stream_bytes));
-    }
-    let runs = targets
-        .iter()
-        .map(|&(_, bytes)| same_size_bounded(&pair.original, bytes))
-        .collect::<Result<Vec<_>, String>>()?;
+    let targets: Vec<(&str, usize)> = ["with the model", "stream alone"]
+        .into_iter()
+        .zip(same.runs.iter().map(|(bytes, _)| *bytes))
+        .collect();
+    let runs: Vec<_> = same.runs.into_iter().map(|(_, run)| run).collect();
     let names = evaluation.names.clone();
     let mut lines = vec![format!(
         "rate-distortion: {total} bytes ({stream_bytes} stream{}), ratio {:.2}",

@@ -5,6 +5,7 @@
 use baler::data::Dataset;
 use baler::evaluate::metrics::{column_errors, ColumnError};
 use baler::{Array, Bound, Options, Values};
+use std::path::Path;
 
 /// Error-bounded compression of a table at a given size.
 #[derive(Debug, Clone)]
@@ -64,5 +65,47 @@ pub fn same_size_bounded(original: &Dataset, target: usize) -> Result<SameSize, 
         bound: best_bound,
         bytes: best.len(),
         errors: column_errors(&original.values, &back, original.row_len()),
+    })
+}
+
+/// The error-bounded runs a rate-distortion view compares with: at the total size of `stream`
+/// plus `model`, and (with a model) at the stream's size alone, which is what counts when one
+/// model serves many files.
+#[derive(Debug, Clone)]
+pub struct SameSizeRuns {
+    /// Bytes of the compressed stream.
+    pub stream_bytes: usize,
+    /// Bytes of the model (0 without one).
+    pub model_bytes: usize,
+    /// The target sizes and the runs that reach them: the total first, then the stream alone
+    /// when there is a model.
+    pub runs: Vec<(usize, SameSize)>,
+}
+
+/// [`same_size_bounded`] at the sizes of `stream` (plus `model`) and of the stream alone.
+pub fn same_size_runs(
+    original: &Dataset,
+    stream: &Path,
+    model: Option<&Path>,
+) -> Result<SameSizeRuns, String> {
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let stream_bytes = size(stream)?;
+    let model_bytes = model.map(size).transpose()?.unwrap_or(0);
+    let mut targets = vec![stream_bytes + model_bytes];
+    if model_bytes > 0 {
+        targets.push(stream_bytes);
+    }
+    let runs = targets
+        .into_iter()
+        .map(|bytes| Ok((bytes, same_size_bounded(original, bytes)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(SameSizeRuns {
+        stream_bytes,
+        model_bytes,
+        runs,
     })
 }

@@ -318,15 +318,15 @@ pub fn periodic_columns(frames: &[f32], n: usize, names: &[String]) -> Vec<Perio
 }
 
 /// The most distinct values a column may take to be coded exactly (6 bits a frame).
-pub const MAX_EXACT_VALUES: usize = 64;
+pub const MAX_DISCRETE_VALUES: usize = 64;
 
 /// The discrete columns of `frames` (`n` values each) worth coding exactly: those that take at
-/// most [`MAX_EXACT_VALUES`] distinct finite values, and at most one per 8 frames (so a small
+/// most [`MAX_DISCRETE_VALUES`] distinct finite values, and at most one per 8 frames (so a small
 /// sample does not make every column look discrete). Charges, counts, flags and b-tag working
 /// points are such columns; the network then need not reconstruct them.
 pub fn discrete_columns(frames: &[f32], n: usize) -> Vec<ExactColumn> {
     let count = frames.len() / n.max(1);
-    let limit = MAX_EXACT_VALUES.min(count / 8);
+    let limit = MAX_DISCRETE_VALUES.min(count / 8);
     (0..n)
         .filter_map(|column| {
             let mut values: Vec<f32> = Vec::new();

@@ -117,27 +117,20 @@ fn rate_figure(
     stream: &Path,
     model: Option<&Path>,
 ) -> Result<rate::RateFigure, String> {
-    let size = |path: &Path| {
-        std::fs::metadata(path)
-            .map(|m| m.len() as usize)
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let stream_bytes = size(stream)?;
-    let model_bytes = model.map(size).transpose()?.unwrap_or(0);
+    let same = crate::same_size::same_size_runs(&pair.original, stream, model)?;
     let mut series = vec![(
-        format!("this reconstruction ({} B)", stream_bytes + model_bytes),
+        format!(
+            "this reconstruction ({} B)",
+            same.stream_bytes + same.model_bytes
+        ),
         evaluation
             .columns
             .iter()
             .map(|c| c.errors.max_relative_to_range())
             .collect::<Vec<_>>(),
     )];
-    let mut targets = vec![("same total size", stream_bytes + model_bytes)];
-    if model_bytes > 0 {
-        targets.push(("the stream's size", stream_bytes));
-    }
-    for (what, bytes) in targets {
-        let run = crate::same_size::same_size_bounded(&pair.original, bytes)?;
+    let labels = ["same total size", "the stream's size"];
+    for (what, (_, run)) in labels.into_iter().zip(same.runs) {
         series.push((
             format!("error-bounded, {what} (bound {:.2e})", run.bound),
             run.errors

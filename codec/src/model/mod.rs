@@ -370,20 +370,11 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         } else {
             None
         };
-        let (columns, counts, values) = match exact {
-            Some(e) => (e.columns, e.counts_minus_one, e.values.bytes()),
-            None => (LeSlice::new(&[]), LeSlice::new(&[]), &[][..]),
-        };
-        let mut start = 0usize;
-        columns
-            .iter()
-            .zip(counts.iter())
-            .map(move |(column, count)| {
-                let end = start + (usize::from(count) + 1) * 4;
-                let table = LeSlice::new(values.get(start..end).unwrap_or(&[]));
-                start = end;
-                (usize::from(column), table)
-            })
+        tables(exact.unwrap_or(ExactColumns {
+            columns: LeSlice::new(&[]),
+            counts_minus_one: LeSlice::new(&[]),
+            values: LeSlice::new(&[]),
+        }))
     }
 
     /// Appends the codes of the exact columns of one frame (`value(column)` gives the frame's
@@ -508,6 +499,23 @@ fn nearest(table: &LeSlice<'_, f32>, x: f32) -> usize {
     best.0
 }
 
+/// The columns of an exact-columns section with their tables, carved out of `values` by the
+/// counts (a table past the end of a section validation refuses comes out empty).
+fn tables<'a>(exact: ExactColumns<'a>) -> impl Iterator<Item = (usize, LeSlice<'a, f32>)> + 'a {
+    let values = exact.values.bytes();
+    let mut start = 0usize;
+    exact
+        .columns
+        .iter()
+        .zip(exact.counts_minus_one.iter())
+        .map(move |(column, count)| {
+            let end = start + (usize::from(count) + 1) * 4;
+            let table = LeSlice::new(values.get(start..end).unwrap_or(&[]));
+            start = end;
+            (usize::from(column), table)
+        })
+}
+
 /// Checks an exact-columns section against a model of `n` values.
 fn validate_exact(exact: &ExactColumns<'_>, n: usize) -> Result<()> {
     let columns = exact.columns.len();
@@ -528,18 +536,14 @@ fn validate_exact(exact: &ExactColumns<'_>, n: usize) -> Result<()> {
         }
         previous = Some(column);
     }
-    let mut start = 0usize;
-    for count in exact.counts_minus_one.iter() {
-        let end = start + usize::from(count) + 1;
+    for (_, table) in tables(*exact) {
         let mut last = f32::NEG_INFINITY;
-        for i in start..end {
-            let v = exact.values.at(i, f32::NAN);
+        for v in table.iter() {
             if !v.is_finite() || v.partial_cmp(&last) != Some(core::cmp::Ordering::Greater) {
                 return Err(Error::Invalid("exact columns: table order"));
             }
             last = v;
         }
-        start = end;
     }
     Ok(())
 }
