@@ -1,7 +1,8 @@
 //! Reading and writing data files: Baler-style `.npz` (keys `data` and optional `names`),
 //! `.npy`, `.csv` with a header row, and HDF5 datasets named `file.h5:/group/dataset` (with
-//! the `hdf5` feature). Values are held as f32 (the codec's input type);
-//! the file's element type is remembered so output is written back as it came in.
+//! the `hdf5` feature). A model's values are held as f32 (its input type), an evaluation's as
+//! f64 ([`read_f64`]); the file's element type is remembered so output is written back as it
+//! came in.
 
 use crate::Error;
 use baler_codec::DType;
@@ -11,11 +12,12 @@ use std::io::{BufReader, BufWriter, Chain, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-/// A data array with its shape, element type and column names.
+/// A data array with its shape, element type and column names; values as f32 (what a model
+/// takes) unless read with [`read_f64`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Dataset {
+pub struct Dataset<T = f32> {
     /// Values, row-major.
-    pub values: Vec<f32>,
+    pub values: Vec<T>,
     /// Shape: `[rows, columns]` for tables, `[frames, h, w]` for fields.
     pub shape: Vec<usize>,
     /// Element type in the file.
@@ -24,7 +26,7 @@ pub struct Dataset {
     pub names: Vec<String>,
 }
 
-impl Dataset {
+impl<T: Copy + Into<f64>> Dataset<T> {
     /// Number of rows (first dimension).
     pub fn rows(&self) -> usize {
         self.shape.first().copied().unwrap_or(0)
@@ -44,7 +46,7 @@ impl Dataset {
         let n = self.row_len().max(1);
         self.values
             .iter()
-            .position(|v| !v.is_finite())
+            .position(|&v| !v.into().is_finite())
             .map(|i| (i / n, i % n))
     }
 }
@@ -583,9 +585,15 @@ fn stream_csv<R: Read>(
     send_chunks(values, (rows / n.max(1)).max(1) * n.max(1), tx)
 }
 
-/// Reads a whole data file.
+/// Reads a whole data file, its values as f32.
 pub fn read(path: &Path) -> Result<Dataset, Error> {
     read_checked(path, false)
+}
+
+/// Reads a whole data file with full precision: float64 data keeps every bit, so an
+/// evaluation judges the values that were compressed, not their float32 roundings.
+pub fn read_f64(path: &Path) -> Result<Dataset<f64>, Error> {
+    read_values(path, false, |x| x)
 }
 
 /// Reads a whole data file for a model, which works in float32: NaN, infinity and values
@@ -595,6 +603,14 @@ pub fn read_for_model(path: &Path) -> Result<Dataset, Error> {
 }
 
 fn read_checked(path: &Path, for_model: bool) -> Result<Dataset, Error> {
+    read_values(path, for_model, |x| x as f32)
+}
+
+fn read_values<T>(
+    path: &Path,
+    for_model: bool,
+    narrow: impl Fn(f64) -> T,
+) -> Result<Dataset<T>, Error> {
     let mut source = RowSource::open(path, 1 << 20)?;
     // A model's frame is a row (or a tile of one): a series has no rows to learn.
     if for_model && !(2..=4).contains(&source.header.shape.len()) {
@@ -609,7 +625,7 @@ fn read_checked(path: &Path, for_model: bool) -> Result<Dataset, Error> {
             let first_row = values.len() / source.header.row_len().max(1);
             check_f32(path, &chunk, first_row, &source.header)?;
         }
-        values.extend(chunk.into_iter().map(|x| x as f32));
+        values.extend(chunk.into_iter().map(&narrow));
     }
     let mut shape = source.header.shape.clone();
     shape[0] = source.rows_read();

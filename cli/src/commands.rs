@@ -731,12 +731,15 @@ pub fn evaluate(
         // by 0.003, not by 6.28.
         let n = pair.columns();
         let names = pair.original.names.clone();
-        let found = train::periodic_columns(&pair.original.values, n, &names);
+        // Which columns are azimuths is judged on float32 values, as training judges them;
+        // the correction itself keeps full precision.
+        let narrowed: Vec<f32> = pair.original.values.iter().map(|&v| v as f32).collect();
+        let found = train::periodic_columns(&narrowed, n, &names);
         for p in &found {
             let rows = pair.original.values.chunks_exact(n);
             for (a, b) in rows.zip(pair.reconstructed.values.chunks_exact_mut(n)) {
-                let d = f64::from(b[p.column] - a[p.column]);
-                b[p.column] = a[p.column] + train::around_the_circle(d, f64::from(p.period)) as f32;
+                let d = b[p.column] - a[p.column];
+                b[p.column] = a[p.column] + train::around_the_circle(d, f64::from(p.period));
             }
         }
         if !found.is_empty() && !json {

@@ -25,10 +25,11 @@ const STEPS: usize = 20;
 
 /// The finest relative bound whose error-bounded stream of `original` (a table) fits in
 /// `target` bytes, with its errors.
-pub fn same_size_bounded(original: &Dataset, target: usize) -> Result<SameSize, String> {
+pub fn same_size_bounded(original: &Dataset<f64>, target: usize) -> Result<SameSize, String> {
+    // The values as the file holds them: float32 data is compressed as float32.
     let values = match original.dtype {
-        baler::DType::F32 => Values::F32(original.values.clone()),
-        _ => Values::F64(original.values.iter().map(|&v| f64::from(v)).collect()),
+        baler::DType::F32 => Values::F32(original.values.iter().map(|&v| v as f32).collect()),
+        _ => Values::F64(original.values.clone()),
     };
     let array = Array::new(&original.shape, values)
         .map_err(|e| e.to_string())?
@@ -55,12 +56,7 @@ pub fn same_size_bounded(original: &Dataset, target: usize) -> Result<SameSize, 
         }
     }
     let decoded = baler::decompress(&best, None).map_err(|e| e.to_string())?;
-    let back: Vec<f32> = decoded
-        .values()
-        .to_f64()
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
+    let back = decoded.values().to_f64();
     Ok(SameSize {
         bound: best_bound,
         bytes: best.len(),
@@ -84,7 +80,7 @@ pub struct SameSizeRuns {
 
 /// [`same_size_bounded`] at the sizes of `stream` (plus `model`) and of the stream alone.
 pub fn same_size_runs(
-    original: &Dataset,
+    original: &Dataset<f64>,
     stream: &Path,
     model: Option<&Path>,
 ) -> Result<SameSizeRuns, String> {

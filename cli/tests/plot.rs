@@ -145,6 +145,77 @@ fn evaluate_reports_known_errors_exactly() {
     assert!(row.trim_start().starts_with("pattern"), "{row}");
 }
 
+/// Writes float64 `values` (`shape`) to `path` as they are, every bit kept.
+fn write_f64(path: &Path, shape: &[usize], values: Vec<f64>) {
+    let header = data::Header {
+        shape: shape.to_vec(),
+        dtype: DType::F64,
+        names: Vec::new(),
+    };
+    let mut sink = data::RowSink::create(path, &header).unwrap();
+    sink.push_f64(values).unwrap();
+    sink.finish().unwrap();
+}
+
+#[test]
+fn evaluate_judges_float64_data_at_full_precision() {
+    // Values near 1e6 with a range of 1: float32 spaces them 0.0625 apart, so an evaluation in
+    // float32 would see errors of up to 3% of the range where there are 9e-5.
+    let dir = temp_dir("plot-evaluate-f64");
+    let rows = 1000;
+    let original: Vec<f64> = (0..rows).map(|r| 1e6 + r as f64 * 1e-3).collect();
+    let range = (rows - 1) as f64 * 1e-3;
+    let reconstructed: Vec<f64> = original
+        .iter()
+        .enumerate()
+        .map(|(r, v)| v + [0.9e-4, -0.9e-4][r % 2] * range)
+        .collect();
+    let (pa, pb) = (dir.join("original.npy"), dir.join("reconstructed.npy"));
+    write_f64(&pa, &[rows, 1], original);
+    write_f64(&pb, &[rows, 1], reconstructed);
+    let evaluate = |reconstructed: &Path| -> serde_json::Value {
+        let out = ok(baler(&[
+            "evaluate",
+            "--original",
+            s(&pa),
+            "--reconstructed",
+            s(reconstructed),
+            "--json",
+        ]));
+        serde_json::from_str(&out).unwrap()
+    };
+    let json = evaluate(&pb);
+    let column = &json["columns"][0];
+    assert!(
+        (column["max_abs"].as_f64().unwrap() - 0.9e-4 * range).abs() < 1e-9,
+        "{column}"
+    );
+    close(&column["range"], range);
+    assert_eq!(column["within_bounds"], serde_json::json!([1.0, 1.0, 1.0]));
+
+    // The same through the codec: every value of a 1e-4 stream is within 1e-4 of the range.
+    let stream = dir.join("original.baler");
+    let back = dir.join("back.npy");
+    ok(baler(&[
+        "compress",
+        "--input",
+        s(&pa),
+        "--output",
+        s(&stream),
+        "--rel-error-bound",
+        "1e-4",
+    ]));
+    ok(baler(&[
+        "decompress",
+        "--input",
+        s(&stream),
+        "--output",
+        s(&back),
+    ]));
+    let json = evaluate(&back);
+    assert_eq!(json["columns"][0]["within_bounds"][2], 1.0, "{json}");
+}
+
 #[test]
 fn evaluate_judges_a_field_as_one_whole() {
     let dir = temp_dir("plot-evaluate-field");

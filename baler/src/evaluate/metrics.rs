@@ -39,16 +39,20 @@ fn over_range(error: f64, range: f64) -> f64 {
 }
 
 /// Per-column errors of `reconstructed` against `original` (row-major, `columns` wide).
-pub fn column_errors(original: &[f32], reconstructed: &[f32], columns: usize) -> Vec<ColumnError> {
+pub fn column_errors<T: Copy + Into<f64>>(
+    original: &[T],
+    reconstructed: &[T],
+    columns: usize,
+) -> Vec<ColumnError> {
     let rows = original.len() / columns.max(1);
     (0..columns)
         .map(|c| {
             let (mut max_abs, mut sq, mut lo, mut hi) = (0f64, 0f64, f64::MAX, f64::MIN);
             let (mut rel, mut nonzero) = (0f64, 0usize);
             for r in 0..rows {
-                let (a, b) = (
-                    f64::from(original[r * columns + c]),
-                    f64::from(reconstructed[r * columns + c]),
+                let (a, b): (f64, f64) = (
+                    original[r * columns + c].into(),
+                    reconstructed[r * columns + c].into(),
                 );
                 max_abs = max_abs.max((a - b).abs());
                 sq += (a - b) * (a - b);
@@ -126,9 +130,9 @@ pub struct ColumnSummary {
 
 /// Per-column summaries of `reconstructed` against `original` (row-major, `columns` wide);
 /// `bounds` are error bounds as fractions of each column's range.
-pub fn column_summaries(
-    original: &[f32],
-    reconstructed: &[f32],
+pub fn column_summaries<T: Copy + Into<f64>>(
+    original: &[T],
+    reconstructed: &[T],
     columns: usize,
     bounds: &[f64],
 ) -> Vec<ColumnSummary> {
@@ -138,10 +142,8 @@ pub fn column_summaries(
         .into_iter()
         .enumerate()
         .map(|(c, errors)| {
-            let column = |values: &[f32]| -> Vec<f64> {
-                (0..rows)
-                    .map(|r| f64::from(values[r * columns + c]))
-                    .collect()
+            let column = |values: &[T]| -> Vec<f64> {
+                (0..rows).map(|r| values[r * columns + c].into()).collect()
             };
             let (a, b) = (column(original), column(reconstructed));
             let (mut max_relative, mut sum_error) = (0f64, 0f64);

@@ -11,20 +11,21 @@ use std::path::Path;
 /// Default error bounds, as fractions of each column's range.
 pub const DEFAULT_BOUNDS: [f64; 3] = [1e-2, 1e-3, 1e-4];
 
-/// An original and its reconstruction, read and checked against each other.
+/// An original and its reconstruction, read with full precision and checked against each
+/// other.
 #[derive(Debug, Clone)]
 pub struct DataPair {
     /// The original data.
-    pub original: Dataset,
+    pub original: Dataset<f64>,
     /// The reconstruction, of the same shape.
-    pub reconstructed: Dataset,
+    pub reconstructed: Dataset<f64>,
 }
 
 impl DataPair {
     /// Reads both files; refuses shapes that differ, empty data and NaN or infinity.
     pub fn read(original: &Path, reconstructed: &Path) -> Result<DataPair, Error> {
-        let a = data::read(original)?;
-        let b = data::read(reconstructed)?;
+        let a = data::read_f64(original)?;
+        let b = data::read_f64(reconstructed)?;
         if a.shape != b.shape {
             return Err(Error::input(format!(
                 "shapes differ: {} is {:?}, {} is {:?}",

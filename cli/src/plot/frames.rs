@@ -40,10 +40,9 @@ pub struct Scales {
 
 impl Scales {
     /// The scales of a whole field.
-    pub fn of(original: &[f32], reconstructed: &[f32]) -> Scales {
+    pub fn of(original: &[f64], reconstructed: &[f64]) -> Scales {
         let (mut low, mut high, mut difference) = (f64::MAX, f64::MIN, 0f64);
         for (&a, &b) in original.iter().zip(reconstructed) {
-            let (a, b) = (f64::from(a), f64::from(b));
             low = low.min(a).min(b);
             high = high.max(a).max(b);
             difference = difference.max((b - a).abs());
@@ -65,9 +64,9 @@ pub struct FrameFigure<'a> {
     /// Frame height and width in values.
     pub shape: (usize, usize),
     /// The original frame, row-major.
-    pub original: &'a [f32],
+    pub original: &'a [f64],
     /// The reconstructed frame.
-    pub reconstructed: &'a [f32],
+    pub reconstructed: &'a [f64],
     /// Colour scales shared by all frames.
     pub scales: Scales,
 }
@@ -76,7 +75,7 @@ impl FrameFigure<'_> {
     fn rmse_and_max(&self) -> (f64, f64) {
         let (mut sq, mut max) = (0f64, 0f64);
         for (&a, &b) in self.original.iter().zip(self.reconstructed) {
-            let d = f64::from(b) - f64::from(a);
+            let d = b - a;
             sq += d * d;
             max = max.max(d.abs());
         }
@@ -114,7 +113,7 @@ impl Figure for FrameFigure<'_> {
             (300, 16),
         )
         .map_err(drawing)?;
-        let difference: Vec<f32> = self
+        let difference: Vec<f64> = self
             .reconstructed
             .iter()
             .zip(self.original)
@@ -155,16 +154,16 @@ impl Figure for FrameFigure<'_> {
 /// One heatmap with its colour bar.
 struct Heatmap<'a> {
     title: &'a str,
-    values: &'a [f32],
+    values: &'a [f64],
     map: ColorMap,
     range: (f64, f64),
     bar_label: &'a str,
 }
 
 impl Heatmap<'_> {
-    fn color(&self, v: f32) -> RGBColor {
+    fn color(&self, v: f64) -> RGBColor {
         let (low, high) = self.range;
-        self.map.at((f64::from(v) - low) / (high - low))
+        self.map.at((v - low) / (high - low))
     }
 
     fn draw<DB: DrawingBackend>(

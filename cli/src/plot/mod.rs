@@ -261,10 +261,8 @@ fn table_figures(
 ) -> Result<(Vec<Section>, Vec<String>), String> {
     let columns = pair.columns();
     let rows = pair.original.rows();
-    let column = |values: &[f32], c: usize| -> Vec<f64> {
-        (0..rows)
-            .map(|r| f64::from(values[r * columns + c]))
-            .collect()
+    let column = |values: &[f64], c: usize| -> Vec<f64> {
+        (0..rows).map(|r| values[r * columns + c]).collect()
     };
     let data: Vec<(Vec<f64>, Vec<f64>, f64)> = (0..columns)
         .map(|c| {
