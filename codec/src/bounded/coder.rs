@@ -108,7 +108,7 @@ pub struct Scratch<'b> {
     pub tokens: &'b mut [u16],
     /// At least [`ScratchSizes::raw`] bytes (encoder).
     pub raw: &'b mut [u8],
-    /// [`ScratchSizes::tables`] context tables for tabled blocks (about 6 KB each), or none
+    /// [`ScratchSizes::tables`] context tables for tabled blocks (about 2.7 KB each), or none
     /// (blocks are then coded with the adaptive coder, and tabled ones cannot be decoded).
     pub tables: &'b mut [ContextTable],
     /// [`ScratchSizes::grids`] column grids, or none (a device short of memory).

@@ -25,7 +25,7 @@ const TOTAL: u32 = 1 << TABLE_BITS;
 /// Contexts of a tabled field block: its activity classes.
 pub const TABLED_CONTEXTS: usize = 12;
 /// Most contexts a tabled block may have: a table's contexts per column times its columns
-/// must stay within this (so that a decoder's tables, about 6 KB a context, stay bounded).
+/// must stay within this (so that a decoder's tables, about 2.7 KB a context, stay bounded).
 pub const MAX_TABLED_CONTEXTS: usize = 1024;
 /// Longest bit length a token spells out; longer residuals take [`TOKEN_LONG`].
 const SHORT_LEN: u32 = 15;
@@ -208,9 +208,21 @@ fn unpack(packed: u16) -> (usize, usize) {
 /// (zeros, mostly) do not wait on their own previous increment.
 const WAYS: usize = 4;
 
+/// log2 of the slots a decoder's bucket spans: [`ContextTable::buckets`] names the token of
+/// each bucket's first slot, and the decoder scans on from there.
+const BUCKET_SHIFT: u32 = 4;
+/// Buckets per context.
+const BUCKETS: usize = (TOTAL >> BUCKET_SHIFT) as usize;
+const BUCKETS_MASK: usize = (1 << BUCKET_SHIFT) - 1;
+
 /// One context's tables, as both sides hold them: the encoder's counts and coding constants,
-/// both sides' frequencies, and the decoder's token of each of the `TOTAL` slots. A block has
-/// `crate::bounded::tabled_contexts_of` of them (about 6 KB each: a host keeps them on the heap).
+/// both sides' frequencies, and the decoder's token of each bucket of slots. A block has
+/// `crate::bounded::tabled_contexts_of` of them (about 2.7 KB each: a host keeps them on the heap).
+///
+/// The decoder's part is kept small on purpose: a table's block has four contexts per
+/// column, and one token lookup per slot (4 KB a context, 0.5 MB for 31 columns) left the
+/// decoder waiting on the cache for a third of its time. A bucket's first token and a short
+/// scan over `ranges` touch about 500 bytes a context.
 #[derive(Debug, Clone)]
 pub struct ContextTable {
     counts: [[u32; ALPHABET]; WAYS],
@@ -218,7 +230,10 @@ pub struct ContextTable {
     /// Running sums of `freqs`.
     starts: [u16; ALPHABET],
     symbols: [EncodeSymbol; ALPHABET],
-    slots: [u8; TOTAL as usize],
+    /// The decoder's view of each token's slots: `start | freq << 16`.
+    ranges: [u32; ALPHABET],
+    /// The token of each bucket's first slot.
+    buckets: [u8; BUCKETS],
 }
 
 impl ContextTable {
@@ -228,7 +243,8 @@ impl ContextTable {
         freqs: [0; ALPHABET],
         starts: [0; ALPHABET],
         symbols: [EncodeSymbol::ZERO; ALPHABET],
-        slots: [0; TOTAL as usize],
+        ranges: [0; ALPHABET],
+        buckets: [0; BUCKETS],
     };
 
     fn set_starts(&mut self) {
@@ -236,6 +252,43 @@ impl ContextTable {
         for (&f, s) in self.freqs.iter().zip(self.starts.iter_mut()) {
             *s = at;
             at = at.wrapping_add(f);
+        }
+    }
+
+    /// Lays out the decoder's `ranges` and `buckets` from the frequencies and their starts
+    /// (which sum to at most `TOTAL`: [`read_tables`] checks it first).
+    fn set_buckets(&mut self) {
+        self.buckets = [0; BUCKETS];
+        for (t, ((&f, &s), range)) in self
+            .freqs
+            .iter()
+            .zip(self.starts.iter())
+            .zip(self.ranges.iter_mut())
+            .enumerate()
+        {
+            *range = u32::from(s) | u32::from(f) << 16;
+            // The buckets whose first slot falls in `s..s + f`.
+            let first = (usize::from(s) + BUCKETS_MASK) >> BUCKET_SHIFT;
+            let end = (usize::from(s) + usize::from(f) + BUCKETS_MASK) >> BUCKET_SHIFT;
+            if let Some(buckets) = self.buckets.get_mut(first..end.min(BUCKETS)) {
+                buckets.fill(t as u8);
+            }
+        }
+    }
+
+    /// The token whose slots hold `slot`, with its start and frequency; `None` when no token
+    /// does (a context the block does not use).
+    #[inline(always)]
+    fn token_at(&self, slot: u32) -> Option<(usize, u32, u32)> {
+        let mut t = usize::from(*self.buckets.get((slot >> BUCKET_SHIFT) as usize)?);
+        loop {
+            let range = *self.ranges.get(t)?;
+            let (start, freq) = (range & 0xffff, range >> 16);
+            // Tokens are laid out in order: the slot is this token's or a later one's.
+            if slot < start + freq {
+                return (slot >= start).then_some((t, start, freq));
+            }
+            t += 1;
         }
     }
 
@@ -307,17 +360,7 @@ fn read_tables(tables: &mut [ContextTable], bytes: &[u8]) -> Result<()> {
     }
     for table in tables.iter_mut() {
         table.set_starts();
-        let ContextTable {
-            freqs,
-            starts,
-            slots,
-            ..
-        } = table;
-        for (t, (&f, &s)) in freqs.iter().zip(starts.iter()).enumerate() {
-            if let Some(range) = slots.get_mut(usize::from(s)..usize::from(s) + usize::from(f)) {
-                range.fill(t as u8);
-            }
-        }
+        table.set_buckets();
     }
     Ok(())
 }
@@ -617,19 +660,15 @@ impl<'s, 't> TabledDecoder<'s, 't> {
         let turn = self.turn;
         self.turn = (turn + 1) % STATES;
         let state = self.states.get(turn).copied().unwrap_or(0);
-        let slot = (state & mask) as usize;
+        let slot = state & mask;
         let table = self
             .tables
             .get(context)
             .ok_or(Error::Invalid("tabled context"))?;
-        let token = usize::from(table.slots[slot]);
-        let (freqs, starts) = (&table.freqs, &table.starts);
-        let freq = u32::from(freqs[token]);
-        if freq == 0 {
-            return Err(Error::Invalid("tabled context not in the block"));
-        }
-        let offset = slot as u32 - u32::from(starts[token]);
-        let mut state = freq * (state >> TABLE_BITS) + offset;
+        let (token, start, freq) = table
+            .token_at(slot)
+            .ok_or(Error::Invalid("tabled context not in the block"))?;
+        let mut state = freq * (state >> TABLE_BITS) + (slot - start);
         while state < RANS_LOW {
             let byte = *self.rans.get(self.pos).ok_or(Error::Truncated)?;
             state = state << 8 | u32::from(byte);
@@ -737,6 +776,59 @@ mod tests {
         values.push((3, Coded::Raw(f64::NAN.to_bits())));
         values.push((0, Coded::Raw(u64::MAX)));
         round_trip(&values);
+    }
+
+    #[test]
+    fn a_context_table_stays_small() {
+        // The decoder's working set: see [`ContextTable`].
+        let size = core::mem::size_of::<ContextTable>();
+        assert!(size <= 2700, "{size} bytes");
+    }
+
+    #[test]
+    fn buckets_find_the_token_of_every_slot() {
+        // Frequencies of every shape: single tokens, runs of zero frequencies, tokens of one
+        // slot, and tokens straddling buckets; each slot's token must be the one whose range
+        // holds it, as a table of all 4096 slots would say.
+        let mut state = 7u32;
+        for case in 0..200 {
+            let mut table = ContextTable::EMPTY;
+            let mut left = TOTAL;
+            for t in 0..ALPHABET {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let f = match (t, case % 4) {
+                    _ if t == ALPHABET - 1 => left,
+                    (_, 0) if t == case % ALPHABET => left,
+                    (_, 0) => 0,
+                    (_, 1) => (state >> 20).min(left) & !1,
+                    (_, 2) => (state >> 28).min(left),
+                    _ => (state >> 31).min(left),
+                };
+                table.freqs[t] = f as u16;
+                left -= f;
+            }
+            table.set_starts();
+            table.set_buckets();
+            let mut slot = 0u32;
+            for (t, &f) in table.freqs.iter().enumerate() {
+                for _ in 0..f {
+                    let start = u32::from(table.starts[t]);
+                    assert_eq!(
+                        table.token_at(slot),
+                        Some((t, start, u32::from(f))),
+                        "case {case}"
+                    );
+                    slot += 1;
+                }
+            }
+            assert_eq!(slot, TOTAL);
+        }
+        // A context the block does not use has no token at any slot.
+        let mut unused = ContextTable::EMPTY;
+        unused.set_starts();
+        unused.set_buckets();
+        assert_eq!(unused.token_at(0), None);
+        assert_eq!(unused.token_at(TOTAL - 1), None);
     }
 
     #[test]
