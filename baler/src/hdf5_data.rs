@@ -6,7 +6,7 @@
 //! values beyond 2^53 are refused). A dataset is written into a new file atomically, or added
 //! to an existing file beside its other objects (never replacing one).
 
-use crate::data::Header;
+use crate::data::{ChunkSender, Header};
 use baler_codec::DType;
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, Hyperslab, Selection, SliceOrIndex};
@@ -53,7 +53,7 @@ pub(crate) fn stream(
     name: &str,
     values_per_chunk: usize,
     header_tx: &SyncSender<Result<Header, String>>,
-    tx: &SyncSender<Result<Vec<f64>, String>>,
+    tx: &ChunkSender,
 ) -> Result<(), String> {
     let dataset = open_dataset(file, name)?;
     let shape = dataset.shape();

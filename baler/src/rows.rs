@@ -11,6 +11,10 @@ pub trait RowInput {
     fn header(&self) -> &Header;
     /// The next chunk of whole rows, or `None` at the end.
     fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error>;
+    /// Takes back a chunk the caller is done with, to be filled again (by default dropped).
+    fn recycle(&mut self, chunk: Vec<f64>) {
+        drop(chunk);
+    }
 }
 
 impl RowInput for RowSource {
@@ -20,6 +24,10 @@ impl RowInput for RowSource {
 
     fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         RowSource::next_chunk_f64(self)
+    }
+
+    fn recycle(&mut self, chunk: Vec<f64>) {
+        RowSource::recycle(self, chunk)
     }
 }
 
@@ -138,6 +146,7 @@ impl<R: RowInput> RowInput for SeriesRows<R> {
             match self.inner.next_chunk_f64()? {
                 Some(values) => {
                     self.pending.extend_from_slice(&values);
+                    self.inner.recycle(values);
                     let whole = self.pending.len() / self.frame_len * self.frame_len;
                     if whole > 0 {
                         let rest = self.pending.split_off(whole);
@@ -153,6 +162,10 @@ impl<R: RowInput> RowInput for SeriesRows<R> {
         let last = self.pending.last().copied().unwrap_or(0.0);
         self.pending.resize(self.frame_len, last);
         Ok(Some(std::mem::take(&mut self.pending)))
+    }
+
+    fn recycle(&mut self, chunk: Vec<f64>) {
+        self.inner.recycle(chunk)
     }
 }
 
@@ -187,6 +200,10 @@ impl<R: RowInput + ?Sized> RowInput for Box<R> {
 
     fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         (**self).next_chunk_f64()
+    }
+
+    fn recycle(&mut self, chunk: Vec<f64>) {
+        (**self).recycle(chunk)
     }
 }
 
@@ -243,5 +260,9 @@ impl<R: RowInput> RowInput for Folded<R> {
 
     fn next_chunk_f64(&mut self) -> Result<Option<Vec<f64>>, crate::Error> {
         self.inner.next_chunk_f64()
+    }
+
+    fn recycle(&mut self, chunk: Vec<f64>) {
+        self.inner.recycle(chunk)
     }
 }

@@ -247,6 +247,7 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
             s.sample.extend_from_slice(&chunk[..take]);
         }
         s.rows += chunk.len() / n;
+        source.recycle(chunk);
     }
     // No rows is fine: the stream holds the shape and parameters and no residual block.
     Ok((original, header, s))
@@ -1014,6 +1015,7 @@ pub fn compress<W: Write + Seek>(
             total += block.len();
         }
         rows += chunk.len() / n;
+        source.recycle(chunk);
         progress(rows as u64, stats.rows as u64);
     }
     // A series keeps its own shape (its frames are padded), a 2-D field its two dimensions;
