@@ -179,6 +179,47 @@ impl Stats {
         // (a truncation through libm per value was a tenth of this pass).
         self.integer[c] &= x.abs() < 1e15 && (x as i64) as f64 == x;
     }
+
+    /// Counts every value of `values` as grid `c`'s, as [`Stats::add`] does, without a branch
+    /// per value (a field's first pass was 8% of compressing it): non-finite values and zeros
+    /// are masked out, and "every value whole" is "every value below 1e15 and a multiple of
+    /// 2^0", which the quantum already says.
+    fn add_all(&mut self, c: usize, values: &[f64]) {
+        let (mut min, mut max) = (self.min[c], self.max[c]);
+        let (mut min_abs, mut quantum) = (self.min_abs[c], i32::MAX);
+        let mut max_abs = 0f64;
+        for &x in values {
+            let finite = x.is_finite();
+            let counted = if finite { x } else { f64::NAN };
+            // `f64::min` and `max` ignore a NaN operand.
+            min = min.min(counted);
+            max = max.max(counted);
+            max_abs = max_abs.max(counted.abs());
+            let nonzero = finite && x != 0.0;
+            min_abs = min_abs.min(if nonzero { x.abs() } else { f64::INFINITY });
+            quantum = quantum.min(if nonzero {
+                trailing_exponent_unchecked(x)
+            } else {
+                i32::MAX
+            });
+        }
+        (self.min[c], self.max[c]) = (min, max);
+        self.min_abs[c] = min_abs;
+        self.quantum[c] = self.quantum[c].min(quantum);
+        self.integer[c] &= max_abs < 1e15 && quantum >= 0;
+    }
+}
+
+/// [`trailing_exponent`] without branches, for finite non-zero `x` (other values give a
+/// number to be masked out).
+#[inline(always)]
+fn trailing_exponent_unchecked(x: f64) -> i32 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let normal = exponent != 0;
+    let mantissa = (bits & ((1 << 52) - 1)) | u64::from(normal) << 52;
+    let scale = if normal { exponent - 1075 } else { -1074 };
+    scale + mantissa.trailing_zeros() as i32
 }
 
 /// Opens the input for one pass over its rows, in chunks of about the given number of values.
@@ -236,9 +277,13 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
     while let Some(chunk) = source.next_chunk_f64()? {
         // Chunks hold whole rows; a field has one grid, a table one per column (counted, not
         // divided: a division per value was most of this pass).
-        for row in chunk.chunks(n) {
-            for (j, &x) in row.iter().enumerate() {
-                s.add(if columns == 1 { 0 } else { j }, x);
+        if columns == 1 {
+            s.add_all(0, &chunk);
+        } else {
+            for row in chunk.chunks(n) {
+                for (j, &x) in row.iter().enumerate() {
+                    s.add(j, x);
+                }
             }
         }
         let sample_len = (SAMPLE_VALUES / n).clamp(3, SAMPLE_ROWS) * n;
@@ -1258,4 +1303,77 @@ pub fn decompress<R: Read>(
         progress,
     )?;
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_stats() -> Stats {
+        Stats {
+            min: vec![f64::INFINITY],
+            max: vec![f64::NEG_INFINITY],
+            min_abs: vec![f64::INFINITY],
+            integer: vec![true],
+            quantum: vec![i32::MAX],
+            rows: 0,
+            sample: Vec::new(),
+        }
+    }
+
+    fn summary(s: &Stats) -> (u64, u64, u64, bool, i32) {
+        let bits = |x: f64| x.to_bits();
+        (
+            bits(s.min[0]),
+            bits(s.max[0]),
+            bits(s.min_abs[0]),
+            s.integer[0],
+            s.quantum[0],
+        )
+    }
+
+    #[test]
+    fn a_fields_first_pass_counts_as_value_by_value() {
+        // Whole numbers, halves, subnormals, signed zeros, NaN, infinities, values beyond
+        // 1e15, and values beyond 2^53, in every mix and split into chunks.
+        let specials = [
+            0.0,
+            -0.0,
+            3.0,
+            -12.0,
+            0.5,
+            1e15,
+            9.9e14,
+            -2e16,
+            f64::MIN_POSITIVE / 8.0,
+            -5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1.0 / 3.0,
+            f64::MAX,
+            4096.0,
+        ];
+        let mut state = 11u64;
+        for case in 0..2000 {
+            let len = case % 23;
+            let values: Vec<f64> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    specials[(state >> 60) as usize]
+                })
+                .collect();
+            let mut one_by_one = empty_stats();
+            for &x in &values {
+                one_by_one.add(0, x);
+            }
+            let mut all = empty_stats();
+            let (a, b) = values.split_at(len / 3);
+            all.add_all(0, a);
+            all.add_all(0, b);
+            assert_eq!(summary(&all), summary(&one_by_one), "{values:?}");
+        }
+    }
 }
