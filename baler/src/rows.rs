@@ -39,6 +39,10 @@ pub trait RowOutput {
     fn push_f32(&mut self, values: Vec<f32>) -> Result<(), crate::Error> {
         self.push_f64(values.into_iter().map(f64::from).collect())
     }
+    /// A buffer of values pushed before that is free to be filled again (by default none).
+    fn spare_buffer(&mut self) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 impl RowOutput for RowSink {
@@ -49,6 +53,10 @@ impl RowOutput for RowSink {
     // CSV output prints values that came as f32 as f32 do.
     fn push_f32(&mut self, values: Vec<f32>) -> Result<(), crate::Error> {
         RowSink::push(self, values)
+    }
+
+    fn spare_buffer(&mut self) -> Option<Vec<f64>> {
+        RowSink::spare_buffer(self)
     }
 }
 
@@ -190,6 +198,10 @@ impl<O: RowOutput + ?Sized> RowOutput for Truncated<'_, O> {
             return Ok(());
         }
         self.inner.push_f64(values)
+    }
+
+    fn spare_buffer(&mut self) -> Option<Vec<f64>> {
+        self.inner.spare_buffer()
     }
 }
 

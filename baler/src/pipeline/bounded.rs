@@ -593,6 +593,7 @@ fn decode_rows(
     bytes: &[u8],
     index: u32,
     max_rows: usize,
+    buffer: Vec<f64>,
 ) -> Result<Vec<f64>, baler_codec::Error> {
     let (block, _) = checked_block(bytes, index)?;
     let codes = model.map_or(0, |m| m.row_codes());
@@ -604,7 +605,9 @@ fn decode_rows(
     let mut scratch = ScratchBuf::new(sizes);
     let model = model.filter(|_| params.predictor == Predictor::Model);
     let mut decoder = BoundedDecoder::new(params, model, scratch.scratch(), max_rows)?;
-    let mut out = vec![0f64; rows * params.row_len];
+    let mut out = buffer;
+    out.clear();
+    out.resize(rows * params.row_len, 0.0);
     decoder.decode_block(&block, &mut out)?;
     Ok(out)
 }
@@ -1322,16 +1325,35 @@ pub fn decompress<R: Read>(
     let rows_per_block = (VALUES_PER_BLOCK / n).max(1);
     let codes = model_rows.as_ref().map_or(0, |m| m.row_codes());
     let max_payload = rows_per_block * (n + codes) * 100 + 4096;
+    // Block buffers the sink has written come back to be filled again (fresh ones cost
+    // their page faults anew).
+    let spares = std::sync::Mutex::new(Vec::<Vec<f64>>::new());
+    let spare = || {
+        spares
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default()
+    };
     decode_batches(
         BATCH_BLOCKS,
         start.blocks,
         header.frame_count,
         |_| next_bounded_block(reader, max_payload),
         |bytes, index| {
-            let values = decode_rows(&params, model_rows.as_ref(), bytes, index, rows_per_block)?;
+            let (model, max_rows) = (model_rows.as_ref(), rows_per_block);
+            let values = decode_rows(&params, model, bytes, index, max_rows, spare())?;
             Ok(((values.len() / n) as u64, values))
         },
-        |values| sink.push_f64(values),
+        |values| {
+            sink.push_f64(values)?;
+            while let Some(buffer) = sink.spare_buffer() {
+                if let Ok(mut spares) = spares.lock() {
+                    spares.push(buffer);
+                }
+            }
+            Ok(())
+        },
         progress,
     )?;
     Ok(values)
