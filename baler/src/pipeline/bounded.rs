@@ -154,7 +154,6 @@ struct Stats {
     max: Vec<f64>,
     /// Smallest non-zero magnitude (a pointwise grid's base).
     min_abs: Vec<f64>,
-    integer: Vec<bool>,
     /// The binary exponent of the finest bit any non-zero value uses: every value is a
     /// multiple of 2^quantum (`i32::MAX` when the column has no non-zero value).
     quantum: Vec<i32>,
@@ -162,72 +161,92 @@ struct Stats {
     sample: Vec<f64>,
 }
 
+/// One grid's running statistics, as [`Stats`] holds them per grid.
+struct Running {
+    min: f64,
+    max: f64,
+    min_abs: f64,
+    quantum: i32,
+}
+
+impl Running {
+    /// Counts `x` without a branch: non-finite values and zeros are masked out (the first
+    /// pass was 8% of compressing a field and 10% of a table with a branch per case).
+    #[inline(always)]
+    fn count(&mut self, x: f64) {
+        let finite = x.is_finite();
+        let counted = if finite { x } else { f64::NAN };
+        // `f64::min` and `max` ignore a NaN operand.
+        self.min = self.min.min(counted);
+        self.max = self.max.max(counted);
+        let nonzero = finite && x != 0.0;
+        self.min_abs = self
+            .min_abs
+            .min(if nonzero { x.abs() } else { f64::INFINITY });
+        self.quantum = self.quantum.min(if nonzero {
+            trailing_exponent_unchecked(x)
+        } else {
+            i32::MAX
+        });
+    }
+}
+
 impl Stats {
-    /// Counts the rows of `chunk` (`n` values each, one grid per column), as [`Stats::add`]
-    /// does value by value, without a branch per value (a table's first pass was 10% of
-    /// compressing it).
-    fn add_rows(&mut self, chunk: &[f64], n: usize) {
-        for row in chunk.chunks(n) {
-            let columns = self.min.iter_mut().zip(self.max.iter_mut());
-            let more = self.min_abs.iter_mut().zip(self.quantum.iter_mut());
-            let columns = columns.zip(more);
-            for (&x, ((min, max), (min_abs, quantum))) in row.iter().zip(columns) {
-                let finite = x.is_finite();
-                let counted = if finite { x } else { f64::NAN };
-                // `f64::min` and `max` ignore a NaN operand.
-                *min = min.min(counted);
-                *max = max.max(counted);
-                let nonzero = finite && x != 0.0;
-                *min_abs = min_abs.min(if nonzero { x.abs() } else { f64::INFINITY });
-                *quantum = (*quantum).min(if nonzero {
-                    trailing_exponent_unchecked(x)
-                } else {
-                    i32::MAX
-                });
-            }
-        }
-        // "Every value whole" is "every value below 1e15 and a multiple of 2^0", which the
-        // range and the quantum already say (a conversion per value was a third of the pass).
-        for (((integer, &min), &max), &quantum) in self
-            .integer
-            .iter_mut()
-            .zip(&self.min)
-            .zip(&self.max)
-            .zip(&self.quantum)
-        {
-            // (Neither is ever NaN: `f64::min` and `max` ignore it.)
-            let no_values = min > max;
-            *integer &= no_values || (min.abs().max(max.abs()) < 1e15 && quantum >= 0);
+    /// Statistics of `grids` grids before any value.
+    fn empty(grids: usize) -> Stats {
+        Stats {
+            min: vec![f64::INFINITY; grids],
+            max: vec![f64::NEG_INFINITY; grids],
+            min_abs: vec![f64::INFINITY; grids],
+            quantum: vec![i32::MAX; grids],
+            rows: 0,
+            sample: Vec::new(),
         }
     }
 
-    /// Counts every value of `values` as grid `c`'s, as [`Stats::add_rows`] does, without a branch
-    /// per value (a field's first pass was 8% of compressing it): non-finite values and zeros
-    /// are masked out, and "every value whole" is "every value below 1e15 and a multiple of
-    /// 2^0", which the quantum already says.
-    fn add_all(&mut self, c: usize, values: &[f64]) {
-        let (mut min, mut max) = (self.min[c], self.max[c]);
-        let (mut min_abs, mut quantum) = (self.min_abs[c], i32::MAX);
-        let mut max_abs = 0f64;
-        for &x in values {
-            let finite = x.is_finite();
-            let counted = if finite { x } else { f64::NAN };
-            // `f64::min` and `max` ignore a NaN operand.
-            min = min.min(counted);
-            max = max.max(counted);
-            max_abs = max_abs.max(counted.abs());
-            let nonzero = finite && x != 0.0;
-            min_abs = min_abs.min(if nonzero { x.abs() } else { f64::INFINITY });
-            quantum = quantum.min(if nonzero {
-                trailing_exponent_unchecked(x)
-            } else {
-                i32::MAX
-            });
+    fn running(&self, c: usize) -> Running {
+        Running {
+            min: self.min[c],
+            max: self.max[c],
+            min_abs: self.min_abs[c],
+            quantum: self.quantum[c],
         }
-        (self.min[c], self.max[c]) = (min, max);
-        self.min_abs[c] = min_abs;
-        self.quantum[c] = self.quantum[c].min(quantum);
-        self.integer[c] &= max_abs < 1e15 && quantum >= 0;
+    }
+
+    fn set(&mut self, c: usize, r: Running) {
+        (self.min[c], self.max[c]) = (r.min, r.max);
+        (self.min_abs[c], self.quantum[c]) = (r.min_abs, r.quantum);
+    }
+
+    /// Counts the rows of `chunk` (`n` values each, one grid per column).
+    fn add_rows(&mut self, chunk: &[f64], n: usize) {
+        let mut columns: Vec<Running> = (0..n).map(|c| self.running(c)).collect();
+        for row in chunk.chunks(n) {
+            for (&x, column) in row.iter().zip(&mut columns) {
+                column.count(x);
+            }
+        }
+        for (c, column) in columns.into_iter().enumerate() {
+            self.set(c, column);
+        }
+    }
+
+    /// Counts every value of `values` as grid `c`'s (the statistics stay in registers).
+    fn add_all(&mut self, c: usize, values: &[f64]) {
+        let mut running = self.running(c);
+        for &x in values {
+            running.count(x);
+        }
+        self.set(c, running);
+    }
+
+    /// Whether every finite value of grid `c` is a whole number: all below 1e15 and multiples
+    /// of 2^0, which the range and the quantum say (a conversion per value was a third of the
+    /// first pass). True for a grid without finite values.
+    fn integer(&self, c: usize) -> bool {
+        let (min, max) = (self.min[c], self.max[c]);
+        // (Neither is ever NaN: `f64::min` and `max` ignore it.)
+        min > max || (min.abs().max(max.abs()) < 1e15 && self.quantum[c] >= 0)
     }
 }
 
@@ -286,15 +305,7 @@ fn first_pass(open: &Opener<'_>, field: bool) -> Result<(Header, Header, Stats),
         Layout::Table => n,
         Layout::Field { .. } => 1,
     };
-    let mut s = Stats {
-        min: vec![f64::INFINITY; columns],
-        max: vec![f64::NEG_INFINITY; columns],
-        min_abs: vec![f64::INFINITY; columns],
-        integer: vec![true; columns],
-        quantum: vec![i32::MAX; columns],
-        rows: 0,
-        sample: Vec::new(),
-    };
+    let mut s = Stats::empty(columns);
     while let Some(chunk) = source.next_chunk_f64()? {
         // Chunks hold whole rows; a field has one grid, a table one per column (counted, not
         // divided: a division per value was most of this pass).
@@ -339,7 +350,7 @@ fn grids(stats: &Stats, bounds: &[(Bound, bool)], dtype: DType) -> Result<Vec<Co
     (0..stats.min.len())
         .map(|c| {
             let (bound, named) = bounds[c];
-            let integer = integer_type || stats.integer[c];
+            let integer = integer_type || stats.integer(c);
             let bound = match bound {
                 Bound::Pointwise(_) if integer && !named => Bound::Lossless,
                 Bound::Pointwise(_) if integer_type => {
@@ -380,7 +391,7 @@ fn grids(stats: &Stats, bounds: &[(Bound, bool)], dtype: DType) -> Result<Vec<Co
             if range == 0.0 && lo.is_finite() {
                 offset = lo; // a constant column is all zeros on its grid
             }
-            if integer_type || stats.integer[c] {
+            if integer_type || stats.integer(c) {
                 step = (2.0 * eps).floor().clamp(1.0, f64::MAX);
                 offset = offset.round();
             } else if let Some(q) = dyadic_quantum(stats, c) {
@@ -1377,8 +1388,34 @@ mod tests {
         scale + mantissa.trailing_zeros() as i32
     }
 
-    impl Stats {
-        /// The reference: counts value `x` of grid `c` with a branch per case.
+    /// The first pass's statistics counted the plain way, value by value with a branch per
+    /// case: the reference the branch-free passes must match.
+    struct Reference {
+        min: Vec<f64>,
+        max: Vec<f64>,
+        min_abs: Vec<f64>,
+        integer: Vec<bool>,
+        quantum: Vec<i32>,
+    }
+
+    /// min, max and min_abs as bits, whether whole, quantum: per grid.
+    type View = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<bool>, Vec<i32>);
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    impl Reference {
+        fn new(grids: usize) -> Reference {
+            Reference {
+                min: vec![f64::INFINITY; grids],
+                max: vec![f64::NEG_INFINITY; grids],
+                min_abs: vec![f64::INFINITY; grids],
+                integer: vec![true; grids],
+                quantum: vec![i32::MAX; grids],
+            }
+        }
+
         fn add(&mut self, c: usize, x: f64) {
             if !x.is_finite() {
                 return;
@@ -1389,33 +1426,26 @@ mod tests {
                 self.min_abs[c] = self.min_abs[c].min(x.abs());
                 self.quantum[c] = self.quantum[c].min(trailing_exponent(x));
             }
-            // Below 1e15 the conversion truncates exactly: the value is whole iff it survives it
-            // (a truncation through libm per value was a tenth of this pass).
+            // Below 1e15 the conversion truncates exactly: the value is whole iff it survives it.
             self.integer[c] &= x.abs() < 1e15 && (x as i64) as f64 == x;
         }
-    }
 
-    fn empty_stats() -> Stats {
-        Stats {
-            min: vec![f64::INFINITY],
-            max: vec![f64::NEG_INFINITY],
-            min_abs: vec![f64::INFINITY],
-            integer: vec![true],
-            quantum: vec![i32::MAX],
-            rows: 0,
-            sample: Vec::new(),
+        fn view(&self) -> View {
+            let (min, max, min_abs) = (bits(&self.min), bits(&self.max), bits(&self.min_abs));
+            (
+                min,
+                max,
+                min_abs,
+                self.integer.clone(),
+                self.quantum.clone(),
+            )
         }
     }
 
-    fn summary(s: &Stats) -> (u64, u64, u64, bool, i32) {
-        let bits = |x: f64| x.to_bits();
-        (
-            bits(s.min[0]),
-            bits(s.max[0]),
-            bits(s.min_abs[0]),
-            s.integer[0],
-            s.quantum[0],
-        )
+    fn view(s: &Stats) -> View {
+        let integer = (0..s.min.len()).map(|c| s.integer(c)).collect();
+        let (min, max, min_abs) = (bits(&s.min), bits(&s.max), bits(&s.min_abs));
+        (min, max, min_abs, integer, s.quantum.clone())
     }
 
     #[test]
@@ -1451,15 +1481,15 @@ mod tests {
                     specials[(state >> 60) as usize]
                 })
                 .collect();
-            let mut one_by_one = empty_stats();
+            let mut one_by_one = Reference::new(1);
             for &x in &values {
                 one_by_one.add(0, x);
             }
-            let mut all = empty_stats();
+            let mut all = Stats::empty(1);
             let (a, b) = values.split_at(len / 3);
             all.add_all(0, a);
             all.add_all(0, b);
-            assert_eq!(summary(&all), summary(&one_by_one), "{values:?}");
+            assert_eq!(view(&all), one_by_one.view(), "{values:?}");
         }
     }
 
@@ -1480,15 +1510,6 @@ mod tests {
             1e300,
         ];
         let columns = 5;
-        let blank = |n| Stats {
-            min: vec![f64::INFINITY; n],
-            max: vec![f64::NEG_INFINITY; n],
-            min_abs: vec![f64::INFINITY; n],
-            integer: vec![true; n],
-            quantum: vec![i32::MAX; n],
-            rows: 0,
-            sample: Vec::new(),
-        };
         let mut state = 5u64;
         for case in 0..500 {
             let rows = case % 9;
@@ -1500,27 +1521,17 @@ mod tests {
                     specials[(state >> 59) as usize % specials.len()]
                 })
                 .collect();
-            let mut one_by_one = blank(columns);
+            let mut one_by_one = Reference::new(columns);
             for row in values.chunks(columns) {
                 for (j, &x) in row.iter().enumerate() {
                     one_by_one.add(j, x);
                 }
             }
-            let mut rows_at_once = blank(columns);
+            let mut rows_at_once = Stats::empty(columns);
             let (a, b) = values.split_at(rows / 2 * columns);
             rows_at_once.add_rows(a, columns);
             rows_at_once.add_rows(b, columns);
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            let view = |s: &Stats| {
-                (
-                    bits(&s.min),
-                    bits(&s.max),
-                    bits(&s.min_abs),
-                    s.integer.clone(),
-                    s.quantum.clone(),
-                )
-            };
-            assert_eq!(view(&rows_at_once), view(&one_by_one), "{values:?}");
+            assert_eq!(view(&rows_at_once), one_by_one.view(), "{values:?}");
         }
     }
 
