@@ -327,7 +327,7 @@ fn send_chunks(
 /// Bytes read or written at a time by [`send_f64_le`] and [`write_floats`]: a buffer that
 /// stays in cache (a chunk's worth of bytes, up to 32 MB, was touched once and cost its page
 /// faults).
-const READ_PIECE_BYTES: usize = 1 << 20;
+const IO_PIECE_BYTES: usize = 1 << 20;
 
 /// `values` little-endian float64 values from `reader`, sent in chunks of `chunk_len`.
 fn send_f64_le(
@@ -337,7 +337,7 @@ fn send_f64_le(
     tx: &ChunkSender,
 ) -> Result<(), String> {
     let chunk_len = chunk_len.max(1);
-    let mut bytes = vec![0u8; (8 * chunk_len.min(values)).min(READ_PIECE_BYTES)];
+    let mut bytes = vec![0u8; (8 * chunk_len.min(values)).min(IO_PIECE_BYTES)];
     let mut left = values;
     while left > 0 {
         let n = left.min(chunk_len);
@@ -962,7 +962,7 @@ fn write_floats<W: Write>(
             return Err(std::io::Error::other("more values than the shape holds"));
         }
         // In pieces, so that the bytes stay in cache between converting and writing.
-        for piece in values.chunks(READ_PIECE_BYTES / 8) {
+        for piece in values.chunks(IO_PIECE_BYTES / 8) {
             bytes.clear();
             if narrow {
                 bytes.extend(piece.iter().flat_map(|&v| (v as f32).to_le_bytes()));

@@ -1011,12 +1011,9 @@ mod tests {
         frames
     }
 
-    /// The codec's scales come from every frame: an event beyond everything in the training
-    /// split (here the held-out frame scaled 3x) comes back through the integer codec as the
-    /// float network reconstructs it, instead of saturating at the training maximum.
-    #[test]
-    fn held_out_extremes_do_not_saturate_the_codec() {
-        let config = TrainConfig {
+    /// A small network for [`two_factor_frames`], its codes `code_bits` wide.
+    fn two_factor_config(code_bits: u8) -> TrainConfig {
+        TrainConfig {
             hidden: vec![16],
             latent: 2,
             epochs: 40,
@@ -1024,11 +1021,19 @@ mod tests {
             lr: 1e-2,
             validation_fraction: 0.2,
             seed: 5,
-            code_bits: 12,
+            code_bits,
             device: Device::Cpu,
             progress: false,
             exact: Vec::new(),
-        };
+        }
+    }
+
+    /// The codec's scales come from every frame: an event beyond everything in the training
+    /// split (here the held-out frame scaled 3x) comes back through the integer codec as the
+    /// float network reconstructs it, instead of saturating at the training maximum.
+    #[test]
+    fn held_out_extremes_do_not_saturate_the_codec() {
+        let config = two_factor_config(12);
         let mut frames = two_factor_frames(13);
         let held = train(&frames, 8, vec![8], Vec::new(), &config)
             .unwrap()
@@ -1200,19 +1205,7 @@ mod tests {
     #[test]
     fn fine_tune_quantized_does_not_worsen_the_codec_error() {
         let frames = two_factor_frames(11);
-        let config = TrainConfig {
-            hidden: vec![16],
-            latent: 2,
-            epochs: 40,
-            batch_size: 32,
-            lr: 1e-2,
-            validation_fraction: 0.2,
-            seed: 5,
-            code_bits: 3,
-            device: Device::Cpu,
-            progress: false,
-            exact: Vec::new(),
-        };
+        let config = two_factor_config(3);
         let start = std::time::Instant::now();
         let outcome = train(&frames, 8, vec![8], Vec::new(), &config).unwrap();
         let trained = start.elapsed();
