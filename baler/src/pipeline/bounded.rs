@@ -157,6 +157,9 @@ struct Stats {
     /// The binary exponent of the finest bit any non-zero value uses: every value is a
     /// multiple of 2^quantum (`i32::MAX` when the column has no non-zero value).
     quantum: Vec<i32>,
+    /// Whether the column holds a -0.0: a pointwise bound keeps its sign, which the exact
+    /// integer grid does not (it gives 0.0 back).
+    negative_zero: Vec<bool>,
     rows: usize,
     sample: Vec<f64>,
 }
@@ -167,6 +170,7 @@ struct Running {
     max: f64,
     min_abs: f64,
     quantum: i32,
+    negative_zero: bool,
 }
 
 impl Running {
@@ -188,6 +192,7 @@ impl Running {
         } else {
             i32::MAX
         });
+        self.negative_zero |= x.to_bits() == (-0.0f64).to_bits();
     }
 }
 
@@ -199,6 +204,7 @@ impl Stats {
             max: vec![f64::NEG_INFINITY; grids],
             min_abs: vec![f64::INFINITY; grids],
             quantum: vec![i32::MAX; grids],
+            negative_zero: vec![false; grids],
             rows: 0,
             sample: Vec::new(),
         }
@@ -210,12 +216,14 @@ impl Stats {
             max: self.max[c],
             min_abs: self.min_abs[c],
             quantum: self.quantum[c],
+            negative_zero: self.negative_zero[c],
         }
     }
 
     fn set(&mut self, c: usize, r: Running) {
         (self.min[c], self.max[c]) = (r.min, r.max);
         (self.min_abs[c], self.quantum[c]) = (r.min_abs, r.quantum);
+        self.negative_zero[c] = r.negative_zero;
     }
 
     /// Counts the rows of `chunk` (`n` values each, one grid per column).
@@ -344,7 +352,8 @@ fn dyadic_quantum(stats: &Stats, c: usize) -> Option<f64> {
 /// it). Absolute and relative bounds: step 2 x bound, or 1 for integer columns when that is
 /// finer than needed anyway (exact), or never finer than the power-of-two grid float data
 /// already lies on ([`dyadic_quantum`]); anchored at 0 so zeros (absent objects) stay exact.
-/// Pointwise: a pointwise grid, but integer columns the default reaches stay exact.
+/// Pointwise: a pointwise grid, but integer columns the default reaches stay exact (unless
+/// they hold a -0.0, whose sign the pointwise grid keeps and the integer grid does not).
 fn grids(stats: &Stats, bounds: &[(Bound, bool)], dtype: DType) -> Result<Vec<ColumnGrid>, Error> {
     let integer_type = matches!(dtype, DType::I16 | DType::I32);
     (0..stats.min.len())
@@ -352,7 +361,10 @@ fn grids(stats: &Stats, bounds: &[(Bound, bool)], dtype: DType) -> Result<Vec<Co
             let (bound, named) = bounds[c];
             let integer = integer_type || stats.integer(c);
             let bound = match bound {
-                Bound::Pointwise(_) if integer && !named => Bound::Lossless,
+                // (A -0.0 keeps its sign only on the pointwise grid.)
+                Bound::Pointwise(_) if integer && !named && !stats.negative_zero[c] => {
+                    Bound::Lossless
+                }
                 Bound::Pointwise(_) if integer_type => {
                     return Err(Error::Options(format!(
                         "column {c}: a pointwise bound is for float data, not {dtype:?}"
@@ -1396,10 +1408,11 @@ mod tests {
         min_abs: Vec<f64>,
         integer: Vec<bool>,
         quantum: Vec<i32>,
+        negative_zero: Vec<bool>,
     }
 
-    /// min, max and min_abs as bits, whether whole, quantum: per grid.
-    type View = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<bool>, Vec<i32>);
+    /// min, max and min_abs as bits, whether whole, quantum, whether a -0.0: per grid.
+    type View = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<bool>, Vec<i32>, Vec<bool>);
 
     fn bits(v: &[f64]) -> Vec<u64> {
         v.iter().map(|x| x.to_bits()).collect()
@@ -1413,10 +1426,14 @@ mod tests {
                 min_abs: vec![f64::INFINITY; grids],
                 integer: vec![true; grids],
                 quantum: vec![i32::MAX; grids],
+                negative_zero: vec![false; grids],
             }
         }
 
         fn add(&mut self, c: usize, x: f64) {
+            if x == 0.0 && x.is_sign_negative() {
+                self.negative_zero[c] = true;
+            }
             if !x.is_finite() {
                 return;
             }
@@ -1438,6 +1455,7 @@ mod tests {
                 min_abs,
                 self.integer.clone(),
                 self.quantum.clone(),
+                self.negative_zero.clone(),
             )
         }
     }
@@ -1445,7 +1463,8 @@ mod tests {
     fn view(s: &Stats) -> View {
         let integer = (0..s.min.len()).map(|c| s.integer(c)).collect();
         let (min, max, min_abs) = (bits(&s.min), bits(&s.max), bits(&s.min_abs));
-        (min, max, min_abs, integer, s.quantum.clone())
+        let negative_zero = s.negative_zero.clone();
+        (min, max, min_abs, integer, s.quantum.clone(), negative_zero)
     }
 
     #[test]
