@@ -32,6 +32,14 @@ pub(super) fn decode_row<C: ResidualCoder>(
             }),
         };
     }
+    // A table without a model whose grids were read once takes a loop of its own.
+    if let (Layout::Table, None, true) = (setup.layout, base, setup.grids.len() == out.len()) {
+        return match params.dtype {
+            DType::F64 => decode_table(coder, setup.grids, state, out, |v| v),
+            DType::F32 => decode_table(coder, setup.grids, state, out, |v| f64::from(v as f32)),
+            dtype => decode_table(coder, setup.grids, state, out, |v| to_output(v, dtype)),
+        };
+    }
     let mut at = Cursor::new(setup.layout);
     for i in 0..out.len() {
         let mut slot = NO_GRID;
@@ -42,6 +50,32 @@ pub(super) fn decode_row<C: ResidualCoder>(
         let (k, value) = decoded(coded, prediction, g, base_k, |v| to_output(v, params.dtype))?;
         out[i] = value;
         state.current[i] = history_value(setup.layout, k, base_k);
+    }
+    Ok(())
+}
+
+/// [`decode_row`] for a table row without a model, `grids` its columns' (one each), `to_out`
+/// the output type's conversion: the same numbers as the general loop, with the layout, the
+/// grids and the output type settled before the row instead of once per value (that took
+/// about a fifth of a table's decoding instructions).
+fn decode_table<C: ResidualCoder>(
+    coder: &mut C,
+    grids: &[ColumnGrid],
+    state: &mut RowState<'_>,
+    out: &mut [f64],
+    to_out: impl Fn(f64) -> f64,
+) -> Result<()> {
+    let models = &mut *state.models;
+    let current = &mut *state.current;
+    for (i, g) in grids.iter().enumerate() {
+        // (Within the grid already: no clamp needed.)
+        let base_k = relation_index(g, out.get(..i).unwrap_or_default());
+        let class = table_class(g, current);
+        let coded = coder.residual(models, i * TABLE_CLASSES + class, Coded::Raw(0))?;
+        let (k, value) = decoded(coded, base_k, g, base_k, &to_out)?;
+        if let (Some(slot), Some(kept)) = (out.get_mut(i), current.get_mut(i)) {
+            (*slot, *kept) = (value, k);
+        }
     }
     Ok(())
 }

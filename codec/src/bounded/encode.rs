@@ -52,6 +52,15 @@ fn predict_row(
     // predictions packed with their context class: a prediction reads only earlier values of
     // this row and earlier rows, which are final by then. (The learned predictor, fields
     // without a model only, takes `code_field`.)
+    // A table without a model whose grids were read once takes a loop of its own.
+    if let (Layout::Table, None, true) = (setup.layout, base, setup.grids.len() == input.len()) {
+        let grids = setup.grids;
+        return match params.dtype {
+            DType::F64 => predict_table(grids, state, input, out, |v| v),
+            DType::F32 => predict_table(grids, state, input, out, |v| f64::from(v as f32)),
+            dtype => predict_table(grids, state, input, out, |v| to_output(v, dtype)),
+        };
+    }
     let mut at = Cursor::new(setup.layout);
     for (i, &x) in input.iter().enumerate() {
         let mut slot = NO_GRID;
@@ -69,6 +78,42 @@ fn predict_row(
         };
         let (prediction, class) = predict(setup, state, g, base_k, i, at.next());
         state.temporal[i] = (prediction << CLASS_BITS) | class as i64;
+    }
+    Ok(())
+}
+
+/// [`predict_row`] for a table row without a model, `grids` its columns' (one each), `to_out`
+/// the output type's conversion: the same targets, history, decoded values and packed
+/// predictions, with the layout, the grids and the output type settled before the row.
+fn predict_table(
+    grids: &[ColumnGrid],
+    state: &mut RowState<'_>,
+    input: &[f64],
+    out: &mut [f64],
+    to_out: impl Fn(f64) -> f64,
+) -> Result<()> {
+    let n = input.len();
+    let (targets, current) = (&mut state.targets[..n], &mut state.current[..n]);
+    let predictions = &mut state.temporal[..n];
+    for (i, (&x, g)) in input.iter().zip(grids).enumerate() {
+        let base_k = relation_index(g, out.get(..i).unwrap_or_default());
+        let k = grid_index(x, g);
+        let (target, y) = k
+            .and_then(|k| {
+                let y = to_out(g.value(k));
+                g.keeps(x, y).then_some((k, y))
+            })
+            .unwrap_or((ESCAPED, x));
+        let class = table_class(g, current);
+        if let (Some(t), Some(o), Some(c), Some(p)) = (
+            targets.get_mut(i),
+            out.get_mut(i),
+            current.get_mut(i),
+            predictions.get_mut(i),
+        ) {
+            (*t, *o, *c) = (target, y, k.unwrap_or(base_k));
+            *p = (base_k << CLASS_BITS) | class as i64;
+        }
     }
     Ok(())
 }

@@ -829,15 +829,34 @@ const NO_GRID: ColumnGrid = ColumnGrid::linear(0.0, 1.0, 0.0);
 /// (0 without either).
 #[inline]
 fn base_index(base: Option<&[f32]>, decoded: &[f64], i: usize, g: &ColumnGrid) -> i64 {
+    match (&g.relation, base) {
+        (Some(_), _) | (None, None) => relation_index(g, decoded),
+        (None, Some(b)) => b
+            .get(i)
+            .and_then(|&b| grid_index(f64::from(b), g))
+            .unwrap_or(0),
+    }
+}
+
+/// A table column's grid index as its relation to the `decoded` values before it in the row
+/// predicts it (within the grid), or 0 without a relation.
+#[inline(always)]
+fn relation_index(g: &ColumnGrid, decoded: &[f64]) -> i64 {
     match &g.relation {
         // (Without the feature, parameters with relations are refused when read.)
-        Some(r) if cfg!(feature = "relations") => grid_index(r.eval(decoded), g),
-        Some(_) => None,
-        None => base
-            .and_then(|b| b.get(i))
-            .and_then(|&b| grid_index(f64::from(b), g)),
+        Some(r) if cfg!(feature = "relations") => grid_index(r.eval(decoded), g).unwrap_or(0),
+        _ => 0,
     }
-    .unwrap_or(0)
+}
+
+/// A table column's context class: the bit length (at most `TABLE_CLASSES - 1`) of the grid
+/// index its context column has in this row (`current`), 0 without one.
+#[inline(always)]
+fn table_class(g: &ColumnGrid, current: &[i64]) -> usize {
+    g.context.map_or(0, |j| {
+        let k = current.get(j as usize).copied().unwrap_or(0);
+        bit_len(k.unsigned_abs()).min(TABLE_CLASSES - 1)
+    })
 }
 
 /// The prediction of value `i` (at `at`, row and column, in a field) and its context class,
@@ -852,13 +871,7 @@ fn predict(
     at: (usize, usize),
 ) -> (i64, usize) {
     let (prediction, class) = match setup.layout {
-        Layout::Table => {
-            let class = g.context.map_or(0, |j| {
-                let k = state.current.get(j as usize).copied().unwrap_or(0);
-                bit_len(k.unsigned_abs()).min(TABLE_CLASSES - 1)
-            });
-            (base_k, class)
-        }
+        Layout::Table => (base_k, table_class(g, state.current)),
         Layout::Field { width, .. } => {
             let width = width as usize;
             let (mut d, activity) = lorenzo(state.current, state.previous, at, width);
