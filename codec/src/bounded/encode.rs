@@ -54,12 +54,9 @@ fn predict_row(
     // without a model only, takes `code_field`.)
     // A table without a model whose grids were read once takes a loop of its own.
     if let (Layout::Table, None, true) = (setup.layout, base, setup.grids.len() == input.len()) {
-        let grids = setup.grids;
-        return match params.dtype {
-            DType::F64 => predict_table(grids, state, input, out, |v| v),
-            DType::F32 => predict_table(grids, state, input, out, |v| f64::from(v as f32)),
-            dtype => predict_table(grids, state, input, out, |v| to_output(v, dtype)),
-        };
+        // (One instance for every output type: the firmware's flash pays for each.)
+        let dtype = params.dtype;
+        return predict_table(setup.grids, state, input, out, |v| to_output(v, dtype));
     }
     let mut at = Cursor::new(setup.layout);
     for (i, &x) in input.iter().enumerate() {
