@@ -609,13 +609,21 @@ pub fn to_output(v: f64, dtype: DType) -> f64 {
 
 /// The grid index nearest `v`, if it is finite and within [`MAX_GRID_INDEX`]. Where it is not,
 /// the coding history holds the prediction base instead (0 without a model).
-#[inline]
+/// Inlined for linear grids (a call per value was 13% of compressing a table); a pointwise
+/// grid's longer path is a call of its own.
+#[inline(always)]
 pub fn grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
     if g.per_binade != 0 {
-        return pointwise::index(v, g.per_binade, g.offset).filter(|k| k.abs() <= MAX_GRID_INDEX);
+        return pointwise_grid_index(v, g);
     }
     let t = (v - g.offset) / g.step;
     (t.abs() <= MAX_GRID_INDEX as f64).then(|| round_half_away(t))
+}
+
+/// [`grid_index`] on a pointwise grid.
+#[inline(never)]
+fn pointwise_grid_index(v: f64, g: &ColumnGrid) -> Option<i64> {
+    pointwise::index(v, g.per_binade, g.offset).filter(|k| k.abs() <= MAX_GRID_INDEX)
 }
 
 /// `round(t)` (halves away from zero) for |t| <= 2^40, without libm's general routine (a
