@@ -8,7 +8,7 @@
 //! in any order).
 
 use super::*;
-use crate::bounded::field::{causal_stencil, mac};
+use crate::bounded::field::{causal_stencil, mac, row_terms};
 
 /// The decoder's side of [`code_row`]. Fields without a model on a linear grid take
 /// [`decode_field`].
@@ -119,6 +119,8 @@ fn decode_field<C: ResidualCoder>(
     let models = &mut *state.models;
     let (current, previous) = (&mut state.current[..n], &*state.previous);
     let sums = &mut state.temporal[..n];
+    let residual_contexts = state.residual_contexts;
+    let scratch = &mut *state.targets;
     let stencil = weights.map(causal_stencil);
     let left_weights = stencil.map_or((0, 0), |s| (s[2][1], s[2][0]));
     let rows = out.chunks_mut(width).zip(sums.chunks_mut(width));
@@ -140,10 +142,20 @@ fn decode_field<C: ResidualCoder>(
             interior,
             left_weights,
         };
-        // Kind 6 takes the context from the residual to the left and the rows before. (Reading
-        // a row's residuals in a loop of their own first measured no faster: the loop is
-        // bound by its instruction count, not by the chain through the left neighbour.)
-        let residual_contexts = state.residual_contexts;
+        // Kind 6 takes the context from the residual to the left and the rows before; below
+        // the first row, all but the residual to the left is known before the row.
+        if residual_contexts && row > 0 {
+            let coding = (&mut *coder, &mut *models, g);
+            decode_context_row(
+                coding,
+                &plan,
+                (current, previous),
+                scratch,
+                (out, sums),
+                to_out,
+            )?;
+            continue;
+        }
         let (mut left, mut left_residual) = ([0i64; 2], 0u64);
         for (col, (value, &sum)) in out.iter_mut().zip(sums.iter()).enumerate() {
             let (prediction, activity) = plan.predict(current, previous, col, left, sum);
@@ -164,6 +176,66 @@ fn decode_field<C: ResidualCoder>(
             }
             left = [k, left[0]];
         }
+    }
+    Ok(())
+}
+
+/// A row of a kind 6 frame below its first ([`decode_field`]): the terms of each value's
+/// context and Lorenzo prediction that come from the row above and the previous frame are
+/// found for the whole row first ([`row_terms`], a pass without a chain), so that the loop
+/// per value holds only the token, what depends on the value to its left, and the value.
+/// (The loop is bound by its instruction count, not by the chain through the left
+/// neighbour: reading a row's residuals in a loop of their own measured no faster.)
+fn decode_context_row<C: ResidualCoder>(
+    (coder, models, g): (&mut C, &mut [IntModel], ColumnGrid),
+    plan: &RowPlan<'_>,
+    (current, previous): (&mut [i64], &[i64]),
+    scratch: &mut [i64],
+    (out, sums): (&mut [f64], &[i64]),
+    to_out: impl Fn(f64) -> f64 + Copy,
+) -> Result<()> {
+    let (row, width) = (plan.row, plan.width);
+    let start = row * width;
+    let (activity, lorenzo) = scratch
+        .get_mut(..2 * width)
+        .ok_or(Error::Invalid("field row"))?
+        .split_at_mut(width);
+    let (Some(up), Some(prev), Some(prev_up)) = (
+        current.get(start - width..start),
+        previous.get(start..start + width),
+        previous.get(start - width..start),
+    ) else {
+        return Err(Error::Invalid("field row"));
+    };
+    let mut lorenzo = plan.weights.is_none().then_some(lorenzo);
+    row_terms([up, prev, prev_up], activity, lorenzo.as_deref_mut());
+    let lorenzo: &[i64] = lorenzo.map_or(&[], |l| l);
+    let (mut left, mut left_residual) = ([0i64; 2], 0u64);
+    let values = out.iter_mut().zip(sums).zip(&*activity);
+    for (col, ((value, &sum), &terms)) in values.enumerate() {
+        let d = match plan.weights {
+            Some(_) if plan.interior.contains(&col) => round_fixed(mac(
+                mac(sum, left[0], plan.left_weights.0),
+                left[1],
+                plan.left_weights.1,
+            )),
+            Some(w) => learned_prediction(w, current, previous, (row, col), width, sum),
+            None => left[0].wrapping_add(lorenzo.get(col).copied().unwrap_or(0)),
+        };
+        let prediction = d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
+        let activity = left_residual.saturating_mul(4).saturating_add(terms as u64);
+        let class = bit_len(activity).min(FIELD_CLASSES - 1);
+        let coded = coder.residual(models, class, Coded::Raw(0))?;
+        left_residual = match coded {
+            Coded::Residual(r) => r.unsigned_abs(),
+            Coded::Raw(_) => 0,
+        };
+        let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
+        *value = y;
+        if let Some(slot) = current.get_mut(start + col) {
+            *slot = k;
+        }
+        left = [k, left[0]];
     }
     Ok(())
 }

@@ -232,23 +232,69 @@ pub fn residual_activity(
     let i = row * width + col;
     let cur = |j: usize| current.get(j).copied().unwrap_or(0);
     let prev = |j: usize| previous.get(j).copied().unwrap_or(0);
-    let above = if row > 0 {
+    let above = (row > 0).then(|| {
         let up = i - width;
         let n = cur(up);
         let nw = if col > 0 { cur(up - 1) } else { n };
         let ne = if col + 1 < width { cur(up + 1) } else { n };
-        n.wrapping_sub(nw)
-            .unsigned_abs()
-            .saturating_add(ne.wrapping_sub(n).unsigned_abs())
-    } else {
-        0
-    };
+        (nw, n, ne)
+    });
     let p = prev(i);
     let pw = if col > 0 { prev(i - 1) } else { p };
     left_residual
         .saturating_mul(4)
-        .saturating_add(above)
-        .saturating_add(p.wrapping_sub(pw).unsigned_abs())
+        .saturating_add(residual_terms(above, p, pw))
+}
+
+/// The part of [`residual_activity`] that its row's values do not change: the gradients in
+/// the row above (`(nw, n, ne)`, `None` in the first row) and in the previous frame (`p`,
+/// `pw`), the missing neighbours replaced as it says. (Saturating sums of unsigned terms are
+/// the same in any grouping, so the decoder may add `left_residual` last.)
+#[inline(always)]
+pub fn residual_terms(above: Option<(i64, i64, i64)>, p: i64, pw: i64) -> u64 {
+    let above = above.map_or(0, |(nw, n, ne)| {
+        n.wrapping_sub(nw)
+            .unsigned_abs()
+            .saturating_add(ne.wrapping_sub(n).unsigned_abs())
+    });
+    above.saturating_add(p.wrapping_sub(pw).unsigned_abs())
+}
+
+/// The terms of each value of a frame row below the first that its own row does not change,
+/// found for the whole row before it is coded: its [`residual_terms`] into `activity` (as
+/// `i64` bits) and, where `lorenzo` is given, its Lorenzo prediction less the value to its
+/// left (wrapping sums, so adding that value later gives [`lorenzo`]'s). `up` is the row
+/// above, `prev` and `prev_up` the same two rows in the previous frame, all as long as the
+/// row.
+pub(crate) fn row_terms(
+    [up, prev, prev_up]: [&[i64]; 3],
+    activity: &mut [i64],
+    lorenzo: Option<&mut [i64]>,
+) {
+    let at = |row: &[i64], j: usize, missing: i64| row.get(j).copied().unwrap_or(missing);
+    let columns = activity.iter_mut().zip(up.iter().zip(prev)).enumerate();
+    for (col, (activity, (&n, &p))) in columns {
+        // Missing neighbours as `residual_activity` takes them: N at either end, P at the left.
+        let (nw, pw) = match col.checked_sub(1) {
+            Some(j) => (at(up, j, n), at(prev, j, p)),
+            None => (n, p),
+        };
+        let ne = at(up, col + 1, n);
+        *activity = residual_terms(Some((nw, n, ne)), p, pw) as i64;
+    }
+    if let Some(lorenzo) = lorenzo {
+        let columns = lorenzo
+            .iter_mut()
+            .zip(up.iter().zip(prev.iter().zip(prev_up)));
+        for (col, (d, (&n, (&p, &pn)))) in columns.enumerate() {
+            // `lorenzo` takes the neighbours left of the first column as 0.
+            let (nw, pw, pnw) = match col.checked_sub(1) {
+                Some(j) => (at(up, j, 0), at(prev, j, 0), at(prev_up, j, 0)),
+                None => (0, 0, 0),
+            };
+            *d = lorenzo_terms(0, n, nw, p, pw, pn, pnw).0;
+        }
+    }
 }
 
 /// `f64` working memory for the learned predictor: the two earlier frames with two rows
