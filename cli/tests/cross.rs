@@ -70,6 +70,9 @@ fn build(cross: &Cross) -> PathBuf {
         .args(["build", "-p", "baler-cli", "--target", cross.target])
         .env("CARGO_TARGET_DIR", &dir)
         .env(linker_var, cross.linker)
+        // No debug info: the test compares bytes, never a backtrace, and two cross builds of
+        // the whole command were the slowest part of CI.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .env_remove("RUSTFLAGS")
         .current_dir(root())
         .status()
