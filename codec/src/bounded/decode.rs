@@ -169,21 +169,44 @@ fn decode_field<C: ResidualCoder>(
                 true => residual_activity(current, previous, (row, col), width, left_residual),
                 false => activity,
             };
-            let class = bit_len(activity).min(FIELD_CLASSES - 1);
-            let coded = coder.residual(models, class, Coded::Raw(0))?;
-            left_residual = match coded {
-                Coded::Residual(r) => r.unsigned_abs(),
-                Coded::Raw(_) => 0,
-            };
-            let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
-            *value = y;
-            if let Some(slot) = current.get_mut(start + col) {
-                *slot = k;
-            }
+            let slot = current.get_mut(start + col);
+            let (k, magnitude) = decode_field_value(
+                (coder, models, &g),
+                (prediction, activity),
+                value,
+                slot,
+                to_out,
+            )?;
+            left_residual = magnitude;
             left = [k, left[0]];
         }
     }
     Ok(())
+}
+
+/// One value of a field row from its `prediction` and context `activity`: its decoded value
+/// into `value` and its grid index into the history `slot`. Returns the grid index and the
+/// residual's magnitude (0 when escaped), what the value to its right takes from it.
+#[inline(always)]
+fn decode_field_value<C: ResidualCoder>(
+    (coder, models, g): (&mut C, &mut [IntModel], &ColumnGrid),
+    (prediction, activity): (i64, u64),
+    value: &mut f64,
+    slot: Option<&mut i64>,
+    to_out: impl Fn(f64) -> f64,
+) -> Result<(i64, u64)> {
+    let class = bit_len(activity).min(FIELD_CLASSES - 1);
+    let coded = coder.residual(models, class, Coded::Raw(0))?;
+    let magnitude = match coded {
+        Coded::Residual(r) => r.unsigned_abs(),
+        Coded::Raw(_) => 0,
+    };
+    let (k, y) = decoded(coded, prediction, g, 0, to_out)?;
+    *value = y;
+    if let Some(slot) = slot {
+        *slot = k;
+    }
+    Ok((k, magnitude))
 }
 
 /// A row of a kind 6 frame below its first ([`decode_field`]): the terms of each value's
@@ -230,17 +253,15 @@ fn decode_context_row<C: ResidualCoder>(
         };
         let prediction = d.clamp(-MAX_GRID_INDEX, MAX_GRID_INDEX);
         let activity = left_residual.saturating_mul(4).saturating_add(terms as u64);
-        let class = bit_len(activity).min(FIELD_CLASSES - 1);
-        let coded = coder.residual(models, class, Coded::Raw(0))?;
-        left_residual = match coded {
-            Coded::Residual(r) => r.unsigned_abs(),
-            Coded::Raw(_) => 0,
-        };
-        let (k, y) = decoded(coded, prediction, &g, 0, to_out)?;
-        *value = y;
-        if let Some(slot) = current.get_mut(start + col) {
-            *slot = k;
-        }
+        let slot = current.get_mut(start + col);
+        let (k, magnitude) = decode_field_value(
+            (coder, models, &g),
+            (prediction, activity),
+            value,
+            slot,
+            to_out,
+        )?;
+        left_residual = magnitude;
         left = [k, left[0]];
     }
     Ok(())

@@ -251,7 +251,7 @@ pub fn residual_activity(
 /// `pw`), the missing neighbours replaced as it says. (Saturating sums of unsigned terms are
 /// the same in any grouping, so the decoder may add `left_residual` last.)
 #[inline(always)]
-pub fn residual_terms(above: Option<(i64, i64, i64)>, p: i64, pw: i64) -> u64 {
+pub(crate) fn residual_terms(above: Option<(i64, i64, i64)>, p: i64, pw: i64) -> u64 {
     let above = above.map_or(0, |(nw, n, ne)| {
         n.wrapping_sub(nw)
             .unsigned_abs()

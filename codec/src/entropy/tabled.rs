@@ -283,21 +283,26 @@ impl ContextTable {
         let mut t = usize::from(*self.buckets.get((slot >> BUCKET_SHIFT) as usize)?);
         // Most slots belong to their bucket's first token: that case stays out of the loop,
         // whose set-up took a dozen instructions per token.
-        let range = *self.ranges.get(t)?;
-        let (start, freq) = (range & 0xffff, range >> 16);
+        let (start, freq) = self.range(t)?;
         if slot < start + freq {
             return (slot >= start).then_some((t, start, freq));
         }
         t += 1;
         loop {
-            let range = *self.ranges.get(t)?;
-            let (start, freq) = (range & 0xffff, range >> 16);
+            let (start, freq) = self.range(t)?;
             // Tokens are laid out in order: the slot is this token's or a later one's.
             if slot < start + freq {
                 return (slot >= start).then_some((t, start, freq));
             }
             t += 1;
         }
+    }
+
+    /// Token `t`'s first slot and its number of slots.
+    #[inline(always)]
+    fn range(&self, t: usize) -> Option<(u32, u32)> {
+        let range = *self.ranges.get(t)?;
+        Some((range & 0xffff, range >> 16))
     }
 
     fn used(&self) -> bool {
