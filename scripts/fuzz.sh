@@ -55,7 +55,11 @@ done
 echo "fuzz: using $TOOLCHAIN"
 
 echo "== seed corpus (fuzz/corpus/<target>/seed-*)"
-BALER_FUZZ_SEEDS_DIR="$PWD/fuzz/corpus" cargo test --test fuzz_regressions seeds_decode -- --quiet
+# shellcheck source=scripts/features.sh
+source scripts/features.sh
+# The workspace's own features: after scripts/test.sh this reuses its build.
+BALER_FUZZ_SEEDS_DIR="$PWD/fuzz/corpus" cargo test --workspace "${features[@]}" \
+  --test fuzz_regressions seeds_decode -- --quiet
 
 failed=()
 for target in "${TARGETS[@]}"; do
