@@ -5,7 +5,7 @@
 use baler_codec::bounded::{
     field_taps, grid_index, ColumnGrid, LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrixView, DVector};
 
 /// Positions the fit uses at most (spread evenly over the sample).
 const FIT_POSITIONS: usize = 1 << 14;
@@ -34,10 +34,15 @@ pub fn fit(
     let positions = (count - 2) * n;
     let stride = positions.div_ceil(FIT_POSITIONS).max(1);
     let rows = positions.div_ceil(stride);
-    let mut a = DMatrix::<f64>::zeros(rows, LEARNED_TAPS);
-    let mut y = DVector::<f64>::zeros(rows);
+    // Row-major: a position's taps side by side, read in order by every round below.
+    let mut a = vec![0f64; rows * LEARNED_TAPS];
+    let mut y = vec![0f64; rows];
     let mut taps = [0i64; LEARNED_TAPS];
-    for (row, p) in (0..positions).step_by(stride).enumerate() {
+    for ((p, row), target) in (0..positions)
+        .step_by(stride)
+        .zip(a.chunks_exact_mut(LEARNED_TAPS))
+        .zip(&mut y)
+    {
         let (f, i) = (p / n + 2, p % n);
         let frame = |t: usize| &k[t * n..(t + 1) * n];
         field_taps(
@@ -47,16 +52,20 @@ pub fn fit(
             height,
             &mut taps,
         );
-        for (c, &t) in taps.iter().enumerate() {
-            a[(row, c)] = t as f64;
+        for (x, &t) in row.iter_mut().zip(&taps) {
+            *x = t as f64;
         }
-        y[row] = k[f * n + i] as f64;
+        *target = k[f * n + i] as f64;
     }
-    let mut weights = solve(&a, &y, None)?;
+    let mut weighted = Vec::with_capacity(a.len());
+    let mut weights = solve(&a, &y, None, &mut weighted)?;
+    let mut scale = vec![0f64; rows];
     for _ in 0..L1_ROUNDS {
-        let residual = &y - &a * &weights;
-        let scale = residual.map(|e| 1.0 / e.abs().max(0.5));
-        weights = solve(&a, &y, Some(&scale))?;
+        for ((s, row), &target) in scale.iter_mut().zip(a.chunks_exact(LEARNED_TAPS)).zip(&y) {
+            let e = target - dot(row, &weights);
+            *s = 1.0 / e.abs().max(0.5);
+        }
+        weights = solve(&a, &y, Some(&scale), &mut weighted)?;
     }
     let one = f64::from(1u32 << LEARNED_FRACTION_BITS);
     let mut fixed = [0i32; LEARNED_TAPS];
@@ -68,26 +77,49 @@ pub fn fit(
     Some(fixed)
 }
 
-/// Weighted least squares with a little ridge (neighbours are strongly correlated).
-fn solve(a: &DMatrix<f64>, y: &DVector<f64>, scale: Option<&DVector<f64>>) -> Option<DVector<f64>> {
-    let (mut aw, mut yw) = (a.clone(), y.clone());
-    if let Some(s) = scale {
-        let root = s.map(f64::sqrt);
-        for mut column in aw.column_iter_mut() {
-            column.component_mul_assign(&root);
+/// A row of taps times the weights: its prediction.
+fn dot(a: &[f64], b: &[f64; LEARNED_TAPS]) -> f64 {
+    a.iter().zip(b).map(|(x, w)| x * w).sum()
+}
+
+/// Weighted least squares with a little ridge (neighbours are strongly correlated), through
+/// the normal equations AᵀWA w = AᵀWy. `a` is A row-major, `LEARNED_TAPS` a row; `weighted`
+/// (a buffer kept across rounds) receives WA, which read column-major is (WA)ᵀ. Both factors
+/// are views of these buffers, and their product runs in matrixmultiply's kernels. On a
+/// small input (an HDF5 or Zarr chunk) the copies and transposes of A this avoids, and their
+/// page faults, had made the fit most of the compress time.
+fn solve(
+    a: &[f64],
+    y: &[f64],
+    scale: Option<&[f64]>,
+    weighted: &mut Vec<f64>,
+) -> Option<[f64; LEARNED_TAPS]> {
+    const T: usize = LEARNED_TAPS;
+    let rows = y.len();
+    weighted.clear();
+    match scale {
+        None => weighted.extend_from_slice(a),
+        Some(scale) => {
+            for (row, &s) in a.chunks_exact(T).zip(scale) {
+                weighted.extend(row.iter().map(|x| x * s));
+            }
         }
-        yw.component_mul_assign(&root);
     }
-    // An explicit transpose lets the product run through the blocked matrix kernel.
-    let awt = aw.transpose();
-    let mut gram = &awt * &aw;
-    let ridge = 1e-9 * gram.trace() / LEARNED_TAPS as f64 + 1e-12;
-    for d in 0..LEARNED_TAPS {
+    // (W A)ᵀ, T x rows, and A, rows x T (row-major: a row's taps one apart), without copies.
+    let weighted = DMatrixView::from_slice(weighted, T, rows);
+    let a = DMatrixView::from_slice_with_strides(a, rows, T, T, 1);
+    let mut gram = weighted * a;
+    let ridge = 1e-9 * gram.trace() / T as f64 + 1e-12;
+    for d in 0..T {
         gram[(d, d)] += ridge;
     }
-    let rhs = &awt * yw;
+    let rhs = weighted * DVector::from_column_slice(y);
     let w = gram.cholesky()?.solve(&rhs);
-    w.iter().all(|v| v.is_finite()).then_some(w)
+    let mut out = [0f64; T];
+    for (o, &v) in out.iter_mut().zip(w.iter()) {
+        *o = v;
+    }
+    out.iter().all(|v| v.is_finite()).then_some(out)
 }
 
 #[cfg(test)]
