@@ -57,7 +57,7 @@ pub fn fit(
         }
         *target = k[f * n + i] as f64;
     }
-    let mut weighted = Vec::with_capacity(a.len());
+    let mut weighted = Vec::new();
     let mut weights = solve(&a, &y, None, &mut weighted)?;
     let mut scale = vec![0f64; rows];
     for _ in 0..L1_ROUNDS {
@@ -83,10 +83,10 @@ fn dot(a: &[f64], b: &[f64; LEARNED_TAPS]) -> f64 {
 }
 
 /// Weighted least squares with a little ridge (neighbours are strongly correlated), through
-/// the normal equations AᵀWA w = AᵀWy. `a` is A row-major, `LEARNED_TAPS` a row; `weighted`
-/// (a buffer kept across rounds) receives WA, which read column-major is (WA)ᵀ. Both factors
-/// are views of these buffers, and their product runs in matrixmultiply's kernels. On a
-/// small input (an HDF5 or Zarr chunk) the copies and transposes of A this avoids, and their
+/// the normal equations AᵀWA w = AᵀWy. `a` is A row-major, `LEARNED_TAPS` a row; with a
+/// `scale`, `weighted` (a buffer kept across rounds) receives WA, which read column-major is
+/// (WA)ᵀ. Both factors are views of these buffers, and their product runs in matrixmultiply's
+/// kernels. On a small input (an HDF5 or Zarr chunk) the copies and transposes of A this avoids, and their
 /// page faults, had made the fit most of the compress time.
 fn solve(
     a: &[f64],
@@ -96,17 +96,18 @@ fn solve(
 ) -> Option<[f64; LEARNED_TAPS]> {
     const T: usize = LEARNED_TAPS;
     let rows = y.len();
-    weighted.clear();
-    match scale {
-        None => weighted.extend_from_slice(a),
+    let wa: &[f64] = match scale {
+        None => a,
         Some(scale) => {
+            weighted.clear();
             for (row, &s) in a.chunks_exact(T).zip(scale) {
                 weighted.extend(row.iter().map(|x| x * s));
             }
+            weighted
         }
-    }
+    };
     // (W A)ᵀ, T x rows, and A, rows x T (row-major: a row's taps one apart), without copies.
-    let weighted = DMatrixView::from_slice(weighted, T, rows);
+    let weighted = DMatrixView::from_slice(wa, T, rows);
     let a = DMatrixView::from_slice_with_strides(a, rows, T, T, 1);
     let mut gram = weighted * a;
     let ridge = 1e-9 * gram.trace() / T as f64 + 1e-12;
@@ -115,10 +116,7 @@ fn solve(
     }
     let rhs = weighted * DVector::from_column_slice(y);
     let w = gram.cholesky()?.solve(&rhs);
-    let mut out = [0f64; T];
-    for (o, &v) in out.iter_mut().zip(w.iter()) {
-        *o = v;
-    }
+    let out: [f64; T] = w.as_slice().try_into().ok()?;
     out.iter().all(|v| v.is_finite()).then_some(out)
 }
 
