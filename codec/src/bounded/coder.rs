@@ -156,6 +156,24 @@ impl ScratchBuf {
         }
     }
 
+    /// Resizes it for another block of `sizes`, keeping its allocations (a fresh buffer for
+    /// every block cost its zeroing or page faults anew). What the last block left in it
+    /// stays: each coder resets what it reads at the start of a block, as a device's static
+    /// buffers require. The raw-bits buffer keeps any growth ([`Self::grow_raw`]).
+    pub fn fit(&mut self, sizes: ScratchSizes) {
+        self.contexts.resize(sizes.contexts, IntModel::default());
+        self.history.resize(sizes.history, 0);
+        self.mirrors.resize(sizes.mirrors, 0.0);
+        self.codes.resize(sizes.codes, 0);
+        self.base.resize(sizes.base, 0.0);
+        self.tokens.resize(sizes.tokens, 0);
+        self.raw.resize(sizes.raw.max(self.raw.len()), 0);
+        self.tables.resize(sizes.tables, ContextTable::EMPTY);
+        self.grids
+            .resize(sizes.grids, ColumnGrid::linear(0.0, 1.0, 0.0));
+        self.volume.resize(sizes.volume, 0);
+    }
+
     /// Borrows it as the coders take it.
     pub fn scratch(&mut self) -> Scratch<'_> {
         Scratch {
