@@ -51,6 +51,26 @@ const FIRST_TOKEN: [u8; SHORT_LEN as usize + 1] = {
     first
 };
 
+/// What the decoder needs of each token below [`TOKEN_LONG`]: the magnitude's bits above the
+/// raw ones (the leading one and the bit below it), the number of raw bits, and the sign, as
+/// `lead | raw << 16 | negative << 31`. A lookup instead of a `match`: which token comes
+/// next is what the branch predictor cannot know.
+const SHORT_TOKENS: [u32; TOKEN_LONG] = {
+    let mut table = [0u32; TOKEN_LONG];
+    table[1] = 1;
+    table[2] = 1 | 1 << 31;
+    let mut token = 3;
+    while token < TOKEN_LONG {
+        let t = token - 3;
+        let (n, half, negative) = (t / 4 + 2, (t / 2) & 1, t & 1);
+        let below = n - 2;
+        let lead = 1 << (n - 1) | half << below;
+        table[token] = (lead | below << 16 | negative << 31) as u32;
+        token += 1;
+    }
+    table
+};
+
 /// A value's token and the raw bits that complete it (bits, count). Branch-free for the
 /// short lengths: which one comes next is what the coder cannot predict.
 #[inline(always)]
@@ -144,16 +164,37 @@ impl BitReader<'_> {
     /// The next `count` (at most 56) bits.
     #[inline(always)]
     fn take(&mut self, count: u32) -> Result<u64> {
+        if self.filled < count {
+            self.refill(count)?;
+        }
+        let bits = self.acc & ((1u64 << count) - 1);
+        self.acc >>= count;
+        self.filled -= count;
+        Ok(bits)
+    }
+
+    /// Fills the accumulator with at least `count` bits: as many whole bytes as fit, from one
+    /// 8-byte read where 8 bytes remain, byte by byte at the end. (The 8-byte read also puts
+    /// bits of the next, uncounted byte above `filled`: they are that byte's own bits, which
+    /// the next refill ORs in again at the same place.)
+    #[inline(always)]
+    fn refill(&mut self, count: u32) -> Result<()> {
+        if let Some(word) = self.data.get(self.pos..self.pos + 8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            self.acc |= u64::from_le_bytes(bytes) << self.filled;
+            let whole = (63 - self.filled) / 8;
+            self.pos += whole as usize;
+            self.filled += 8 * whole;
+            return Ok(());
+        }
         while self.filled < count {
             let byte = *self.data.get(self.pos).ok_or(Error::Truncated)?;
             self.acc |= u64::from(byte) << self.filled;
             self.pos += 1;
             self.filled += 8;
         }
-        let bits = self.acc & ((1u64 << count) - 1);
-        self.acc >>= count;
-        self.filled -= count;
-        Ok(bits)
+        Ok(())
     }
 
     /// Every byte read, and the padding bits zero.
@@ -682,10 +723,18 @@ impl<'s, 't> TabledDecoder<'s, 't> {
             .token_at(slot)
             .ok_or(Error::Invalid("tabled context not in the block"))?;
         let mut state = freq * (state >> TABLE_BITS) + (slot - start);
-        while state < RANS_LOW {
-            let byte = *self.rans.get(self.pos).ok_or(Error::Truncated)?;
-            state = state << 8 | u32::from(byte);
-            self.pos += 1;
+        if state < RANS_LOW {
+            // At most two bytes: the state is at least 2^11 here (freq >= 1, and it was at
+            // least 2^23), so one byte takes it from 2^15 and two from 2^11 past RANS_LOW.
+            // Both read at once, and the count taken without a branch.
+            let n = 1 + usize::from(state < RANS_LOW >> 8);
+            let bytes = self
+                .rans
+                .get(self.pos..self.pos + n)
+                .ok_or(Error::Truncated)?;
+            let next = bytes.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b));
+            state = state << (8 * n) | next;
+            self.pos += n;
         }
         if let Some(s) = self.states.get_mut(turn) {
             *s = state;
@@ -716,9 +765,18 @@ impl ResidualCoder for TabledDecoder<'_, '_> {
         _value: Coded,
     ) -> Result<Coded> {
         let token = self.token(context)?;
+        // Zero, the most common token by far at coarse bounds, stays a branch of its own.
+        if token == 0 {
+            return Ok(Coded::Residual(0));
+        }
+        if let Some(&short) = SHORT_TOKENS.get(token) {
+            let below = short >> 16 & 0x7fff;
+            let u = i64::from(short & 0xffff) | self.raw.take(below)? as i64;
+            // The sign without a branch: -u is (u ^ -1) + 1.
+            let negative = -i64::from(short >> 31);
+            return Ok(Coded::Residual((u ^ negative) - negative));
+        }
         Ok(match token {
-            0 => Coded::Residual(0),
-            1 | 2 => Coded::Residual(if token == 1 { 1 } else { -1 }),
             TOKEN_LONG => {
                 let head = self.raw.take(7)?;
                 let n = (head & 63) as u32;
@@ -728,16 +786,9 @@ impl ResidualCoder for TabledDecoder<'_, '_> {
                 let u = (1i64 << (n - 1)) | self.raw.take(n - 1)? as i64;
                 Coded::Residual(if head >> 6 == 1 { -u } else { u })
             }
-            TOKEN_ESCAPE => {
+            _ => {
                 let high = self.raw.take(32)?;
                 Coded::Raw(high << 32 | self.raw.take(32)?)
-            }
-            _ => {
-                let t = token - 3;
-                let (n, half, negative) = (t / 4 + 2, (t / 2) & 1, t & 1 == 1);
-                let below = n as u32 - 2;
-                let u = (1i64 << (n - 1)) | (half as i64) << below | self.raw.take(below)? as i64;
-                Coded::Residual(if negative { -u } else { u })
             }
         })
     }
@@ -789,6 +840,62 @@ mod tests {
         values.push((3, Coded::Raw(f64::NAN.to_bits())));
         values.push((0, Coded::Raw(u64::MAX)));
         round_trip(&values);
+    }
+
+    #[test]
+    fn the_short_token_table_spells_what_the_encoder_tokenized() {
+        // Every residual a short token can stand for: the table's lead, raw count and sign
+        // must rebuild it from the raw bits the encoder wrote.
+        for v in -(1i64 << SHORT_LEN) + 1..1i64 << SHORT_LEN {
+            let (token, raw, count) = tokenize(Coded::Residual(v)).unwrap();
+            let short = SHORT_TOKENS[token];
+            assert_eq!(short >> 16 & 0x7fff, count, "raw bits of {v}");
+            let u = i64::from(short & 0xffff) | raw as i64;
+            let back = if short >> 31 == 1 { -u } else { u };
+            assert_eq!(back, v, "token {token}");
+        }
+    }
+
+    #[test]
+    fn the_bit_reader_returns_what_was_written_and_ends_where_it_did() {
+        // Fields of every width from 0 to 56 bits: the 8-byte refill, the byte-by-byte
+        // refill of the last bytes, and the end check must agree with the writer.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for case in 0..300 {
+            let mut fields = std::vec::Vec::new();
+            for _ in 0..case % 40 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let count = (state % 57) as u32;
+                fields.push((state >> 7 & ((1u64 << count) - 1), count));
+            }
+            let mut out = std::vec![0u8; 8 * fields.len() + 8];
+            let mut writer = BitWriter {
+                out: &mut out,
+                pos: 0,
+                acc: 0,
+                filled: 0,
+            };
+            for &(bits, count) in &fields {
+                writer.put_long(bits, count).unwrap();
+            }
+            let len = writer.flush().unwrap();
+            let data = &out[..len];
+            let mut reader = BitReader {
+                data,
+                pos: 0,
+                acc: 0,
+                filled: 0,
+            };
+            for &(bits, count) in &fields {
+                assert_eq!(reader.take(count).unwrap(), bits, "case {case}");
+            }
+            assert!(reader.finished(), "case {case}");
+            // One bit more than was written is refused once the padding is spent.
+            let padding = (8 * len as u32).saturating_sub(fields.iter().map(|f| f.1).sum());
+            assert!(reader.take(padding).is_ok() && reader.take(1).is_err());
+        }
     }
 
     #[test]
