@@ -593,47 +593,52 @@ fn checked_worst(
     Ok(worst)
 }
 
+/// Buffers given back for the next block to fill again.
+struct Spares<T>(std::sync::Mutex<Vec<T>>);
+
+impl<T> Default for Spares<T> {
+    fn default() -> Self {
+        Spares(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+impl<T: Default> Spares<T> {
+    /// One given back before, or a new, empty one.
+    fn take(&self) -> T {
+        let spare = self.0.lock().ok().and_then(|mut spares| spares.pop());
+        spare.unwrap_or_default()
+    }
+
+    /// Gives `spare` back.
+    fn give(&self, spare: T) {
+        if let Ok(mut spares) = self.0.lock() {
+            spares.push(spare);
+        }
+    }
+}
+
 /// Working memory passed on from block to block: a worker takes one, fits it to its block and
 /// gives it back. A fresh one per block (about 8 MB of grid indices for an interpolated
 /// field, the decoded values as much again) cost its zeroing or its page faults anew, 4-5%
 /// of decompressing a field.
 #[derive(Default)]
 struct ScratchPool {
-    scratch: std::sync::Mutex<Vec<ScratchBuf>>,
-    values: std::sync::Mutex<Vec<Vec<f64>>>,
+    scratch: Spares<ScratchBuf>,
+    /// Blocks of values: the encoder's decoded rows, the decoder's output.
+    values: Spares<Vec<f64>>,
 }
 
 impl ScratchPool {
     /// Memory of `sizes`, a spare one refitted where there is one.
     fn take(&self, sizes: ScratchSizes) -> ScratchBuf {
-        let spare = self.scratch.lock().ok().and_then(|mut spares| spares.pop());
-        match spare {
-            Some(mut scratch) => {
-                scratch.fit(sizes);
-                scratch
-            }
-            None => ScratchBuf::new(sizes),
-        }
+        let mut scratch = self.scratch.take();
+        scratch.fit(sizes);
+        scratch
     }
 
     /// Gives `scratch` back for the next block.
     fn give(&self, scratch: ScratchBuf) {
-        if let Ok(mut spares) = self.scratch.lock() {
-            spares.push(scratch);
-        }
-    }
-
-    /// A buffer of values given back before, or an empty one.
-    fn take_values(&self) -> Vec<f64> {
-        let spare = self.values.lock().ok().and_then(|mut spares| spares.pop());
-        spare.unwrap_or_default()
-    }
-
-    /// Gives `values` back for the next block.
-    fn give_values(&self, values: Vec<f64>) {
-        if let Ok(mut spares) = self.values.lock() {
-            spares.push(values);
-        }
+        self.scratch.give(scratch);
     }
 }
 
@@ -1167,11 +1172,11 @@ pub fn compress<W: Write + Seek>(
         let coded: Result<Vec<(Vec<u8>, f64)>, Error> = chunk
             .par_chunks(rows_per_block * n)
             .map(|part| {
-                let buffers = (&pool, pool.take_values());
+                let buffers = (&pool, pool.values.take());
                 let (block, decoded) =
                     encode_rows(&params, model_rows.as_ref(), coder, part, buffers).map_err(at)?;
                 let worst = checked_worst(part, &decoded, &grid, n);
-                pool.give_values(decoded);
+                pool.values.give(decoded);
                 Ok((block, worst?))
             })
             .collect();
@@ -1413,15 +1418,7 @@ pub fn decompress<R: Read>(
     let max_payload = rows_per_block * (n + codes) * 100 + 4096;
     // Block buffers the sink has written come back to be filled again (fresh ones cost
     // their page faults anew).
-    let spares = std::sync::Mutex::new(Vec::<Vec<f64>>::new());
     let pool = ScratchPool::default();
-    let spare = || {
-        spares
-            .lock()
-            .ok()
-            .and_then(|mut s| s.pop())
-            .unwrap_or_default()
-    };
     decode_batches(
         BATCH_BLOCKS,
         start.blocks,
@@ -1429,16 +1426,14 @@ pub fn decompress<R: Read>(
         |_| next_bounded_block(reader, max_payload),
         |bytes, index| {
             let (model, max_rows) = (model_rows.as_ref(), rows_per_block);
-            let buffers = (&pool, spare());
+            let buffers = (&pool, pool.values.take());
             let values = decode_rows(&params, model, bytes, index, max_rows, buffers)?;
             Ok(((values.len() / n) as u64, values))
         },
         |values| {
             sink.push_f64(values)?;
             while let Some(buffer) = sink.spare_buffer() {
-                if let Ok(mut spares) = spares.lock() {
-                    spares.push(buffer);
-                }
+                pool.values.give(buffer);
             }
             Ok(())
         },

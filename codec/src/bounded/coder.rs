@@ -123,7 +123,7 @@ pub const TABLES_SHARE: usize = 32;
 
 /// Scratch memory on the heap, sized for a stream's parameters (host side).
 #[cfg(feature = "alloc")]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ScratchBuf {
     contexts: alloc::vec::Vec<IntModel>,
     history: alloc::vec::Vec<i64>,
@@ -141,19 +141,9 @@ pub struct ScratchBuf {
 impl ScratchBuf {
     /// Working memory of the given sizes.
     pub fn new(sizes: ScratchSizes) -> Self {
-        use alloc::vec;
-        ScratchBuf {
-            contexts: vec![IntModel::default(); sizes.contexts],
-            history: vec![0; sizes.history],
-            mirrors: vec![0.0; sizes.mirrors],
-            codes: vec![0; sizes.codes],
-            base: vec![0.0; sizes.base],
-            tokens: vec![0; sizes.tokens],
-            raw: vec![0; sizes.raw],
-            tables: vec![ContextTable::EMPTY; sizes.tables],
-            grids: vec![ColumnGrid::linear(0.0, 1.0, 0.0); sizes.grids],
-            volume: vec![0; sizes.volume],
-        }
+        let mut scratch = ScratchBuf::default();
+        scratch.fit(sizes);
+        scratch
     }
 
     /// Resizes it for another block of `sizes`, keeping its allocations (a fresh buffer for

@@ -316,6 +316,7 @@ impl Line {
             0
         };
         let mut left_residual = 0u64;
+        let mut predictions = [(0i64, 0u64); CHUNK];
         let mut j = 0;
         while j < points {
             if j == 0 || j >= interior_end {
@@ -327,7 +328,6 @@ impl Line {
                 continue;
             }
             let n = (interior_end - j).min(CHUNK);
-            let mut predictions = [(0i64, 0u64); CHUNK];
             self.predict_interior(volume, base, j, &mut predictions[..n]);
             let (mut i, step) = (base + (2 * j + 1) * s * self.stride, 2 * s * self.stride);
             for &(prediction, spread) in &predictions[..n] {
