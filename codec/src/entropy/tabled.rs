@@ -59,14 +59,20 @@ const SHORT_TOKENS: [u32; TOKEN_LONG] = {
     let mut table = [0u32; TOKEN_LONG];
     table[1] = 1;
     table[2] = 1 | 1 << 31;
-    let mut token = 3;
-    while token < TOKEN_LONG {
-        let t = token - 3;
-        let (n, half, negative) = (t / 4 + 2, (t / 2) & 1, t & 1);
+    // Laid out as `tokenize` numbers them: per bit length its first token, then the bit
+    // below the leading one, then the sign.
+    let mut n = 2;
+    while n <= SHORT_LEN {
         let below = n - 2;
-        let lead = 1 << (n - 1) | half << below;
-        table[token] = (lead | below << 16 | negative << 31) as u32;
-        token += 1;
+        let mut code = 0;
+        while code < 4 {
+            let (half, negative) = (code >> 1, code & 1);
+            let lead = 1 << (n - 1) | half << below;
+            table[FIRST_TOKEN[n as usize] as usize + code as usize] =
+                lead | below << 16 | negative << 31;
+            code += 1;
+        }
+        n += 1;
     }
     table
 };
