@@ -46,8 +46,12 @@ def baler(exe, a, rel, tmp):
                         "--rel-error-bound", repr(rel)], capture_output=True, text=True)
     if p.returncode:
         sys.exit(f"error: baler compress failed: {p.stderr.strip()}")
-    chosen = "interpolation" if "interpolation, model-free" in p.stdout + p.stderr else (
-        "learned" if "learned field predictor" in p.stdout + p.stderr else "model-free")
+    said = p.stdout + p.stderr
+    chosen = next((name for phrase, name in [
+        ("interpolation, model-free", "interpolation"),
+        ("learned field predictor", "learned"),
+        ("learned within each frame", "learned in frame"),
+    ] if phrase in said), "model-free")
     subprocess.run([exe, "decompress", "--input", out, "--output", back], check=True,
                    capture_output=True)
     rec = np.load(back)

@@ -100,6 +100,28 @@ fn every_bit_flip_and_cut_of_an_error_bounded_stream_is_refused() {
             None,
         ),
         (
+            "field learned within the frame",
+            harness::encode_bounded(
+                Layout::Field {
+                    height: 6,
+                    width: 7,
+                },
+                DType::F32,
+                None,
+                Some(Predictor::LearnedInFrame({
+                    let mut w = [0i32; 10];
+                    w[..3].copy_from_slice(&[1 << 16, 1 << 16, -(1 << 16)]);
+                    w
+                })),
+                42,
+                &field,
+                0.001,
+                3,
+                &[],
+            ),
+            None,
+        ),
+        (
             "interpolated field",
             harness::encode_bounded(
                 Layout::Field {

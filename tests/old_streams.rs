@@ -151,7 +151,8 @@ fn streams_of_december_2026_decode_to_the_same_bits() {
 /// field (relative to its predictions, fine bits and finer coarse levels), generated frames
 /// unrelated to each other (their rows stacked into one frame), a generated series (one line
 /// of all values) and the shared ash field (sparse, so on its grid with its zeros
-/// exact), which compressing the shared data again must give byte for byte.
+/// exact). Compressing the ash field gave `ash_1e-3` byte for byte until the in-frame learned
+/// predictor (below) coded it smaller.
 #[test]
 fn interpolated_streams_decode_to_the_same_bits() {
     use baler_codec::stream::BlockKind;
@@ -172,19 +173,49 @@ fn interpolated_streams_decode_to_the_same_bits() {
         count, 4,
         "interpolated/decoded.sha256 lists the four streams"
     );
+}
+
+/// Fields learned within the frame (parameters predictor 5; `in_frame/`): the shared ash
+/// field, whose three frames are layers, at 1e-2 and 1e-3. They decode to the same bits, and
+/// compressing the shared data again gives them byte for byte.
+#[test]
+fn in_frame_streams_decode_to_the_same_bits() {
+    use baler_codec::stream::BlockKind;
+    let listing = listed("in_frame/decoded.sha256");
+    assert_eq!(
+        listing.len(),
+        2,
+        "in_frame/decoded.sha256 lists the two streams"
+    );
+    for (name, shape, hash) in &listing {
+        let stream = read(&format!("in_frame/{name}.baler"));
+        let blocks = blocks(&stream);
+        let predictor = blocks
+            .iter()
+            .find(|(kind, _)| *kind == BlockKind::BoundParams)
+            .map(|(_, payload)| payload[2]);
+        assert_eq!(predictor, Some(5), "{name}: not the in-frame predictor");
+        let array = baler::decompress(&stream, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(array.shape(), &shape[..], "{name}");
+        assert_eq!(digest(array.values()), *hash, "{name} decodes differently");
+    }
     let ash = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dev_name_ash.npz");
     if !ash.exists() {
         eprintln!(
-            "SKIPPED the compress half of interpolated_streams_decode_to_the_same_bits: no {}",
+            "SKIPPED the compress half of in_frame_streams_decode_to_the_same_bits: no {}",
             ash.display()
         );
         return;
     }
-    let written = baler::compress(&in_memory(&ash), &Options::bounded(Bound::Relative(1e-3)));
-    assert!(
-        written.unwrap() == read("interpolated/ash_1e-3.baler"),
-        "the ash field compresses to another stream"
-    );
+    let ash = in_memory(&ash);
+    for (name, r) in [("ash_1e-2", 1e-2), ("ash_1e-3", 1e-3)] {
+        let written = baler::compress(&ash, &Options::bounded(Bound::Relative(r))).unwrap();
+        let kept = read(&format!("in_frame/{name}.baler"));
+        assert!(
+            written == kept,
+            "the ash field compresses to another stream than {name}"
+        );
+    }
 }
 
 /// Exact columns (blob flag 1; `exact/`): a fixed-rate stream of the shipped collider events

@@ -500,6 +500,9 @@ pub fn compress(
         (_, Chosen::Learned(bytes)) => {
             format!("learned field predictor, its {bytes} bytes inside the stream")
         }
+        (_, Chosen::LearnedInFrame(bytes)) => format!(
+            "field predictor learned within each frame, its {bytes} bytes inside the stream"
+        ),
         (_, Chosen::Relations(columns)) => {
             format!("{columns} columns predicted from earlier columns of their row")
         }

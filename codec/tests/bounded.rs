@@ -5,7 +5,7 @@ use baler_codec::bounded::interpolate::{ACTIVITY_CLASSES, MAX_FINE_BITS, VOLUME_
 use baler_codec::bounded::{
     params_len, tabled_applies, write_params, BoundParams, BoundedDecoder, BoundedEncoder,
     CoderChoice, ColumnGrid, InterpolationPlan, Layout, Predictor, Scratch, ScratchBuf,
-    ScratchSizes, LEARNED_FRACTION_BITS, LEARNED_TAPS,
+    ScratchSizes, CAUSAL_TAPS, LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::model::quantize::{FloatActivation, FloatModel};
 use baler_codec::stream::{Block, BlockKind};
@@ -193,6 +193,20 @@ fn weights() -> impl Strategy<Value = [i32; LEARNED_TAPS]> {
     })
 }
 
+/// A field predictor to test: Lorenzo, the learned one (60 taps), or the in-frame one (its
+/// first 10 weights of the same kind).
+fn field_predictor() -> impl Strategy<Value = Predictor> {
+    prop_oneof![
+        3 => Just(Predictor::None),
+        4 => weights().prop_map(Predictor::Learned),
+        3 => weights().prop_map(|w| {
+            let mut a = [0i32; CAUSAL_TAPS.len()];
+            a.copy_from_slice(&w[..CAUSAL_TAPS.len()]);
+            Predictor::LearnedInFrame(a)
+        }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -226,12 +240,12 @@ proptest! {
         height in 1u32..7,
         width in 1u32..7,
         seed_values in proptest::collection::vec(hostile_value(), 150),
-        weights in proptest::option::weighted(0.7, weights()),
+        predictor in field_predictor(),
         exponent in -6i32..2,
         f32_output in any::<bool>(),
     ) {
-        // Lorenzo, or learned weights of any size; both entropy coders.
-        let predictor = weights.map_or(Predictor::None, Predictor::Learned);
+        // Lorenzo, or learned weights of any size (over 60 taps or the frame's 10); both
+        // entropy coders.
         let bound = 10f64.powi(exponent);
         let n = (height * width) as usize;
         let (values, dtype) = test_values(&seed_values, frames * n, f32_output);
@@ -319,10 +333,81 @@ fn damaged_learned_parameters_are_typed_errors() {
     );
     // Tables have no learned predictor.
     let mut table = params_bytes(Layout::Table, Predictor::None, DType::F64, &[grid(0.5)], 1);
-    table[2] = 2;
+    for code in [2, 5] {
+        table[2] = code;
+        assert_eq!(
+            BoundParams::read(&table).unwrap_err(),
+            Error::Invalid("bounded predictor")
+        );
+    }
+    // The in-frame predictor: 10 weights; every cut, and a wrong count, refused.
+    let mut in_frame = [0i32; CAUSAL_TAPS.len()];
+    in_frame[1] = 1 << LEARNED_FRACTION_BITS;
+    let good = params_bytes(
+        layout,
+        Predictor::LearnedInFrame(in_frame),
+        DType::F64,
+        &[grid(0.5)],
+        6,
+    );
     assert_eq!(
-        BoundParams::read(&table).unwrap_err(),
-        Error::Invalid("bounded predictor")
+        BoundParams::read(&good).unwrap().predictor,
+        Predictor::LearnedInFrame(in_frame)
+    );
+    for cut in 0..good.len() {
+        assert!(BoundParams::read(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut taps = good.clone();
+    taps[20 + 32] = 60;
+    assert_eq!(
+        BoundParams::read(&taps).unwrap_err(),
+        Error::Invalid("learned predictor taps")
+    );
+}
+
+#[test]
+fn the_in_frame_predictor_codes_layers_smaller_than_lorenzo() {
+    // Frames that are layers, not steps in time: each holds a plume somewhere else (zeros
+    // around it, as in a volcanic-ash field's height layers). 3-D Lorenzo carries the frame
+    // before's plume into this frame's zeros; "left + up - up-left" within the frame (the
+    // in-frame predictor with 2-D Lorenzo's weights) predicts the zeros as zeros.
+    let (h, w, frames) = (20u32, 24u32, 6usize);
+    let n = (h * w) as usize;
+    let values: Vec<f64> = (0..frames * n)
+        .map(|i| {
+            let f = (i / n) as f64;
+            let (r, c) = (((i % n) / w as usize) as f64, (i % w as usize) as f64);
+            let (r0, c0) = (4.0 + (f * 7.3) % 12.0, 4.0 + (f * 11.1) % 16.0);
+            let d2 = (r - r0).powi(2) + (c - c0).powi(2);
+            if d2 < 16.0 {
+                (16.0 - d2) * (1.0 + 0.2 * f)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let layout = Layout::Field {
+        height: h,
+        width: w,
+    };
+    let one = 1 << LEARNED_FRACTION_BITS;
+    let mut planar = [0i32; CAUSAL_TAPS.len()];
+    // CAUSAL_TAPS: (-1, 0), (0, -1), (-1, -1), ...
+    planar[..3].copy_from_slice(&[one, one, -one]);
+    let code = |predictor| {
+        let bytes = params_bytes(layout, predictor, DType::F64, &[grid(1e-3)], n);
+        let params = BoundParams::read(&bytes).unwrap();
+        let (payload, decoded) = round_trip(&params, None, &values);
+        assert_within(&values, &decoded, |_| 1e-3);
+        payload.len()
+    };
+    let (lorenzo, in_frame) = (
+        code(Predictor::None),
+        code(Predictor::LearnedInFrame(planar)),
+    );
+    assert!(
+        in_frame * 4 < lorenzo * 3,
+        "in-frame {in_frame} bytes against Lorenzo's {lorenzo}"
     );
 }
 

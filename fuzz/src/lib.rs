@@ -860,6 +860,25 @@ fn bounded_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
             4,
             &[],
         ),
+        // The in-frame learned predictor (parameters predictor 5), from the first frame on.
+        encode_bounded(
+            Layout::Field {
+                height: 4,
+                width: 5,
+            },
+            DType::F64,
+            None,
+            Some(Predictor::LearnedInFrame({
+                let mut w = [0i32; 10];
+                w[..3].copy_from_slice(&[1 << 16, 1 << 16, -(1 << 16)]);
+                w
+            })),
+            20,
+            &field,
+            0.001,
+            4,
+            &[],
+        ),
         // Interpolated blocks (kind 7), relative to their predictions, frames across 2 blocks.
         encode_bounded(
             Layout::Field {

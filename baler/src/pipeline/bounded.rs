@@ -122,6 +122,9 @@ pub enum Chosen {
     /// The linear field predictor learned from the data; its weights take this many bytes of
     /// the stream.
     Learned(usize),
+    /// The linear field predictor over each frame's own neighbours, learned from the data
+    /// (frames that are layers rather than steps in time); its weights take this many bytes.
+    LearnedInFrame(usize),
     /// Tables: this many columns predicted from earlier columns of their row.
     Relations(usize),
     /// Fields: multilevel interpolation over each block's frames.
@@ -807,6 +810,7 @@ pub fn describe(predictor: &Predictor) -> &'static str {
     match predictor {
         Predictor::None => "model-free",
         Predictor::Learned(_) => "learned predictor",
+        Predictor::LearnedInFrame(_) => "learned within the frame",
         Predictor::Relations => "column relations",
         Predictor::Interpolated(_) => "interpolation",
         Predictor::Model => "autoencoder + its blob",
@@ -918,6 +922,14 @@ fn choose(
         }
         (Layout::Table, _) => None,
     };
+    // Frames that do not follow on from each other (layers, levels, channels): a predictor
+    // that reads only the frame itself.
+    let in_frame = match (layout, use_model) {
+        (Layout::Field { height, width }, UseModel::Auto) => {
+            learned::fit_in_frame(sample, height as usize, width as usize, &grid[0])
+        }
+        _ => None,
+    };
     let interpolated = match (layout, use_model) {
         (Layout::Field { height, width }, UseModel::Auto) => {
             interpolation::fit(sample, height as usize, width as usize, &grid[0])
@@ -943,6 +955,9 @@ fn choose(
             candidates.push((Predictor::None, None, 0));
             if let Some(w) = learned {
                 candidates.push((Predictor::Learned(w), None, 0));
+            }
+            if let Some(w) = in_frame {
+                candidates.push((Predictor::LearnedInFrame(w), None, 0));
             }
             if let Some(plan) = interpolated {
                 let plan = fewest_tables(plan, &params_for, sample)?;
@@ -1237,6 +1252,9 @@ pub fn compress<W: Write + Seek>(
             Predictor::None => Chosen::ModelFree,
             Predictor::Model => Chosen::Model,
             Predictor::Learned(_) => Chosen::Learned(params_bytes.len() - free_params_len),
+            Predictor::LearnedInFrame(_) => {
+                Chosen::LearnedInFrame(params_bytes.len() - free_params_len)
+            }
             Predictor::Relations => {
                 Chosen::Relations(grid.iter().filter(|g| g.relation.is_some()).count())
             }
@@ -1405,6 +1423,7 @@ pub fn decompress<R: Read>(
         (
             Predictor::None
             | Predictor::Learned(_)
+            | Predictor::LearnedInFrame(_)
             | Predictor::Relations
             | Predictor::Interpolated(_),
             _,

@@ -14,6 +14,9 @@
 //! - or, for fields, a learned linear predictor: [`LEARNED_TAPS`] fixed-point weights, fitted
 //!   to the data by the encoder and stored in the parameters block, over decoded neighbours
 //!   in the frame and the two frames before it ([`field_taps`]; computed in [`crate::bounded::field`]);
+//! - or, for fields whose frames are layers rather than steps in time, the same rule over the
+//!   frame's own [`CAUSAL_TAPS`] only, from a block's first frame on
+//!   ([`Predictor::LearnedInFrame`]);
 //! - or, for tables, column relations: a column predicted as a function of earlier decoded
 //!   columns of its row ([`Relation`], e.g. a transverse momentum from px and py), snapped to
 //!   the grid.
@@ -106,6 +109,8 @@ pub const FIELD_CLASSES: usize = TABLED_CONTEXTS;
 pub const MAX_GRID_INDEX: i64 = 1 << 40;
 /// Bytes of the learned predictor's section of the parameters block.
 const LEARNED_SECTION_LEN: usize = 2 + 4 * LEARNED_TAPS;
+/// Bytes of the in-frame learned predictor's section: a u16 count and its weights.
+const IN_FRAME_SECTION_LEN: usize = 2 + 4 * CAUSAL_TAPS.len();
 const NO_CONTEXT: u32 = u32::MAX;
 
 /// How the values of a row relate to each other.
@@ -134,6 +139,11 @@ pub enum Predictor {
     /// Fields only: a learned linear predictor, weights in units of
     /// 2^-[`LEARNED_FRACTION_BITS`] over the [`field_taps`] neighbours.
     Learned([i32; LEARNED_TAPS]),
+    /// Fields only: a learned linear predictor over the frame's own [`CAUSAL_TAPS`] (the
+    /// first taps of [`field_taps`]), from a block's first frame on: for frames that are
+    /// layers, levels or channels rather than steps in time, where the frame before predicts
+    /// poorly. Weights in units of 2^-[`LEARNED_FRACTION_BITS`].
+    LearnedInFrame([i32; CAUSAL_TAPS.len()]),
     /// Tables only: columns with a [`ColumnGrid::relation`] are predicted from earlier
     /// columns of the same row; the others as without a model.
     Relations,
@@ -150,6 +160,7 @@ impl Predictor {
             Predictor::Learned(_) => 2,
             Predictor::Relations => 3,
             Predictor::Interpolated(_) => 4,
+            Predictor::LearnedInFrame(_) => 5,
         }
     }
 
@@ -157,6 +168,7 @@ impl Predictor {
     fn section_len(&self) -> usize {
         match self {
             Predictor::Learned(_) => LEARNED_SECTION_LEN,
+            Predictor::LearnedInFrame(_) => IN_FRAME_SECTION_LEN,
             Predictor::Interpolated(_) => interpolate::INTERPOLATION_SECTION_LEN,
             _ => 0,
         }
@@ -270,19 +282,27 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32> {
     Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-/// The learned predictor's weights, stored after the grids: a u16 count, then i32s.
-fn read_weights(payload: &[u8], at: usize) -> Result<[i32; LEARNED_TAPS]> {
-    let section = payload
-        .get(at..at + LEARNED_SECTION_LEN)
-        .ok_or(Error::Truncated)?;
-    if usize::from(u16::from_le_bytes([section[0], section[1]])) != LEARNED_TAPS {
+/// A learned predictor's `T` weights, stored after the grids: a u16 count (which must be
+/// `T`), then i32s.
+fn read_weights<const T: usize>(payload: &[u8], at: usize) -> Result<[i32; T]> {
+    let section = payload.get(at..at + 2 + 4 * T).ok_or(Error::Truncated)?;
+    if usize::from(u16::from_le_bytes([section[0], section[1]])) != T {
         return Err(Error::Invalid("learned predictor taps"));
     }
-    let mut weights = [0i32; LEARNED_TAPS];
+    let mut weights = [0i32; T];
     for (w, b) in weights.iter_mut().zip(section[2..].chunks_exact(4)) {
         *w = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
     Ok(weights)
+}
+
+/// Writes a learned predictor's section (the inverse of [`read_weights`]); returns its length.
+fn write_weights(weights: &[i32], out: &mut [u8]) -> usize {
+    out[..2].copy_from_slice(&(weights.len() as u16).to_le_bytes());
+    for (i, w) in weights.iter().enumerate() {
+        out[2 + 4 * i..6 + 4 * i].copy_from_slice(&w.to_le_bytes());
+    }
+    2 + 4 * weights.len()
 }
 
 fn grid_entries(layout: Layout, row_len: usize) -> usize {
@@ -399,12 +419,10 @@ pub fn write_params(
             at += 4;
         }
     }
-    if let Predictor::Learned(weights) = &predictor {
-        out[at..at + 2].copy_from_slice(&(LEARNED_TAPS as u16).to_le_bytes());
-        for (i, w) in weights.iter().enumerate() {
-            out[at + 2 + 4 * i..at + 6 + 4 * i].copy_from_slice(&w.to_le_bytes());
-        }
-        at += LEARNED_SECTION_LEN;
+    match &predictor {
+        Predictor::Learned(weights) => at += write_weights(weights, &mut out[at..]),
+        Predictor::LearnedInFrame(weights) => at += write_weights(weights, &mut out[at..]),
+        _ => {}
     }
     if let Predictor::Interpolated(plan) = &predictor {
         plan.write(&mut out[at..]);
@@ -466,11 +484,15 @@ impl<'a> BoundParams<'a> {
         let (predictor, names_at) = match (predictor_code, layout) {
             (0, _) => (Predictor::None, grids_end),
             (1, _) => (Predictor::Model, grids_end),
-            (2, Layout::Field { .. }) if !cfg!(feature = "learned") => {
+            (2 | 5, Layout::Field { .. }) if !cfg!(feature = "learned") => {
                 return Err(Error::NotInThisBuild(
                     "the learned field predictor (feature learned)",
                 ))
             }
+            (5, Layout::Field { .. }) => (
+                Predictor::LearnedInFrame(read_weights(payload, grids_end)?),
+                grids_end + IN_FRAME_SECTION_LEN,
+            ),
             (2, Layout::Field { .. }) => (
                 Predictor::Learned(read_weights(payload, grids_end)?),
                 grids_end + LEARNED_SECTION_LEN,
@@ -582,9 +604,10 @@ impl<'a> BoundParams<'a> {
     /// `f64` values a block's coding state needs for the learned predictor's mirrors (0 without it).
     pub fn mirror_len(&self) -> usize {
         match (self.layout, self.predictor) {
-            (Layout::Field { height, width }, Predictor::Learned(_)) => {
-                crate::bounded::field::mirror_len(height as usize, width as usize)
-            }
+            (
+                Layout::Field { height, width },
+                Predictor::Learned(_) | Predictor::LearnedInFrame(_),
+            ) => crate::bounded::field::mirror_len(height as usize, width as usize),
             _ => 0,
         }
     }
@@ -667,6 +690,9 @@ pub(crate) struct RowState<'b> {
     temporal: &'b mut [i64],
     targets: &'b mut [i64],
     mirrors: Option<TemporalSums<'b>>,
+    /// Whether the mirrors keep the frames before (the learned predictor's temporal taps;
+    /// the in-frame one uses the mirrors only for its causal sums).
+    mirror_frames: bool,
     /// A table's column grids, read once; empty when the caller gave no room for them.
     grids: &'b [ColumnGrid],
     /// Field blocks of kind 6: contexts from the residual to the left and the rows before
@@ -707,17 +733,16 @@ impl<'b> RowState<'b> {
         let (current, rest) = rest.split_at_mut(n);
         let (temporal, targets) = rest.split_at_mut(n);
         let mirrors = match (params.layout, params.predictor) {
-            (Layout::Field { height, width }, Predictor::Learned(_))
-                if cfg!(feature = "learned") =>
-            {
-                Some(
-                    TemporalSums::new(height as usize, width as usize, mirrors).ok_or(
-                        Error::BufferTooSmall {
-                            needed: params.mirror_len(),
-                        },
-                    )?,
-                )
-            }
+            (
+                Layout::Field { height, width },
+                Predictor::Learned(_) | Predictor::LearnedInFrame(_),
+            ) if cfg!(feature = "learned") => Some(
+                TemporalSums::new(height as usize, width as usize, mirrors).ok_or(
+                    Error::BufferTooSmall {
+                        needed: params.mirror_len(),
+                    },
+                )?,
+            ),
             _ => None,
         };
         let grids = match grids.get_mut(..n) {
@@ -737,6 +762,7 @@ impl<'b> RowState<'b> {
             temporal,
             targets,
             mirrors,
+            mirror_frames: matches!(params.predictor, Predictor::Learned(_)),
             grids,
             residual_contexts: false,
             rows_seen: 0,
@@ -758,7 +784,7 @@ impl<'b> RowState<'b> {
     fn next_frame(&mut self) {
         core::mem::swap(&mut self.older, &mut self.previous);
         core::mem::swap(&mut self.previous, &mut self.current);
-        if let Some(mirrors) = &mut self.mirrors {
+        if let (Some(mirrors), true) = (&mut self.mirrors, self.mirror_frames) {
             mirrors.push_frame(self.previous);
         }
         self.rows_seen = self.rows_seen.saturating_add(1);
@@ -971,10 +997,18 @@ pub(crate) fn code_row<C: ResidualCoder>(
             found: out.len(),
         });
     }
+    // The in-frame predictor as the learned one with no weight on the frames before: their
+    // sums are 0, and it needs no earlier frame in the block to start.
+    let mut in_frame = [0i32; LEARNED_TAPS];
     let weights = match (&params.predictor, &mut state.mirrors, state.rows_seen) {
         (Predictor::Learned(w), Some(mirrors), 2..) if cfg!(feature = "learned") => {
             mirrors.compute(w, [state.older, state.previous], state.temporal);
             Some(w)
+        }
+        (Predictor::LearnedInFrame(w), Some(_), _) if cfg!(feature = "learned") => {
+            in_frame[..CAUSAL_TAPS.len()].copy_from_slice(w);
+            state.temporal.fill(0);
+            Some(&in_frame)
         }
         _ => None,
     };
@@ -1088,6 +1122,7 @@ pub(crate) fn code_block<C: BitCoder, M: RowModel>(
         (
             Predictor::None
             | Predictor::Learned(_)
+            | Predictor::LearnedInFrame(_)
             | Predictor::Relations
             | Predictor::Interpolated(_),
             _,
