@@ -924,8 +924,10 @@ fn choose(
     };
     // Frames that do not follow on from each other (layers, levels, channels): a predictor
     // that reads only the frame itself.
-    let in_frame = match (layout, use_model) {
-        (Layout::Field { height, width }, UseModel::Auto) => {
+    // (`Always` takes it where the 60-tap one cannot be fitted: fewer than three frames.)
+    let in_frame = match (layout, use_model, learned) {
+        (Layout::Field { height, width }, UseModel::Auto, _)
+        | (Layout::Field { height, width }, UseModel::Always, None) => {
             learned::fit_in_frame(sample, height as usize, width as usize, &grid[0])
         }
         _ => None,
@@ -943,15 +945,18 @@ fn choose(
         .iter()
         .enumerate()
         .map(|(i, &(_, blob_len))| (Predictor::Model, Some(i), blob_len));
-    match (use_model, models.is_empty(), learned) {
-        (UseModel::Never, _, _) => candidates.push((Predictor::None, None, 0)),
-        (UseModel::Always, false, _) => candidates.extend(with_models),
-        (UseModel::Always, true, Some(w)) => candidates.push((Predictor::Learned(w), None, 0)),
-        (UseModel::Always, true, None) if relations > 0 => {
+    match (use_model, models.is_empty(), learned, in_frame) {
+        (UseModel::Never, ..) => candidates.push((Predictor::None, None, 0)),
+        (UseModel::Always, false, ..) => candidates.extend(with_models),
+        (UseModel::Always, true, Some(w), _) => candidates.push((Predictor::Learned(w), None, 0)),
+        (UseModel::Always, true, None, Some(w)) => {
+            candidates.push((Predictor::LearnedInFrame(w), None, 0))
+        }
+        (UseModel::Always, true, None, None) if relations > 0 => {
             candidates.push((Predictor::Relations, None, 0))
         }
-        (UseModel::Always, true, None) => candidates.push((Predictor::None, None, 0)),
-        (UseModel::Auto, _, learned) => {
+        (UseModel::Always, true, None, None) => candidates.push((Predictor::None, None, 0)),
+        (UseModel::Auto, _, learned, _) => {
             candidates.push((Predictor::None, None, 0));
             if let Some(w) = learned {
                 candidates.push((Predictor::Learned(w), None, 0));
