@@ -302,17 +302,22 @@ impl RowSource {
     }
 }
 
+/// Values a chunk's buffer reserves at most before they arrive (32 MB): a header may promise
+/// rows of any length, and the buffer grows only as the file delivers them, so a damaged
+/// header ends in a "truncated" error instead of an allocation of its promise.
+const MAX_RESERVED_VALUES: usize = 1 << 22;
+
 /// Sends the values of `iter` in chunks of `chunk_len`.
 fn send_chunks(
     iter: impl Iterator<Item = Result<f64, String>>,
     chunk_len: usize,
     tx: &ChunkSender,
 ) -> Result<(), String> {
-    let mut chunk = tx.buffer(chunk_len.min(1 << 22));
+    let mut chunk = tx.buffer(chunk_len.min(MAX_RESERVED_VALUES));
     for v in iter {
         chunk.push(v?);
         if chunk.len() == chunk_len {
-            let full = std::mem::replace(&mut chunk, tx.buffer(chunk_len.min(1 << 22)));
+            let full = std::mem::replace(&mut chunk, tx.buffer(chunk_len.min(MAX_RESERVED_VALUES)));
             if tx.send(Ok(full)).is_err() {
                 return Ok(()); // the consumer stopped
             }
@@ -341,7 +346,7 @@ fn send_f64_le(
     let mut left = values;
     while left > 0 {
         let n = left.min(chunk_len);
-        let mut chunk = tx.buffer(n);
+        let mut chunk = tx.buffer(n.min(MAX_RESERVED_VALUES));
         while chunk.len() < n {
             let piece = (n - chunk.len()).min(bytes.len() / 8);
             let part = &mut bytes[..8 * piece];
