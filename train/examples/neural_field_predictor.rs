@@ -7,8 +7,12 @@
 //!
 //! ```text
 //! cargo run --release -p baler-train --example neural_field_predictor -- \
-//!     ../shared/data/dev_name_ash.npz [--bounds 1e-2,1e-3,1e-4] [--epochs 40] [--hidden 32,32]
+//!     ../shared/data/dev_name_ash.npz [--bounds 1e-2,1e-3,1e-4] [--epochs 40] [--hidden 32,32] \
+//!     [--in-frame]
 //! ```
+//!
+//! `--in-frame` corrects the in-frame learned predictor (parameters predictor 5) instead of
+//! the 60-tap one, against `--use-model auto`'s stream, which must have chosen it.
 //!
 //! For each bound R (times the array's range) it prints, in bytes:
 //! - `baler`: the real stream of `baler::compress` (`--use-model auto`), and its predictor;
@@ -55,6 +59,8 @@ struct Args {
     bounds: Vec<f64>,
     epochs: usize,
     hidden: Vec<usize>,
+    /// Correct the in-frame learned predictor (parameters predictor 5) instead of the 60-tap one.
+    in_frame: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -63,8 +69,10 @@ fn args() -> Result<Args, String> {
     let mut bounds = vec![1e-2, 1e-3, 1e-4];
     let mut epochs = 40;
     let mut hidden = vec![32, 32];
+    let mut in_frame = false;
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--in-frame" => in_frame = true,
             "--bounds" => {
                 let v = it.next().ok_or("--bounds needs a list")?;
                 bounds = v
@@ -89,10 +97,11 @@ fn args() -> Result<Args, String> {
     }
     Ok(Args {
         input: input
-            .ok_or("usage: neural_field_predictor FIELD.npz [--bounds R,..] [--epochs N]")?,
+            .ok_or("usage: neural_field_predictor FIELD.npz [--bounds R,..] [--epochs N] [--hidden W,..] [--in-frame]")?,
         bounds,
         epochs,
         hidden,
+        in_frame,
     })
 }
 
@@ -143,14 +152,36 @@ fn run() -> Result<(), String> {
 
         let bound = r * (hi - lo);
         let grid = ColumnGrid::linear(0.0, 2.0 * bound, bound);
-        let field = Field::new(&data.values, height, width, &grid);
-        let weights = baler::fit::learned::fit(&data.values, height, width, &grid)
-            .ok_or("the learned fit failed")?;
+        let mut field = Field::new(&data.values, height, width, &grid);
+        let weights = match args.in_frame {
+            false => baler::fit::learned::fit(&data.values, height, width, &grid),
+            true => {
+                baler::fit::learned::fit_in_frame(&data.values, height, width, &grid).map(|w| {
+                    let mut all = [0i32; LEARNED_TAPS];
+                    all[..w.len()].copy_from_slice(&w);
+                    field.lorenzo_frames = 0;
+                    field.weight_bytes = 4 * w.len();
+                    all
+                })
+            }
+        }
+        .ok_or("the learned fit failed")?;
+        // The real stream this harness's linear predictor reproduces: the learned one, or with
+        // --in-frame auto's, which must have chosen the in-frame predictor.
+        let baseline = match args.in_frame {
+            false => learned_stream.len(),
+            true if chosen.starts_with("LearnedInFrame") => stream.len(),
+            true => {
+                return Err(format!(
+                    "{name} at {r:e}: auto chose {chosen}, not the in-frame predictor"
+                ))
+            }
+        };
         let plain = field.residuals(&weights, None)?;
         let linear = field.code(&plain, |j| Ok(field.kind6_class(&plain, j)))?;
-        // The real learned stream's bytes beyond this harness's payload and weights (stream
-        // and block headers, parameters) come with either MLP's stream too.
-        let overhead = learned_stream.len().saturating_sub(linear);
+        // The real stream's bytes beyond this harness's payload and weights (stream and block
+        // headers, parameters) come with either MLP's stream too.
+        let overhead = baseline.saturating_sub(linear);
 
         // Design 1: the prediction corrected by an MLP over the causal neighbourhood.
         let started = Instant::now();
@@ -212,7 +243,7 @@ fn run() -> Result<(), String> {
         println!(
             "| {name} | {r:e} | {hidden} | {} ({chosen}) | {} ({}) | {} + {side} = {corrected_total} | {:.3}x | {} + {context_side} = {contexts_total} | {:.3}x | {encode_speed:.1} / {decode_speed:.1} | {inference_speed:.1} |",
             stream.len(),
-            learned_stream.len(),
+            baseline,
             linear + overhead,
             corrected + overhead,
             best as f64 / corrected_total as f64,
@@ -230,6 +261,11 @@ struct Field<'a> {
     escaped: Vec<bool>,
     height: usize,
     width: usize,
+    /// A block's first frames that 3-D Lorenzo predicts (2 for the 60-tap predictor, 0 for
+    /// the in-frame one).
+    lorenzo_frames: usize,
+    /// The stream bytes of the learned weights.
+    weight_bytes: usize,
 }
 
 impl<'a> Field<'a> {
@@ -249,6 +285,8 @@ impl<'a> Field<'a> {
             escaped,
             height,
             width,
+            lorenzo_frames: 2,
+            weight_bytes: 4 * LEARNED_TAPS,
         }
     }
 
@@ -268,12 +306,12 @@ impl<'a> Field<'a> {
     }
 
     /// The linear prediction and the taps of value `j`, as the codec predicts it: a block's
-    /// first two frames by 3-D Lorenzo, the others by the learned weights.
+    /// first `lorenzo_frames` frames by 3-D Lorenzo, the others by the learned weights.
     fn linear(&self, weights: &[i32; LEARNED_TAPS], j: usize) -> (i64, [i64; LEARNED_TAPS]) {
         let (f, i) = (j / self.n(), j % self.n());
         let mut taps = [0i64; LEARNED_TAPS];
         field_taps(self.window(f), i, self.width, self.height, &mut taps);
-        if f < 2 {
+        if f < self.lorenzo_frames {
             let [_, previous, current] = self.window(f);
             let at = (i / self.width, i % self.width);
             return (lorenzo(current, previous, at, self.width).0, taps);
@@ -346,7 +384,7 @@ impl<'a> Field<'a> {
         let len = coder
             .finish(&mut tables, &mut out)
             .map_err(|e| e.to_string())?;
-        Ok(len + 4 * LEARNED_TAPS)
+        Ok(len + self.weight_bytes)
     }
 
     /// The learned entropy model's inputs for value `j`: the bit lengths of the residuals
