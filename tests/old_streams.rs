@@ -195,6 +195,12 @@ fn in_frame_streams_decode_to_the_same_bits() {
             .find(|(kind, _)| *kind == BlockKind::BoundParams)
             .map(|(_, payload)| payload[2]);
         assert_eq!(predictor, Some(5), "{name}: not the in-frame predictor");
+        assert!(
+            blocks
+                .iter()
+                .any(|(kind, _)| *kind == BlockKind::TabledResidualContexts),
+            "{name}: no block of kind 6"
+        );
         let array = baler::decompress(&stream, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(array.shape(), &shape[..], "{name}");
         assert_eq!(digest(array.values()), *hash, "{name} decodes differently");
