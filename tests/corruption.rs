@@ -108,11 +108,7 @@ fn every_bit_flip_and_cut_of_an_error_bounded_stream_is_refused() {
                 },
                 DType::F32,
                 None,
-                Some(Predictor::LearnedInFrame({
-                    let mut w = [0i32; 10];
-                    w[..3].copy_from_slice(&[1 << 16, 1 << 16, -(1 << 16)]);
-                    w
-                })),
+                Some(Predictor::LearnedInFrame(harness::planar_in_frame_weights())),
                 42,
                 &field,
                 0.001,

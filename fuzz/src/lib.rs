@@ -12,7 +12,7 @@
 
 use baler_codec::bounded::{
     params_len, tabled_applies, write_params, BoundParams, CoderChoice, ColumnGrid, IntModel,
-    InterpolationPlan, Layout, Predictor, RowModel, ScratchBuf, ScratchSizes,
+    InterpolationPlan, Layout, Predictor, RowModel, ScratchBuf, ScratchSizes, CAUSAL_TAPS,
     LEARNED_FRACTION_BITS, LEARNED_TAPS,
 };
 use baler_codec::entropy::intcode::{code_raw64, code_symbol, Symbol, MAX_MAGNITUDE_BITS};
@@ -741,6 +741,15 @@ fn shift_weights() -> [i32; LEARNED_TAPS] {
     weights
 }
 
+/// In-frame learned weights (parameters predictor 5) for seeds and the corruption test:
+/// 2-D Lorenzo, "up + left - up-left", over the frame's own taps.
+pub fn planar_in_frame_weights() -> [i32; CAUSAL_TAPS.len()] {
+    let one = 1 << LEARNED_FRACTION_BITS;
+    let mut weights = [0i32; CAUSAL_TAPS.len()];
+    weights[..3].copy_from_slice(&[one, one, -one]);
+    weights
+}
+
 /// Streams only the library writes: a 1-D series (padded frames), a rank-5 array (a shape
 /// block) and a 2-D array coded as a field of rows.
 fn library_seeds() -> Vec<Vec<u8>> {
@@ -868,11 +877,7 @@ fn bounded_seeds(model: &HostModel<'_>) -> Vec<Vec<u8>> {
             },
             DType::F64,
             None,
-            Some(Predictor::LearnedInFrame({
-                let mut w = [0i32; 10];
-                w[..3].copy_from_slice(&[1 << 16, 1 << 16, -(1 << 16)]);
-                w
-            })),
+            Some(Predictor::LearnedInFrame(planar_in_frame_weights())),
             20,
             &field,
             0.001,
