@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start on the shipped collider events (examples/data/hzz.npz, 2421 events x 31 columns),
 # both promises:
-#   1. fixed rate: train an autoencoder, compress to its 8-bit latent codes, decompress, report;
+#   1. fixed rate: train an autoencoder, compress to its 8-bit latent codes (and the exact columns
+#      and per-column corrections beside them), decompress, report;
 #   2. error-bounded: every value within 1e-3 of its column's range, no model needed, checked
 #      value by value by `baler evaluate`;
 #   3. the same promise per value, as NanoAOD stores events: 10 mantissa bits (every value

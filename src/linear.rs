@@ -64,6 +64,7 @@ pub fn fit_pca(values: &[f32], columns: usize, latent: usize, code_bits: u8) -> 
             layer(latent, columns, decoder),
         ],
         exact: Vec::new(),
+        corrections: Vec::new(),
     };
     model.calibrate(values);
     model

@@ -406,6 +406,35 @@ fn check(board: &Board, model: &Path, frames: &Path) -> String {
     stream
 }
 
+/// Runs the image built with `features` on `model` and `frames` on the M4F and checks its
+/// stream and decoded values against the host's; returns the model blob and the values the
+/// host's decoder reads from the firmware's stream.
+fn check_variant(model: &Path, frames: &Path, features: &str) -> (Vec<u8>, Vec<f32>) {
+    let out = run_firmware(&M4F, model, frames, features);
+    let blob = std::fs::read(model).unwrap();
+    let raw = std::fs::read(frames).unwrap();
+    let (stream, decoded, _) = host(&blob, &raw);
+    assert_eq!(line(&out, "STREAM "), stream, "{features}: streams differ");
+    assert_eq!(
+        line(&out, "DECODED "),
+        decoded,
+        "{features}: decoded values differ"
+    );
+    let bytes: Vec<u8> = (0..stream.len() / 2)
+        .map(|i| u8::from_str_radix(&stream[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut values = Vec::new();
+    {
+        let host_model = HostModel::from_bytes(&blob).unwrap();
+        let mut decoder = Decoder::new(&host_model, &bytes).unwrap();
+        let mut frame = vec![0f32; host_model.input_len()];
+        while decoder.next_frame(&mut frame).unwrap() {
+            values.extend_from_slice(&frame);
+        }
+    }
+    (blob, values)
+}
+
 #[test]
 fn firmware_streams_are_bit_exact_with_the_host() {
     if !ready(prerequisites()) {
@@ -420,23 +449,9 @@ fn firmware_streams_are_bit_exact_with_the_host() {
     // A model with exact columns (the same training with `--exact-columns auto`), in the image
     // built with them: the host's bytes, and the discrete columns of the events come back
     // exactly.
+    let raw = std::fs::read(&frames).unwrap();
     let exact = fw.join("hzz_edge_exact.blob");
-    let out = run_firmware(&M4F, &exact, &frames, "exact");
-    let (blob, raw) = (
-        std::fs::read(&exact).unwrap(),
-        std::fs::read(&frames).unwrap(),
-    );
-    let (stream, decoded, _) = host(&blob, &raw);
-    assert_eq!(
-        line(&out, "STREAM "),
-        stream,
-        "exact columns: streams differ"
-    );
-    assert_eq!(
-        line(&out, "DECODED "),
-        decoded,
-        "exact columns: decoded values differ"
-    );
+    let (blob, decoded) = check_variant(&exact, &frames, "exact");
     let host_model = HostModel::from_bytes(&blob).unwrap();
     let columns: Vec<usize> = host_model.exact_columns().map(|(c, _)| c).collect();
     assert_eq!(
@@ -444,17 +459,46 @@ fn firmware_streams_are_bit_exact_with_the_host() {
         [2, 3, 4, 5, 6, 7],
         "EventWeight and the five counts"
     );
-    let bytes: Vec<u8> = (0..stream.len() / 2)
-        .map(|i| u8::from_str_radix(&stream[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
-    let mut decoder = Decoder::new(&host_model, &bytes).unwrap();
     let n = host_model.input_len();
-    let mut out = vec![0f32; n];
-    for original in raw.chunks_exact(4 * n) {
-        assert!(decoder.next_frame(&mut out).unwrap());
+    let originals = raw.chunks_exact(4 * n).map(|frame| {
+        frame
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect::<Vec<f32>>()
+    });
+    for (original, out) in originals.clone().zip(decoded.chunks_exact(n)) {
         for &c in &columns {
-            let x = f32::from_le_bytes(original[4 * c..4 * c + 4].try_into().unwrap());
-            assert_eq!(out[c], x, "column {c}");
+            assert_eq!(out[c], original[c], "column {c}");
+        }
+    }
+    // Per-column corrections too (the same training with today's default, 64 bits a row), in
+    // the image built with both: the host's bytes, and every corrected column within half a
+    // step of the event's value (the test events are training events, inside the residual
+    // ranges).
+    let corrected = fw.join("hzz_edge_corrected.blob");
+    let (blob, decoded) = check_variant(&corrected, &frames, "exact,corrections");
+    let host_model = HostModel::from_bytes(&blob).unwrap();
+    let corrections: Vec<_> = host_model.corrected_columns().collect();
+    assert_eq!(
+        corrections
+            .iter()
+            .map(|c| usize::from(c.bits))
+            .sum::<usize>(),
+        64
+    );
+    for (original, out) in originals.zip(decoded.chunks_exact(n)) {
+        for &c in &columns {
+            assert_eq!(out[c], original[c], "column {c}");
+        }
+        for c in &corrections {
+            let slack = 1e-5 * (original[c.column].abs() + c.low.abs() + c.step);
+            let error = (out[c.column] - original[c.column]).abs();
+            assert!(
+                error <= c.step / 2.0 + slack,
+                "column {}: {error} > {} / 2",
+                c.column,
+                c.step
+            );
         }
     }
     // The golden vectors: the same bytes as the checked-in host stream.

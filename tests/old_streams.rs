@@ -224,31 +224,26 @@ fn in_frame_streams_decode_to_the_same_bits() {
     }
 }
 
-/// Exact columns (blob flag 1; `exact/`): a fixed-rate stream of the shipped collider events
-/// whose model codes the weight and the five counts exactly beside the latent codes. It decodes
-/// to the same bits, those six columns are the events' own, and compressing the shipped file
-/// with the kept model again gives the same bytes.
-#[test]
-fn exact_column_streams_decode_to_the_same_bits() {
-    let model = read("exact/hzz_exact.model");
-    let stream = read("exact/hzz_exact.baler");
+/// A kept fixed-rate stream of the shipped collider events (`DIR/NAME.baler` with its model
+/// `DIR/NAME.model`): it decodes to the SHA-256 in `DIR/decoded.sha256`, its six discrete
+/// columns are the events' own, and compressing the shipped file with the kept model again
+/// gives the same bytes. Returns the model, the events and the decoded values.
+fn check_kept_events(dir: &str, name: &str) -> (Vec<u8>, Vec<f64>, Vec<f64>) {
+    let model = read(&format!("{dir}/{name}.model"));
+    let stream = read(&format!("{dir}/{name}.baler"));
     let array = baler::decompress(&stream, Some(&model)).unwrap();
-    let [(name, shape, hash)] = &listed("exact/decoded.sha256")[..] else {
-        panic!("exact/decoded.sha256 lists one stream")
+    let [(listed_name, shape, hash)] = &listed(&format!("{dir}/decoded.sha256"))[..] else {
+        panic!("{dir}/decoded.sha256 lists one stream")
     };
-    assert_eq!(name, "hzz_exact");
+    assert_eq!(listed_name, name);
     assert_eq!(array.shape(), &shape[..]);
-    assert_eq!(
-        digest(array.values()),
-        *hash,
-        "hzz_exact decodes differently"
-    );
+    assert_eq!(digest(array.values()), *hash, "{name} decodes differently");
     let hzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/hzz.npz");
     let original = in_memory(&hzz);
     let (Values::F64(a), Values::F64(b)) = (original.values(), array.values()) else {
         panic!("hzz is float64")
     };
-    for name in [
+    for column in [
         "EventWeight",
         "NJet",
         "NMuon",
@@ -256,12 +251,47 @@ fn exact_column_streams_decode_to_the_same_bits() {
         "NPhoton",
         "NPrimaryVertices",
     ] {
-        let c = original.names().iter().position(|n| n == name).unwrap();
-        let column = |v: &[f64]| v.iter().skip(c).step_by(31).copied().collect::<Vec<_>>();
-        assert_eq!(column(a), column(b), "{name} is not exact");
+        let c = original.names().iter().position(|n| n == column).unwrap();
+        let values = |v: &[f64]| v.iter().skip(c).step_by(31).copied().collect::<Vec<_>>();
+        assert_eq!(values(a), values(b), "{name}: {column} is not exact");
     }
     let written = baler::compress(&original, &Options::fixed_rate(&model)).unwrap();
-    assert!(written == stream, "hzz compresses to another stream");
+    assert!(
+        written == stream,
+        "hzz compresses to another stream than {name}"
+    );
+    (model, a.clone(), b.clone())
+}
+
+/// Exact columns (blob flag 1; `exact/`): a fixed-rate stream whose model codes the weight
+/// and the five counts exactly beside the latent codes.
+#[test]
+fn exact_column_streams_decode_to_the_same_bits() {
+    check_kept_events("exact", "hzz_exact");
+}
+
+/// Per-column corrections (blob flag 2; `corrections/`): the same training with 64 bits a
+/// row of corrections. Besides the checks above, every corrected column is within half a
+/// step (and the f32 roundings) of the events' values, which were its training data.
+#[test]
+fn corrected_streams_decode_to_the_same_bits() {
+    let (model, original, decoded) = check_kept_events("corrections", "hzz_corrected");
+    let model = baler_codec::HostModel::from_bytes(&model).unwrap();
+    let corrected: Vec<_> = model.corrected_columns().collect();
+    assert_eq!(corrected.iter().map(|c| u32::from(c.bits)).sum::<u32>(), 64);
+    for (x, y) in original.chunks_exact(31).zip(decoded.chunks_exact(31)) {
+        for c in &corrected {
+            // The codec works in f32: the event's value as f32, then half a step.
+            let x = f64::from(x[c.column] as f32);
+            let slack = 1e-5 * (x.abs() + f64::from(c.low.abs() + c.step));
+            let error = (y[c.column] - x).abs();
+            assert!(
+                error <= f64::from(c.step) / 2.0 + slack,
+                "column {}: {error}",
+                c.column
+            );
+        }
+    }
 }
 
 #[test]

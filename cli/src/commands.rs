@@ -83,6 +83,31 @@ pub struct TrainArgs {
     /// through the network.
     #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
     pub exact_columns: String,
+    /// Bits a row for per-column corrections of the network's output, spread by training
+    /// over the columns it reconstructs worst (relative to each column's range): `auto` gives
+    /// a table as many as its latent code has (so a row costs twice the latent code) and
+    /// other data none; 0 turns them off. The rate stays fixed.
+    #[arg(long, default_value = "auto", value_parser = parse_correction_bits)]
+    pub correction_bits: CorrectionBits,
+}
+
+/// `--correction-bits`: `auto` or a number of bits a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CorrectionBits {
+    /// As many as the latent code's bits for a table, none otherwise.
+    Auto,
+    /// This many bits a row.
+    Bits(usize),
+}
+
+fn parse_correction_bits(text: &str) -> Result<CorrectionBits, String> {
+    match text {
+        "auto" => Ok(CorrectionBits::Auto),
+        _ => text
+            .parse()
+            .map(CorrectionBits::Bits)
+            .map_err(|_| format!("expected `auto` or a number of bits, not `{text}`")),
+    }
 }
 
 fn read_model(path: &Path) -> Result<Vec<u8>, String> {
@@ -275,6 +300,9 @@ fn save_float_checkpoint(
         "exact_columns": model.exact.iter().map(|e| serde_json::json!({
             "column": e.column, "values": e.values,
         })).collect::<Vec<_>>(),
+        "corrections": model.corrections.iter().map(|c| serde_json::json!({
+            "column": c.column, "bits": c.bits, "low": c.low, "step": c.step,
+        })).collect::<Vec<_>>(),
     });
     let mut file = AtomicFile::create(path).map_err(|e| e.to_string())?;
     serde_json::to_writer(file.writer(), &json).map_err(|e| e.to_string())?;
@@ -313,10 +341,21 @@ fn finish_training(
     }
     let blob = match args.optimize_for_bound {
         Some(rel) => latent_step_for_bound(&outcome.model, tiling, &args.input, rel)?,
-        None => outcome
-            .model
-            .quantize()
-            .map_err(|e| format!("quantization: {e}"))?,
+        None => {
+            let table = tiling.is_none() && outcome.model.frame_shape.len() == 1;
+            let budget = match args.correction_bits {
+                CorrectionBits::Auto if table => latent * usize::from(outcome.model.code_bits),
+                CorrectionBits::Auto => 0,
+                CorrectionBits::Bits(bits) => bits,
+            };
+            if budget > 0 {
+                fit_corrections(values, n, &mut outcome.model, budget)?;
+            }
+            outcome
+                .model
+                .quantize()
+                .map_err(|e| format!("quantization: {e}"))?
+        }
     };
     let model = HostModel::from_bytes(&blob).map_err(|e| format!("quantization: {e}"))?;
     let history = serde_json::to_string_pretty(&outcome.history).map_err(|e| e.to_string())?;
@@ -343,6 +382,35 @@ fn finish_training(
         args.output.display(),
         history_path.display()
     );
+    Ok(())
+}
+
+/// Fits `budget` bits a row of per-column corrections into `model` and says what they do.
+fn fit_corrections(
+    values: &[f32],
+    n: usize,
+    model: &mut baler_codec::model::quantize::FloatModel,
+    budget: usize,
+) -> Result<(), String> {
+    let fit = baler_train::corrections::fit_corrections(values, n, model, budget)?;
+    let spent: usize = fit.corrections.iter().map(|c| usize::from(c.bits)).sum();
+    let percent = |errors: &[f64]| {
+        let mut sorted = errors.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let worst = sorted.last().copied().unwrap_or(0.0);
+        (100.0 * median, 100.0 * worst)
+    };
+    let (before, after) = (percent(&fit.before), percent(&fit.after));
+    say!(
+        "per-column corrections: {spent} bits a row over {} columns; largest error on the data, median column {:.1}% -> {:.1}% of its range, worst column {:.1}% -> {:.1}%",
+        fit.corrections.len(),
+        before.0,
+        after.0,
+        before.1,
+        after.1
+    );
+    model.corrections = fit.corrections;
     Ok(())
 }
 
@@ -636,6 +704,10 @@ pub fn info(file: &Path, model_path: Option<&Path>, json: bool) -> Result<(), St
                 "exact_columns": model.exact_columns().map(|(column, table)| {
                     let name = model.names().nth(column).map_or_else(|| column.to_string(), str::to_string);
                     serde_json::json!({"column": name, "values": table.len()})
+                }).collect::<Vec<_>>(),
+                "corrections": model.corrected_columns().map(|c| {
+                    let name = model.names().nth(c.column).map_or_else(|| c.column.to_string(), str::to_string);
+                    serde_json::json!({"column": name, "bits": c.bits, "step": c.step})
                 }).collect::<Vec<_>>(),
             })
         }

@@ -36,5 +36,5 @@ pub mod stream;
 
 pub use error::{Capacity, Error, Result};
 pub use model::spec::{Activation, LayerSpec, Lut, LutFunction, ModelHead, ModelSpec};
-pub use model::{EdgeModel, HostModel, Model, MAX_FRAME_RANK};
+pub use model::{CorrectedColumn, EdgeModel, HostModel, Model, MAX_FRAME_RANK};
 pub use stream::{DType, Decoder, Encoder, StreamHeader};

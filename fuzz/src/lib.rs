@@ -17,7 +17,7 @@ use baler_codec::bounded::{
 };
 use baler_codec::entropy::intcode::{code_raw64, code_symbol, Symbol, MAX_MAGNITUDE_BITS};
 use baler_codec::entropy::range::{BitCoder, RangeDecoder, RangeEncoder};
-use baler_codec::model::quantize::{FloatActivation, FloatModel};
+use baler_codec::model::quantize::{ColumnCorrection, ExactColumn, FloatActivation, FloatModel};
 use baler_codec::model::spec::{model_id, MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION};
 use baler_codec::stream::{
     decode_block, read_block, write_block, BlockKind, BLOCK_HEADER_LEN, BLOCK_TRAILER_LEN,
@@ -170,7 +170,7 @@ fn exercise_model<const L: usize, const W: usize>(
     model.reference_decode(&real_latent, &mut out)?;
     // A three-frame stream round trip through the streaming encoder and decoder.
     let header = StreamHeader::new(model, DType::F32, &[3, n as u64])?;
-    let mut stream = vec![0u8; 4096 + 3 * (latent * 2 + 16)];
+    let mut stream = vec![0u8; 4096 + model.packed_len(3).unwrap_or(0)];
     let mut encoder = Encoder::new(model, header, 2, &mut stream)?;
     for _ in 0..3 {
         encoder.push_frame(&frame)?;
@@ -689,6 +689,22 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 let (float, _) = FloatModel::random(seed, &[6, 5, 2], 4, &[act], 16);
                 seeds.push(with_mode(5, &float.quantize().unwrap()));
             }
+            // Both sections: an exact column and per-column corrections.
+            let acts = [FloatActivation::Relu];
+            let (mut float, _) = FloatModel::random(4, &[6, 5, 2], 6, &acts, 16);
+            float.exact = vec![ExactColumn {
+                column: 1,
+                values: vec![-1.0, 1.0],
+            }];
+            float.corrections = [(0, 3, -0.5), (4, 16, -2.0), (5, 1, 0.0)]
+                .map(|(column, bits, low)| ColumnCorrection {
+                    column,
+                    bits,
+                    low,
+                    step: 0.25,
+                })
+                .to_vec();
+            seeds.push(with_mode(1, &float.quantize().unwrap()));
             seeds
         }
         "stream_decode" => {

@@ -682,6 +682,7 @@ fn fit_mlp(
         input_range: 0.0,
         layers: float_layers,
         exact: Vec::new(),
+        corrections: Vec::new(),
     };
     model.calibrate(&xs);
     let out_range = model.layers[depth - 1].out_range.max(f32::MIN_POSITIVE);

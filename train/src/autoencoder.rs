@@ -584,6 +584,7 @@ fn train_on<D: dfdx::tensor_ops::Device<f32>>(
         input_range: 0.0,
         layers: float_layers,
         exact: config.exact.clone(),
+        corrections: Vec::new(),
     };
     // Ranges from every frame, the held-out ones too: they only set the codec's scales, and
     // a validation event beyond the training maximum would otherwise saturate (on an event
@@ -649,6 +650,7 @@ pub fn quantized_validation_mse(
                     .map_err(|e| format!("encoding frame {r} failed: {e}"))?;
                 host.decode_frame(&codes, &mut out)
                     .map_err(|e| format!("decoding frame {r} failed: {e}"))?;
+                host.apply_corrections(frame, &mut out);
                 host.apply_exact(frame, &mut out);
                 for ((&y, &x), &s) in out.iter().zip(frame).zip(&model.scale) {
                     let d = (f64::from(y) - f64::from(x)) / f64::from(s);

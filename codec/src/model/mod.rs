@@ -11,8 +11,9 @@ pub mod spec;
 use crate::error::{Capacity, Error, Result};
 use crate::model::le::LeSlice;
 use crate::model::spec::{
-    bits_for, model_id, Activation, ExactColumns, LayerSpec, ModelHead, FLAG_EXACT_COLUMNS,
-    MODEL_HEADER_LEN, MODEL_MAGIC, MODEL_VERSION,
+    bits_for, model_id, Activation, Corrections, ExactColumns, LayerSpec, ModelHead,
+    FLAG_CORRECTIONS, FLAG_EXACT_COLUMNS, MAX_CORRECTION_BITS, MODEL_HEADER_LEN, MODEL_MAGIC,
+    MODEL_VERSION,
 };
 use crate::stream::codes::{BitReader, BitWriter};
 
@@ -32,6 +33,7 @@ pub struct Model<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> {
     head: ModelHead<'a>,
     layers: heapless::Vec<LayerSpec<'a>, MAX_LAYERS>,
     exact: Option<ExactColumns<'a>>,
+    corrections: Option<Corrections<'a>>,
     /// Bits of one frame in a fixed-rate stream, computed once at load time.
     frame_bits: usize,
 }
@@ -95,7 +97,7 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             return Err(Error::UnsupportedVersion { found: version });
         }
         let flags = read_u16(bytes, 6)?;
-        if flags & !FLAG_EXACT_COLUMNS != 0 {
+        if flags & !(FLAG_EXACT_COLUMNS | FLAG_CORRECTIONS) != 0 {
             return Err(Error::Invalid("model header flags"));
         }
         let id = read_u64(bytes, 8)?;
@@ -138,6 +140,19 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             rest = after;
             exact = Some(columns);
         }
+        let mut corrections = None;
+        if flags & FLAG_CORRECTIONS != 0 {
+            // Left out of small builds, as the exact columns are.
+            if !cfg!(feature = "corrections") {
+                return Err(Error::NotInThisBuild(
+                    "per-column corrections (feature `corrections`)",
+                ));
+            }
+            let (section, after): (Corrections<'a>, &'a [u8]) =
+                postcard::take_from_bytes(rest).map_err(postcard_error)?;
+            rest = after;
+            corrections = Some(section);
+        }
         if !rest.is_empty() {
             return Err(Error::TrailingBytes);
         }
@@ -146,6 +161,7 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             head,
             layers,
             exact,
+            corrections,
             frame_bits: 0,
         };
         model.validate()?;
@@ -153,7 +169,15 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             + model
                 .exact_columns()
                 .map(|(_, table)| usize::from(bits_for(table.len())))
-                .sum::<usize>();
+                .sum::<usize>()
+            + if cfg!(feature = "corrections") {
+                model
+                    .corrected_columns()
+                    .map(|c| usize::from(c.bits))
+                    .sum::<usize>()
+            } else {
+                0
+            };
         Ok(model)
     }
 
@@ -212,6 +236,9 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         }
         if let (true, Some(exact)) = (cfg!(feature = "exact"), &self.exact) {
             validate_exact(exact, n)?;
+        }
+        if let (true, Some(corrections)) = (cfg!(feature = "corrections"), &self.corrections) {
+            validate_corrections(corrections, n, self.exact.as_ref())?;
         }
         for (arr, what) in [
             (&head.input_offset, "input offset"),
@@ -433,6 +460,95 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
         Ok(())
     }
 
+    /// The columns with corrections (none for most models), in column order.
+    pub fn corrected_columns(&self) -> impl Iterator<Item = CorrectedColumn> + 'a {
+        // Without the feature no model has corrections, and the compiler sees it.
+        let corrections = if cfg!(feature = "corrections") {
+            self.corrections
+        } else {
+            None
+        };
+        let section = corrections.unwrap_or(Corrections {
+            columns: LeSlice::new(&[]),
+            bits: LeSlice::new(&[]),
+            low: LeSlice::new(&[]),
+            step: LeSlice::new(&[]),
+        });
+        section
+            .columns
+            .iter()
+            .zip(section.bits.iter())
+            .zip(section.low.iter().zip(section.step.iter()))
+            .map(|((column, bits), (low, step))| CorrectedColumn {
+                column: usize::from(column),
+                bits,
+                low,
+                step,
+            })
+    }
+
+    /// Appends the correction codes of one frame: `value(column)` gives the frame's value,
+    /// and the network's output for the frame is decoded from its latent `codes` here (the
+    /// decoder's own result, so both sides agree on the residual).
+    #[cfg_attr(feature = "corrections", inline(never))]
+    pub fn write_corrections(
+        &self,
+        writer: &mut BitWriter<'_>,
+        codes: &[i16],
+        value: impl Fn(usize) -> f32,
+    ) -> Result<()> {
+        if !cfg!(feature = "corrections") || self.corrections.is_none() {
+            return Ok(());
+        }
+        let mut decoded = [0f32; MAX_WIDTH];
+        let decoded = decoded
+            .get_mut(..self.output_len())
+            .ok_or(Error::Misuse("frame too long"))?;
+        self.decode_frame(codes, decoded)?;
+        for c in self.corrected_columns() {
+            let network = decoded.get(c.column).copied().unwrap_or(0.0);
+            writer.write(c.code(value(c.column) - network), c.bits)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the correction codes of one frame and adds them to the network's output `out`.
+    #[cfg_attr(feature = "corrections", inline(never))]
+    pub fn read_corrections(&self, reader: &mut BitReader<'_>, out: &mut [f32]) -> Result<()> {
+        if !cfg!(feature = "corrections") || self.corrections.is_none() {
+            return Ok(());
+        }
+        for c in self.corrected_columns() {
+            let code = reader.read(c.bits)?;
+            let slot = out
+                .get_mut(c.column)
+                .ok_or(Error::Misuse("frame too short"))?;
+            *slot += c.correction(code);
+        }
+        Ok(())
+    }
+
+    /// Corrects a decoded frame `out` as the stream would for the original `frame` (see
+    /// [`Model::write_corrections`]); call it before [`Model::apply_exact`].
+    pub fn apply_corrections(&self, frame: &[f32], out: &mut [f32]) {
+        for c in self.corrected_columns() {
+            if let (Some(&x), Some(slot)) = (frame.get(c.column), out.get_mut(c.column)) {
+                *slot += c.correction(c.code(x - *slot));
+            }
+        }
+    }
+
+    /// Skips the correction codes of one frame.
+    pub fn skip_corrections(&self, reader: &mut BitReader<'_>) -> Result<()> {
+        if !cfg!(feature = "corrections") {
+            return Ok(());
+        }
+        for c in self.corrected_columns() {
+            reader.read(c.bits)?;
+        }
+        Ok(())
+    }
+
     /// Logical shape of one frame.
     pub fn frame_shape(&self) -> impl Iterator<Item = u32> + 'a {
         self.head.frame_shape.iter()
@@ -483,6 +599,72 @@ impl<'a, const MAX_LAYERS: usize, const MAX_WIDTH: usize> Model<'a, MAX_LAYERS, 
             .map(|l| usize::from(l.inputs) * usize::from(l.outputs))
             .sum()
     }
+}
+
+/// One column's correction (see [`Corrections`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CorrectedColumn {
+    /// The output value index.
+    pub column: usize,
+    /// Bits of its code, `1..=16`.
+    pub bits: u8,
+    /// Smallest correction.
+    pub low: f32,
+    /// Width of one correction step.
+    pub step: f32,
+}
+
+impl CorrectedColumn {
+    /// The code of a residual `value - decoded`: the step it falls in, clamped to the codes.
+    pub fn code(&self, residual: f32) -> u16 {
+        let steps = (residual - self.low) / self.step;
+        let top = (1u32 << self.bits) - 1;
+        // `as` truncates, which is floor for the non-negative quotients it sees (NaN: 0).
+        let code = if steps > 0.0 { steps as u32 } else { 0 };
+        code.min(top) as u16
+    }
+
+    /// The correction a code stands for: the middle of its step.
+    pub fn correction(&self, code: u16) -> f32 {
+        self.low + (f32::from(code) + 0.5) * self.step
+    }
+}
+
+/// Checks a corrections section against a model of `n` values and its exact columns.
+fn validate_corrections(
+    corrections: &Corrections<'_>,
+    n: usize,
+    exact: Option<&ExactColumns<'_>>,
+) -> Result<()> {
+    let columns = corrections.columns.len();
+    if columns == 0 || !corrections.columns.has_len(columns) {
+        return Err(Error::Invalid("corrections: none"));
+    }
+    check_len(&corrections.bits, columns, "correction bits")?;
+    check_len(&corrections.low, columns, "correction lows")?;
+    check_len(&corrections.step, columns, "correction steps")?;
+    let mut previous: Option<u16> = None;
+    for column in corrections.columns.iter() {
+        if usize::from(column) >= n || previous.is_some_and(|p| p >= column) {
+            return Err(Error::Invalid("corrections: column order"));
+        }
+        if exact.is_some_and(|e| e.columns.iter().any(|c| c == column)) {
+            return Err(Error::Invalid("corrections: an exact column"));
+        }
+        previous = Some(column);
+    }
+    let section = corrections.bits.iter().zip(corrections.low.iter());
+    for ((bits, low), step) in section.zip(corrections.step.iter()) {
+        if !(1..=MAX_CORRECTION_BITS).contains(&bits) {
+            return Err(Error::Invalid("correction bits"));
+        }
+        // Every correction lies in `low .. low + 2^bits * step`: all of it finite.
+        let top = low + libm::ldexpf(step, i32::from(bits));
+        if !low.is_finite() || !positive_finite(step) || !top.is_finite() {
+            return Err(Error::Invalid("correction range"));
+        }
+    }
+    Ok(())
 }
 
 /// The index of the entry of the (strictly increasing) `table` nearest to `x`; the lower one

@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::model::le::LeSlice;
 use crate::model::spec::{
-    self, blob_len, build_lut_table, write_blob, Activation, ExactColumns, LayerSpec, Lut,
-    LutFunction, ModelHead, ModelSpec, ACTIVATION_MAX,
+    self, blob_len, build_lut_table, write_blob, Activation, Corrections, ExactColumns, LayerSpec,
+    Lut, LutFunction, ModelHead, ModelSpec, ACTIVATION_MAX,
 };
 use alloc::string::String;
 use alloc::vec;
@@ -88,6 +88,22 @@ pub struct FloatModel {
     pub layers: Vec<FloatLayer>,
     /// Columns coded exactly beside the latent codes (see [`crate::model::spec::ExactColumns`]).
     pub exact: Vec<ExactColumn>,
+    /// Per-column corrections of the network's output (see
+    /// [`crate::model::spec::Corrections`]), in column order.
+    pub corrections: Vec<ColumnCorrection>,
+}
+
+/// One column's correction: `bits` a frame for residuals in `low .. low + 2^bits * step`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnCorrection {
+    /// The column (output value index), not an exact column.
+    pub column: usize,
+    /// Bits of its code a frame, `1..=16`.
+    pub bits: u8,
+    /// Smallest correction.
+    pub low: f32,
+    /// Width of one step.
+    pub step: f32,
 }
 
 /// A discrete column coded exactly: its index and the values it takes.
@@ -377,6 +393,17 @@ pub fn quantize(model: &FloatModel) -> Result<Vec<u8>> {
     }) {
         return Err(Error::Misuse("an exact column needs 1 to 65536 values"));
     }
+    if model
+        .corrections
+        .iter()
+        .any(|c| c.column > usize::from(u16::MAX))
+    {
+        return Err(Error::Misuse("a corrected column past 65535"));
+    }
+    let correction_columns = le_bytes(model.corrections.iter().map(|c| c.column as u16));
+    let correction_bits: Vec<u8> = model.corrections.iter().map(|c| c.bits).collect();
+    let correction_low = le_bytes(model.corrections.iter().map(|c| c.low));
+    let correction_step = le_bytes(model.corrections.iter().map(|c| c.step));
     let spec = ModelSpec {
         head: ModelHead {
             frame_shape: LeSlice::new(&shape),
@@ -394,6 +421,12 @@ pub fn quantize(model: &FloatModel) -> Result<Vec<u8>> {
             columns: LeSlice::new(&exact_columns),
             counts_minus_one: LeSlice::new(&exact_counts),
             values: LeSlice::new(&exact_values),
+        }),
+        corrections: (!model.corrections.is_empty()).then(|| Corrections {
+            columns: LeSlice::new(&correction_columns),
+            bits: LeSlice::new(&correction_bits),
+            low: LeSlice::new(&correction_low),
+            step: LeSlice::new(&correction_step),
         }),
     };
     let mut blob = vec![0u8; blob_len(&spec)?];
@@ -483,6 +516,7 @@ impl FloatModel {
             input_range: 0.0,
             layers,
             exact: Vec::new(),
+            corrections: Vec::new(),
         };
         model.calibrate(&data);
         (model, data)

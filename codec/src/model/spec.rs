@@ -13,6 +13,10 @@ pub const MODEL_MAGIC: [u8; 4] = *b"BALM";
 pub const MODEL_VERSION: u16 = 1;
 /// Blob header flag: an [`ExactColumns`] section follows the layers.
 pub const FLAG_EXACT_COLUMNS: u16 = 1;
+/// Blob header flag: a [`Corrections`] section follows the layers (and the exact columns).
+pub const FLAG_CORRECTIONS: u16 = 2;
+/// The most bits a column's correction code may have.
+pub const MAX_CORRECTION_BITS: u8 = 16;
 /// The most values an exact column's table may hold (its codes are at most 16 bits).
 pub const MAX_EXACT_VALUES: usize = 1 << 16;
 /// Length of the fixed blob header: magic, version, flags, model id.
@@ -147,6 +151,31 @@ pub struct ExactColumns<'a> {
     pub values: LeSlice<'a, f32>,
 }
 
+/// Per-column corrections of the network's output (blob flag [`FLAG_CORRECTIONS`]): a few
+/// bits a frame for the columns the network reconstructs worst, so that no column is left
+/// far behind while the rate stays fixed. The trainer measures each column's residual
+/// `value - decoded` (f32) over its data and spreads a budget of bits over the columns, the
+/// next bit always to the column whose largest error is the largest fraction of its range.
+///
+/// Each frame of a fixed-rate stream stores, after its latent codes and exact columns, one
+/// code `q` of `bits` bits per listed column, in column order: the encoder's
+/// `min(floor((value - decoded - low) / step), 2^bits - 1)` (0 for a negative quotient), and
+/// the decoder adds `low + (q + 0.5) * step` to the network's output, each a single f32 step.
+/// Within `low .. low + 2^bits * step` the error is at most `step / 2`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct Corrections<'a> {
+    /// The corrected columns (output value indices), strictly increasing, none of them an
+    /// exact column.
+    #[serde(borrow)]
+    pub columns: LeSlice<'a, u16>,
+    /// Bits of each column's code, `1..=MAX_CORRECTION_BITS`.
+    pub bits: LeSlice<'a, u8>,
+    /// Smallest correction of each column (finite).
+    pub low: LeSlice<'a, f32>,
+    /// Width of each column's correction step (positive; `low + 2^bits * step` finite).
+    pub step: LeSlice<'a, f32>,
+}
+
 /// Bits of one exact column's code in a frame: enough for `count` table indices, at least 1.
 pub fn bits_for(count: usize) -> u8 {
     let mut bits = 1u8;
@@ -167,6 +196,20 @@ pub struct ModelSpec<'a> {
     /// Columns coded exactly (written after the layers, flagged in the header).
     #[serde(skip)]
     pub exact: Option<ExactColumns<'a>>,
+    /// Per-column corrections (written last, flagged in the header).
+    #[serde(skip)]
+    pub corrections: Option<Corrections<'a>>,
+}
+
+/// Serialized length of an optional section.
+fn section_len<T: Serialize>(section: &Option<T>) -> Result<usize> {
+    match section {
+        Some(section) => {
+            postcard::serialize_with_flavor(section, postcard::ser_flavors::Size::default())
+                .map_err(|_| Error::Malformed)
+        }
+        None => Ok(0),
+    }
 }
 
 /// Table-free: the id is computed once per load, and a table would cost 2 KiB of flash.
@@ -181,14 +224,7 @@ pub fn model_id(body: &[u8]) -> u64 {
 pub fn blob_len(spec: &ModelSpec<'_>) -> Result<usize> {
     let size = postcard::serialize_with_flavor(spec, postcard::ser_flavors::Size::default())
         .map_err(|_| Error::Malformed)?;
-    let exact = match &spec.exact {
-        Some(exact) => {
-            postcard::serialize_with_flavor(exact, postcard::ser_flavors::Size::default())
-                .map_err(|_| Error::Malformed)?
-        }
-        None => 0,
-    };
-    Ok(MODEL_HEADER_LEN + size + exact)
+    Ok(MODEL_HEADER_LEN + size + section_len(&spec.exact)? + section_len(&spec.corrections)?)
 }
 
 /// Writes `spec` as a model blob into `out` and returns its length. The blob is not
@@ -204,13 +240,12 @@ pub fn write_blob(spec: &ModelSpec<'_>, out: &mut [u8]) -> Result<usize> {
         .len();
     let mut flags = 0u16;
     if let Some(exact) = &spec.exact {
-        let rest = body
-            .get_mut(body_len..)
-            .ok_or(Error::BufferTooSmall { needed })?;
-        body_len += postcard::to_slice(exact, rest)
-            .map_err(|_| Error::BufferTooSmall { needed })?
-            .len();
+        body_len += append_section(exact, body, body_len, needed)?;
         flags |= FLAG_EXACT_COLUMNS;
+    }
+    if let Some(corrections) = &spec.corrections {
+        body_len += append_section(corrections, body, body_len, needed)?;
+        flags |= FLAG_CORRECTIONS;
     }
     let id = model_id(&body[..body_len]);
     header[0..4].copy_from_slice(&MODEL_MAGIC);
@@ -218,6 +253,20 @@ pub fn write_blob(spec: &ModelSpec<'_>, out: &mut [u8]) -> Result<usize> {
     header[6..8].copy_from_slice(&flags.to_le_bytes());
     header[8..16].copy_from_slice(&id.to_le_bytes());
     Ok(MODEL_HEADER_LEN + body_len)
+}
+
+/// Writes `section` into `body` from `at`; returns its length (`needed`: the whole blob's,
+/// for the error).
+fn append_section<T: Serialize>(
+    section: &T,
+    body: &mut [u8],
+    at: usize,
+    needed: usize,
+) -> Result<usize> {
+    let rest = body.get_mut(at..).ok_or(Error::BufferTooSmall { needed })?;
+    Ok(postcard::to_slice(section, rest)
+        .map_err(|_| Error::BufferTooSmall { needed })?
+        .len())
 }
 
 /// Fills `table` (little-endian int16, `2^(16-index_shift)+1` entries) for a lookup-table

@@ -437,9 +437,9 @@ pub fn encode_block<const L: usize, const W: usize>(
     for frame in frames.chunks_exact(n) {
         model.encode_frame(frame, codes)?;
         write_codes(&mut writer, codes, model.code_bits())?;
-        model.write_exact(&mut writer, |column| {
-            frame.get(column).copied().unwrap_or(0.0)
-        })?;
+        let value = |column: usize| frame.get(column).copied().unwrap_or(0.0);
+        model.write_exact(&mut writer, value)?;
+        model.write_corrections(&mut writer, codes, value)?;
     }
     let frames = u32::try_from(count).map_err(|_| Error::Misuse("block too large"))?;
     seal_block(block, BlockKind::LatentCodes, frames)
@@ -469,6 +469,7 @@ pub fn decode_block<const L: usize, const W: usize>(
         read_codes(&mut reader, codes, model.code_bits())?;
         model.decode_frame(codes, frame)?;
         model.read_exact(&mut reader, frame)?;
+        model.read_corrections(&mut reader, frame)?;
     }
     Ok(())
 }
@@ -536,7 +537,8 @@ impl<'m, 'a, 'o, const L: usize, const W: usize> Encoder<'m, 'a, 'o, L, W> {
         })
     }
 
-    /// Appends one frame: its latent `codes`, then its exact columns (`value(column)`).
+    /// Appends one frame: its latent `codes`, then its exact columns and corrections
+    /// (`value(column)`).
     fn push_codes(&mut self, codes: &[i16], value: impl Fn(usize) -> f32) -> Result<()> {
         let bits = self.model.code_bits();
         let payload_start = self.sealed + BLOCK_HEADER_LEN;
@@ -548,7 +550,8 @@ impl<'m, 'a, 'o, const L: usize, const W: usize> Encoder<'m, 'a, 'o, L, W> {
             .ok_or(Error::BufferTooSmall { needed })?;
         let mut writer = BitWriter::resume(payload, self.open_bits);
         write_codes(&mut writer, codes, bits)?;
-        self.model.write_exact(&mut writer, value)?;
+        self.model.write_exact(&mut writer, &value)?;
+        self.model.write_corrections(&mut writer, codes, value)?;
         self.open_bits = writer.bit_len();
         self.open_frames += 1;
         self.header.frame_count += 1;
@@ -638,13 +641,14 @@ impl<'m, 'a, 's, const L: usize, const W: usize> Decoder<'m, 'a, 's, L, W> {
         &self.header
     }
 
-    /// Reads the next frame's latent codes (skipping the codes of its exact columns, if the
-    /// model has any); `Ok(false)` at the clean end of the stream.
+    /// Reads the next frame's latent codes (skipping the codes of its exact columns and
+    /// corrections, if the model has any); `Ok(false)` at the clean end of the stream.
     pub fn next_codes(&mut self, codes: &mut [i16]) -> Result<bool> {
         if !self.next_latent_codes(codes)? {
             return Ok(false);
         }
         self.model.skip_exact(&mut self.reader)?;
+        self.model.skip_corrections(&mut self.reader)?;
         Ok(true)
     }
 
@@ -673,6 +677,7 @@ impl<'m, 'a, 's, const L: usize, const W: usize> Decoder<'m, 'a, 's, L, W> {
         }
         self.model.decode_frame(&codes[..latent], out)?;
         self.model.read_exact(&mut self.reader, out)?;
+        self.model.read_corrections(&mut self.reader, out)?;
         Ok(true)
     }
 
