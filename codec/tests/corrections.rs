@@ -2,10 +2,12 @@
 //! of their values through every fixed-rate path, the others exactly as the network gives
 //! them, and a damaged corrections section is a typed error.
 
+mod common;
 use baler_codec::model::quantize::{ColumnCorrection, ExactColumn, FloatActivation, FloatModel};
-use baler_codec::model::spec::{model_id, FLAG_CORRECTIONS, FLAG_EXACT_COLUMNS, MODEL_HEADER_LEN};
+use baler_codec::model::spec::{FLAG_CORRECTIONS, FLAG_EXACT_COLUMNS};
 use baler_codec::stream::{decode_block, encode_block, read_block};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, Error, HostModel, StreamHeader};
+use common::{decode_stream, encode_stream, with_section};
 use proptest::prelude::*;
 
 const N: usize = 10;
@@ -67,29 +69,6 @@ fn model_with_corrections(seed: u64, code_bits: u8, frames: usize) -> (Vec<u8>, 
     (float.quantize().unwrap(), data)
 }
 
-fn encode_stream(model: &HostModel<'_>, frames: &[f32], per_block: u32) -> Vec<u8> {
-    let shape = [(frames.len() / N) as u64, N as u64];
-    let header = StreamHeader::new(model, DType::F32, &shape).unwrap();
-    let mut out = vec![0u8; 1 << 16];
-    let mut encoder = Encoder::new(model, header, per_block, &mut out).unwrap();
-    for frame in frames.chunks_exact(N) {
-        encoder.push_frame(frame).unwrap();
-    }
-    let len = encoder.finish().unwrap();
-    out.truncate(len);
-    out
-}
-
-fn decode_stream(model: &HostModel<'_>, bytes: &[u8]) -> Result<Vec<f32>, Error> {
-    let mut decoder = Decoder::new(model, bytes)?;
-    let mut frame = vec![0f32; N];
-    let mut all = Vec::new();
-    while decoder.next_frame(&mut frame)? {
-        all.extend_from_slice(&frame);
-    }
-    Ok(all)
-}
-
 proptest! {
     #[test]
     fn corrected_columns_come_back_within_half_a_step(seed in any::<u64>(), bits in 1u8..=16, frames in 1usize..40, per_block in 1u32..9) {
@@ -97,7 +76,7 @@ proptest! {
         let model = HostModel::from_bytes(&blob).unwrap();
         // Latent codes, the charge's 1 bit, then 3 + 1 + 9 correction bits.
         prop_assert_eq!(model.frame_bits(), 3 * usize::from(bits) + 1 + 13);
-        let stream = encode_stream(&model, &data, per_block);
+        let stream = encode_stream(&model, &data, DType::F32, per_block);
         let decoded = decode_stream(&model, &stream).unwrap();
         let corrected: Vec<_> = model.corrected_columns().collect();
         prop_assert_eq!(corrected.len(), 3);
@@ -149,7 +128,7 @@ fn corrections_cut_the_error_and_residuals_outside_take_the_nearest_end() {
         HostModel::from_bytes(&blob).unwrap(),
     );
     let worst = |model: &HostModel<'_>, data: &[f32], column: usize| {
-        let decoded = decode_stream(model, &encode_stream(model, data, 64)).unwrap();
+        let decoded = decode_stream(model, &encode_stream(model, data, DType::F32, 64)).unwrap();
         data.iter()
             .zip(&decoded)
             .skip(column)
@@ -167,7 +146,7 @@ fn corrections_cut_the_error_and_residuals_outside_take_the_nearest_end() {
     assert_eq!(c.code(f32::NAN), 0);
     let mut far = data[..N].to_vec();
     far[7] = 1e6;
-    let decoded = decode_stream(&model, &encode_stream(&model, &far, 1)).unwrap();
+    let decoded = decode_stream(&model, &encode_stream(&model, &far, DType::F32, 1)).unwrap();
     let mut codes = [0i16; 3];
     let mut alone = [0f32; N];
     model.encode_frame(&far, &mut codes).unwrap();
@@ -191,24 +170,13 @@ fn an_edge_model_codes_i16_counts_with_corrections() {
     // differ in their dtype only).
     let host = HostModel::from_bytes(&blob).unwrap();
     let as_f32: Vec<f32> = counts.iter().map(|&c| f32::from(c)).collect();
-    let from_host = encode_stream(&host, &as_f32, 5);
+    let from_host = encode_stream(&host, &as_f32, DType::F32, 5);
     let blocks = baler_codec::stream::STREAM_HEADER_LEN;
     assert_eq!(
         from_host[blocks..],
         out[blocks..len],
         "edge and host encoders agree"
     );
-}
-
-/// Replaces the blob's corrections section (its tail after `keep` bytes) by `section`, with
-/// the header's flags and model id made consistent.
-fn with_section(blob: &[u8], keep: usize, section: &[u8], flags: u16) -> Vec<u8> {
-    let mut out = blob[..keep].to_vec();
-    out.extend_from_slice(section);
-    out[6..8].copy_from_slice(&flags.to_le_bytes());
-    let id = model_id(&out[MODEL_HEADER_LEN..]);
-    out[8..16].copy_from_slice(&id.to_le_bytes());
-    out
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! Exact columns (blob flag 1): discrete columns coded beside the latent codes come back
 //! exactly, through every fixed-rate path, and a damaged exact-columns section is a typed error.
 
+mod common;
 use baler_codec::model::quantize::{ExactColumn, FloatActivation, FloatModel};
-use baler_codec::model::spec::{model_id, FLAG_EXACT_COLUMNS, MODEL_HEADER_LEN};
+use baler_codec::model::spec::FLAG_EXACT_COLUMNS;
 use baler_codec::stream::{decode_block, encode_block, read_block};
 use baler_codec::{DType, Decoder, EdgeModel, Encoder, Error, HostModel, StreamHeader};
+use common::{decode_stream, encode_stream, with_section};
 use proptest::prelude::*;
 
 const N: usize = 10;
@@ -40,29 +42,6 @@ fn model_with_exact(seed: u64, code_bits: u8, frames: usize) -> (Vec<u8>, Vec<f3
     (float.quantize().unwrap(), data)
 }
 
-fn encode_stream(model: &HostModel<'_>, frames: &[f32], per_block: u32) -> Vec<u8> {
-    let shape = [(frames.len() / N) as u64, N as u64];
-    let header = StreamHeader::new(model, DType::F32, &shape).unwrap();
-    let mut out = vec![0u8; 1 << 16];
-    let mut encoder = Encoder::new(model, header, per_block, &mut out).unwrap();
-    for frame in frames.chunks_exact(N) {
-        encoder.push_frame(frame).unwrap();
-    }
-    let len = encoder.finish().unwrap();
-    out.truncate(len);
-    out
-}
-
-fn decode_stream(model: &HostModel<'_>, bytes: &[u8]) -> Result<Vec<f32>, Error> {
-    let mut decoder = Decoder::new(model, bytes)?;
-    let mut frame = vec![0f32; N];
-    let mut all = Vec::new();
-    while decoder.next_frame(&mut frame)? {
-        all.extend_from_slice(&frame);
-    }
-    Ok(all)
-}
-
 fn column(values: &[f32], c: usize) -> Vec<f32> {
     values.chunks_exact(N).map(|f| f[c]).collect()
 }
@@ -74,7 +53,7 @@ proptest! {
         let model = HostModel::from_bytes(&blob).unwrap();
         // 1 + 4 + 1 bits of exact codes per frame, after the latent codes.
         prop_assert_eq!(model.frame_bits(), 3 * usize::from(bits) + 6);
-        let stream = encode_stream(&model, &data, per_block);
+        let stream = encode_stream(&model, &data, DType::F32, per_block);
         let decoded = decode_stream(&model, &stream).unwrap();
         for c in [1, 4, 9] {
             prop_assert_eq!(column(&decoded, c), column(&data, c));
@@ -108,7 +87,7 @@ fn values_missing_from_a_table_take_the_nearest_entry() {
         frame[1] = charges[i];
         frame[4] = counts[i];
     }
-    let decoded = decode_stream(&model, &encode_stream(&model, &data, 2)).unwrap();
+    let decoded = decode_stream(&model, &encode_stream(&model, &data, DType::F32, 2)).unwrap();
     assert_eq!(column(&decoded, 1), [1.0, -1.0, 1.0, -1.0]);
     assert_eq!(column(&decoded, 4), [6.0, 12.0, 0.0, 12.0]);
     // `apply_exact` gives what the stream gives.
@@ -141,17 +120,6 @@ fn an_edge_model_codes_i16_counts_with_exact_columns() {
         frames += 1;
     }
     assert_eq!(frames, 12);
-}
-
-/// Replaces the blob body's exact-columns section (after `keep` bytes of head and layers)
-/// by `section`, with the header's flags and model id made consistent.
-fn with_section(blob: &[u8], keep: usize, section: &[u8], flags: u16) -> Vec<u8> {
-    let mut out = blob[..keep].to_vec();
-    out.extend_from_slice(section);
-    out[6..8].copy_from_slice(&flags.to_le_bytes());
-    let id = model_id(&out[MODEL_HEADER_LEN..]);
-    out[8..16].copy_from_slice(&id.to_le_bytes());
-    out
 }
 
 #[test]
@@ -236,7 +204,7 @@ fn damaged_exact_sections_are_typed_errors() {
 fn a_code_past_its_table_is_refused() {
     let (blob, data) = model_with_exact(5, 8, 1);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let mut stream = encode_stream(&model, &data, 1);
+    let mut stream = encode_stream(&model, &data, DType::F32, 1);
     // The count's 4-bit code sits after 24 latent bits and the charge's 1 bit: set it to 15,
     // past the 13-entry table, and fix the block's CRC so only the code is wrong.
     let payload = baler_codec::stream::STREAM_HEADER_LEN + baler_codec::stream::BLOCK_HEADER_LEN;

@@ -1,44 +1,20 @@
 //! Bit packing, stream round trips, and every way a blob or stream can be damaged.
 
+mod common;
 use baler_codec::model::quantize::{FloatActivation, FloatModel};
 use baler_codec::model::spec::{model_id, MODEL_HEADER_LEN};
 use baler_codec::stream::codes::{read_codes, write_codes, BitReader, BitWriter};
 use baler_codec::stream::{
     decode_block, encode_block, read_block, BLOCK_HEADER_LEN, STREAM_HEADER_LEN,
 };
-use baler_codec::{Capacity, DType, Decoder, EdgeModel, Encoder, Error, HostModel, StreamHeader};
+use baler_codec::{Capacity, DType, EdgeModel, Encoder, Error, HostModel, StreamHeader};
+use common::{decode_stream, encode_stream};
 use proptest::prelude::*;
 
 fn small_model(seed: u64, code_bits: u8) -> (Vec<u8>, Vec<f32>) {
     let acts = [FloatActivation::LeakyRelu(0.01)];
     let (float, data) = FloatModel::random(seed, &[10, 16, 3], code_bits, &acts, 40);
     (float.quantize().unwrap(), data)
-}
-
-/// Encodes `frames` with the streaming encoder, `per_block` frames per block.
-fn encode_stream(model: &HostModel<'_>, frames: &[f32], per_block: u32) -> Vec<u8> {
-    let n = model.input_len();
-    let shape = [(frames.len() / n) as u64, n as u64];
-    let header = StreamHeader::new(model, DType::F64, &shape).unwrap();
-    let mut out = vec![0u8; 1 << 16];
-    let mut encoder = Encoder::new(model, header, per_block, &mut out).unwrap();
-    for frame in frames.chunks_exact(n) {
-        encoder.push_frame(frame).unwrap();
-    }
-    let len = encoder.finish().unwrap();
-    out.truncate(len);
-    out
-}
-
-/// Decodes a whole stream, returning the frames or the first error.
-fn decode_stream(model: &HostModel<'_>, bytes: &[u8]) -> Result<Vec<f32>, Error> {
-    let mut decoder = Decoder::new(model, bytes)?;
-    let mut frame = vec![0f32; model.input_len()];
-    let mut all = Vec::new();
-    while decoder.next_frame(&mut frame)? {
-        all.extend_from_slice(&frame);
-    }
-    Ok(all)
 }
 
 proptest! {
@@ -61,7 +37,7 @@ proptest! {
         let (blob, data) = small_model(seed, bits);
         let model = HostModel::from_bytes(&blob).unwrap();
         let frames = &data[..frames * 10];
-        let stream = encode_stream(&model, frames, per_block);
+        let stream = encode_stream(&model, frames, DType::F64, per_block);
         let decoded = decode_stream(&model, &stream).unwrap();
         // Same values as frame-by-frame decoding of the frame-by-frame codes.
         let mut expected = Vec::new();
@@ -128,7 +104,7 @@ proptest! {
     ) {
         let (blob, data) = small_model(3, 6);
         let model = HostModel::from_bytes(&blob).unwrap();
-        let mut stream = encode_stream(&model, &data[..200], 20);
+        let mut stream = encode_stream(&model, &data[..200], DType::F64, 20);
         let block = &mut stream[STREAM_HEADER_LEN..];
         let crc_at = block.len() - 4;
         for (at, value) in edits {
@@ -144,7 +120,7 @@ proptest! {
 fn every_bit_flip_in_a_stream_is_detected() {
     let (blob, data) = small_model(11, 6);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let stream = encode_stream(&model, &data[..120], 5);
+    let stream = encode_stream(&model, &data[..120], DType::F64, 5);
     let clean = decode_stream(&model, &stream).unwrap();
     assert_eq!(clean.len(), 120);
     let mut detected = 0;
@@ -179,7 +155,7 @@ fn every_bit_flip_in_a_stream_is_detected() {
 fn every_truncation_of_a_stream_is_detected() {
     let (blob, data) = small_model(12, 9);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let stream = encode_stream(&model, &data[..150], 4);
+    let stream = encode_stream(&model, &data[..150], DType::F64, 4);
     for len in 0..stream.len() {
         let err = decode_stream(&model, &stream[..len]).expect_err("truncation went unnoticed");
         assert_eq!(err, Error::Truncated, "cut at {len}");
@@ -191,7 +167,7 @@ fn every_truncation_of_a_stream_is_detected() {
 fn trailing_bytes_and_wrong_counts_are_refused() {
     let (blob, data) = small_model(13, 8);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let mut stream = encode_stream(&model, &data[..100], 3);
+    let mut stream = encode_stream(&model, &data[..100], DType::F64, 3);
     stream.push(0);
     assert_eq!(decode_stream(&model, &stream), Err(Error::TrailingBytes));
     stream.pop();
@@ -211,7 +187,7 @@ fn a_stream_from_another_model_is_refused() {
     let (blob_b, _) = small_model(22, 8);
     let a = HostModel::from_bytes(&blob_a).unwrap();
     let b = HostModel::from_bytes(&blob_b).unwrap();
-    let stream = encode_stream(&a, &data[..50], 8);
+    let stream = encode_stream(&a, &data[..50], DType::F64, 8);
     assert_eq!(
         decode_stream(&b, &stream),
         Err(Error::WrongModel {
@@ -227,7 +203,7 @@ fn blocks_of_another_kind_are_not_read_as_latent_codes() {
     // count its length does not back: refused, never decoded as codes.
     let (blob, data) = small_model(24, 8);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let stream = encode_stream(&model, &data[..50], 8);
+    let stream = encode_stream(&model, &data[..50], DType::F64, 8);
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     let (_, len) = read_block(&model, &stream[STREAM_HEADER_LEN..], 0).unwrap();
     let end = STREAM_HEADER_LEN + len;
@@ -254,7 +230,7 @@ fn blocks_of_another_kind_are_not_read_as_latent_codes() {
 fn unknown_versions_and_block_kinds_are_refused() {
     let (blob, data) = small_model(23, 8);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let mut stream = encode_stream(&model, &data[..50], 8);
+    let mut stream = encode_stream(&model, &data[..50], DType::F64, 8);
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     // Block kind 9 with a valid CRC.
     let mut kinded = stream.clone();
@@ -286,7 +262,7 @@ fn block_api_matches_the_streaming_encoder() {
     let (blob, data) = small_model(24, 5);
     let model = HostModel::from_bytes(&blob).unwrap();
     let frames = &data[..120];
-    let stream = encode_stream(&model, frames, 12);
+    let stream = encode_stream(&model, frames, DType::F64, 12);
     let mut block = vec![0u8; 4096];
     let len = encode_block(&model, frames, &mut block).unwrap();
     assert_eq!(&stream[STREAM_HEADER_LEN..], &block[..len]);
