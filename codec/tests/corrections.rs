@@ -179,15 +179,18 @@ fn an_edge_model_codes_i16_counts_with_corrections() {
     );
 }
 
+/// One corrected column as the section stores it: column, bits, low, step.
+type Row = (u16, u8, f32, f32);
+
 #[test]
 fn damaged_correction_sections_are_typed_errors() {
     let (blob, _) = model_with_corrections(11, 8, 40);
     let model = HostModel::from_bytes(&blob).unwrap();
-    let good: Vec<(u16, u8, f32, f32)> = model
+    let good: Vec<Row> = model
         .corrected_columns()
         .map(|c| (c.column as u16, c.bits, c.low, c.step))
         .collect();
-    let section = |rows: &[(u16, u8, f32, f32)]| {
+    let section = |rows: &[Row]| {
         let mut s = vec![(rows.len() * 2) as u8];
         s.extend(rows.iter().flat_map(|r| r.0.to_le_bytes()));
         s.push(rows.len() as u8);
@@ -205,7 +208,7 @@ fn damaged_correction_sections_are_typed_errors() {
         blob,
         "the test rebuilds the section as the writer does"
     );
-    let with = |edit: &dyn Fn(&mut Vec<(u16, u8, f32, f32)>)| {
+    let with = |edit: &dyn Fn(&mut Vec<Row>)| {
         let mut rows = good.clone();
         edit(&mut rows);
         section(&rows)
