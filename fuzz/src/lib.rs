@@ -704,7 +704,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                     step: 0.25,
                 })
                 .to_vec();
-            seeds.push(with_mode(1, &float.quantize().unwrap()));
+            // Mode 0: no repair (which would clear the flags that announce the sections).
+            seeds.push(with_mode(0, &float.quantize().unwrap()));
             seeds
         }
         "stream_decode" => {
