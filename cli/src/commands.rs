@@ -392,7 +392,10 @@ fn fit_corrections(
     model: &mut baler_codec::model::quantize::FloatModel,
     budget: usize,
 ) -> Result<(), String> {
-    let fit = baler_train::corrections::fit_corrections(values, n, model, budget)?;
+    let bar = progress((values.len() / n.max(1)) as u64, "corrections", "rows");
+    let fit = baler_train::corrections::fit_corrections(values, n, model, budget, &bar);
+    bar.finish_and_clear();
+    let fit = fit?;
     let spent: usize = fit.corrections.iter().map(|c| usize::from(c.bits)).sum();
     let percent = |errors: &[f64]| {
         let mut sorted = errors.to_vec();

@@ -12,6 +12,7 @@
 use baler_codec::model::quantize::{ColumnCorrection, FloatModel};
 use baler_codec::model::spec::MAX_CORRECTION_BITS;
 use baler_codec::HostModel;
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 /// Frames per parallel task when running the integer codec over the data.
@@ -75,8 +76,13 @@ fn steps(low: f64, high: f64, bits: u8) -> (u32, f64) {
 }
 
 /// Runs the quantized `blob` (without corrections) over every frame of `frames` (`n` values
-/// each) and measures what it leaves per column.
-pub fn measure_residuals(frames: &[f32], n: usize, blob: &[u8]) -> Result<Residuals, String> {
+/// each) and measures what it leaves per column; `bar` counts the frames done.
+pub fn measure_residuals(
+    frames: &[f32],
+    n: usize,
+    blob: &[u8],
+    bar: &ProgressBar,
+) -> Result<Residuals, String> {
     let model =
         HostModel::from_bytes(blob).map_err(|e| format!("cannot load the quantized model: {e}"))?;
     if n == 0 || frames.len() % n != 0 || model.input_len() != n {
@@ -128,6 +134,7 @@ pub fn measure_residuals(frames: &[f32], n: usize, blob: &[u8]) -> Result<Residu
                     spans.3[j] = spans.3[j].max(x);
                 }
             }
+            bar.inc((chunk.len() / n) as u64);
             Ok(spans)
         })
         .try_reduce(empty, |a, b| Ok(merge(a, b)))?;
@@ -206,19 +213,20 @@ pub struct CorrectionFit {
 
 /// Measures `model` (quantized without corrections) on every frame and spreads `budget`
 /// correction bits a frame over its columns; the caller stores the result in
-/// `model.corrections` and quantizes again.
+/// `model.corrections` and quantizes again. `bar` counts the frames measured.
 pub fn fit_corrections(
     frames: &[f32],
     n: usize,
     model: &FloatModel,
     budget: usize,
+    bar: &ProgressBar,
 ) -> Result<CorrectionFit, String> {
     let mut plain = model.clone();
     plain.corrections.clear();
     let blob = plain
         .quantize()
         .map_err(|e| format!("cannot quantize the model: {e}"))?;
-    let residuals = measure_residuals(frames, n, &blob)?;
+    let residuals = measure_residuals(frames, n, &blob, bar)?;
     let bits = allocate_bits(&residuals, budget);
     let corrections = corrections_for(&residuals, &bits);
     let mut kept = vec![0u8; n];
