@@ -171,6 +171,13 @@ pub fn train(args: &TrainArgs) -> Result<(), String> {
             "--optimize-for-bound must be a positive fraction of the range, not {r}"
         ));
     }
+    if let (Some(_), CorrectionBits::Bits(bits @ 1..)) =
+        (args.optimize_for_bound, args.correction_bits)
+    {
+        return Err(format!(
+            "--correction-bits {bits} is for fixed-rate streams; a model tuned with --optimize-for-bound serves the error-bounded mode, which codes its own residuals"
+        ));
+    }
     let mut tiling = None;
     let (values, n, shape, names) = match (&args.tile, data.shape.as_slice()) {
         (Some(tile), [_, h, w]) => {

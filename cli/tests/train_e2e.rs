@@ -336,6 +336,27 @@ fn optimize_for_bound_keeps_the_latent_step_that_compresses_smallest() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--optimize-for-bound"));
     assert!(!dir.join("x.blob").exists());
+    // Corrections are for fixed-rate streams: asking for them with a model for the
+    // error-bounded mode is one clear error, before any training.
+    let refused = baler(&[
+        "train",
+        "--input",
+        s(&hzz),
+        "--output",
+        s(&dir.join("x.blob")),
+        "--optimize-for-bound",
+        "1e-3",
+        "--correction-bits",
+        "8",
+    ]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("--correction-bits 8 is for fixed-rate streams"),
+        "{said}"
+    );
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+    assert!(!dir.join("x.blob").exists());
 }
 
 /// Detector-sized frames: the full 50x50 CFD frame (2,500 inputs) with the default layout

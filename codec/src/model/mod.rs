@@ -618,7 +618,8 @@ impl CorrectedColumn {
     /// The code of a residual `value - decoded`: the step it falls in, clamped to the codes.
     pub fn code(&self, residual: f32) -> u16 {
         let steps = (residual - self.low) / self.step;
-        let top = (1u32 << self.bits) - 1;
+        // Validated models have 1..=16 bits; the `min` keeps a hand-made one from overflowing.
+        let top = (1u32 << self.bits.min(MAX_CORRECTION_BITS)) - 1;
         // `as` truncates, which is floor for the non-negative quotients it sees (NaN: 0).
         let code = if steps > 0.0 { steps as u32 } else { 0 };
         code.min(top) as u16
